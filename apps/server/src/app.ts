@@ -1,0 +1,124 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { commissionsModule } from './modules/commissions/index.ts';
+import { customersModule } from './modules/customers/index.ts';
+import { eventsModule } from './modules/events/index.ts';
+import { partnerGroupsModule } from './modules/partner-groups/index.ts';
+import { partnersModule } from './modules/partners/index.ts';
+import { payoutsModule } from './modules/payouts/index.ts';
+import { transactionsModule } from './modules/transactions/index.ts';
+import { apiKeyRoutes } from './platform/api-keys/index.ts';
+import { revokeLeakedKeysRoute } from './platform/api-keys/routes/revoke-leaked.ts';
+import { auditLogRoutes } from './platform/audit-log/routes.ts';
+import type { App } from './platform/http/fastify-types.ts';
+import { healthRoutes } from './platform/http/health.ts';
+import { registerProblemHandling, renderFrameworkError } from './platform/http/problems.ts';
+import { authenticateTenantRequest } from './platform/http/tenant-api.ts';
+import { validatorCompiler } from './platform/http/validation.ts';
+import {
+  claimIdempotencyKey,
+  idempotencyCleanupJob,
+  storeIdempotentResponse,
+} from './platform/idempotency.ts';
+import { newId } from './platform/ids.ts';
+import type { Job } from './platform/jobs.ts';
+import { metricsRoutes } from './platform/metrics/routes.ts';
+import { registerOpenApi } from './platform/openapi.ts';
+import { assertRateLimitedRoutesExist } from './platform/rate-limit/request-limits.ts';
+import { requestLogRoutes } from './platform/request-logs/routes.ts';
+import type { Services } from './platform/services.ts';
+import { adminApi } from './platform/tenants/index.ts';
+import { usageRoutes } from './platform/usage/index.ts';
+
+/** A domain module: one folder under src/modules, registered here with one line. */
+export interface Module {
+  name: string;
+  routes(app: App): void;
+  /** Background jobs the server runs for this module; each must be safe with several processes. */
+  jobs?(services: Services): Job[];
+}
+
+const MODULES: Module[] = [
+  partnersModule,
+  partnerGroupsModule,
+  customersModule,
+  eventsModule,
+  transactionsModule,
+  commissionsModule,
+  payoutsModule,
+];
+
+const BODY_LIMIT = 1024 * 1024;
+
+/** Action endpoints (`POST …/approve`) take an optional body: none at all counts as `{}`. */
+async function defaultEmptyBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined) request.body = {};
+}
+
+async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> {
+  if (options.hidden) {
+    // The /api/t/{slug}/v1 twins of every route: served, but documented once under /api/v1.
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, hide: true };
+    });
+  }
+  app.addHook('onRequest', authenticateTenantRequest);
+  // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.
+  app.addHook('onRoute', (route) => {
+    if (route.method !== 'POST') return;
+    route.preValidation = [defaultEmptyBody];
+    route.preHandler = [claimIdempotencyKey];
+    route.onSend = [storeIdempotentResponse];
+  });
+  apiKeyRoutes(app);
+  auditLogRoutes(app);
+  usageRoutes(app);
+  requestLogRoutes(app);
+  for (const module of MODULES) module.routes(app);
+}
+
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+    },
+    genReqId: () => newId('req'),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    frameworkErrors: renderFrameworkError,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.decorate('services', services);
+  app.decorateRequest('auth', null);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  // Metrics, usage metering and the request log: memory only here, written in batches by timers.
+  app.addHook('onResponse', (request, reply, done) => {
+    services.requestRecorder.record(request, reply);
+    done();
+  });
+  // Only JSON bodies are accepted; anything else is a 415 problem.
+  app.removeContentTypeParser(['text/plain']);
+  registerProblemHandling(app);
+  if (config.docsEnabled) await registerOpenApi(app);
+
+  const typed = app.withTypeProvider() as unknown as App;
+  healthRoutes(typed);
+  metricsRoutes(typed);
+  revokeLeakedKeysRoute(typed);
+  await typed.register(adminApi, { prefix: '/api/admin' });
+  await typed.register(tenantApi, { prefix: '/api/v1', hidden: false });
+  await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true });
+  assertRateLimitedRoutesExist(app, config);
+  startJobs(services);
+  return app;
+}
+
+function startJobs(services: Services): void {
+  services.jobs.start(idempotencyCleanupJob(services.db, services.clock));
+  for (const job of services.requestRecorder.jobs()) services.jobs.start(job);
+  for (const module of MODULES) for (const job of module.jobs?.(services) ?? []) services.jobs.start(job);
+}

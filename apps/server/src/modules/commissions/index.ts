@@ -1,0 +1,20 @@
+import type { Module } from '../../app.ts';
+import { getCommissionRoute } from './routes/get.ts';
+import { listCommissionsRoute, listPartnerCommissionsRoute } from './routes/list.ts';
+import { approveDueCommissions } from './service.ts';
+
+export const commissionsModule: Module = {
+  name: 'commissions',
+  routes(app) {
+    listCommissionsRoute(app);
+    getCommissionRoute(app);
+    listPartnerCommissionsRoute(app);
+  },
+  jobs: (services) => [
+    {
+      name: 'approve-due-commissions',
+      intervalMs: services.config.commissionApprovalIntervalMs,
+      run: () => approveDueCommissions(services.db, services.clock.now()),
+    },
+  ],
+};

@@ -1,0 +1,266 @@
+import { type Selectable, sql } from 'kysely';
+import type { DomainContext } from '../../platform/context.ts';
+import { withinDates } from '../../platform/dates.ts';
+import type { CommissionKind, CommissionStatus, CommissionsTable, Db } from '../../platform/db/index.ts';
+import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { notFound } from '../../platform/errors.ts';
+import { isId, newId } from '../../platform/ids.ts';
+import { fromMinor, mulDivHalfEven } from '../../platform/money.ts';
+import { type PageRequest, paginate } from '../../platform/pagination.ts';
+
+export type Commission = Omit<Selectable<CommissionsTable>, 'tenantId'>;
+
+export const COMMISSION_COLUMNS = [
+  'id',
+  'partnerId',
+  'transactionId',
+  'customerId',
+  'eventId',
+  'payoutId',
+  'reversesCommissionId',
+  'kind',
+  'amountMinor',
+  'reversedMinor',
+  'currency',
+  'status',
+  'statusReason',
+  'rule',
+  'occurredAt',
+  'availableAt',
+  'approvedAt',
+  'paidAt',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+const DAY_MS = 86_400_000;
+
+export function commissionView(row: Commission) {
+  const { amountMinor, reversedMinor, ...rest } = row;
+  return {
+    ...rest,
+    amount: fromMinor(amountMinor, row.currency),
+    reversedAmount: fromMinor(reversedMinor, row.currency),
+  };
+}
+
+export interface NewCommission {
+  partnerId: string;
+  kind: CommissionKind;
+  amountMinor: number;
+  currency: string;
+  rule: Record<string, unknown>;
+  occurredAt: Date;
+  holdbackDays: number;
+  transactionId?: string | null;
+  customerId?: string | null;
+  eventId?: string | null;
+}
+
+/** Inserts a pending commission that becomes payable `holdbackDays` after it was earned. */
+export async function createCommission(
+  ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
+  input: NewCommission,
+) {
+  return ctx.db
+    .insertInto('commissions')
+    .values({
+      id: newId('com'),
+      tenantId: ctx.tenantId,
+      partnerId: input.partnerId,
+      transactionId: input.transactionId ?? null,
+      customerId: input.customerId ?? null,
+      eventId: input.eventId ?? null,
+      payoutId: null,
+      reversesCommissionId: null,
+      kind: input.kind,
+      amountMinor: input.amountMinor,
+      currency: input.currency,
+      status: 'pending',
+      statusReason: null,
+      rule: JSON.stringify(input.rule),
+      occurredAt: input.occurredAt,
+      availableAt: new Date(input.occurredAt.getTime() + input.holdbackDays * DAY_MS),
+      approvedAt: null,
+      paidAt: null,
+      createdAt: ctx.now,
+      updatedAt: ctx.now,
+    })
+    .returning(COMMISSION_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+/** A commission is still the tenant's to change while it is unpaid and in no payout. */
+function isUnpaid(commission: Commission): boolean {
+  return (
+    (commission.status === 'pending' || commission.status === 'approved') && commission.payoutId === null
+  );
+}
+
+/**
+ * Brings a transaction's sale and lead commissions in line with the share of it refunded so far
+ * (`refundedMinor` of `amountMinor`). Unpaid commissions shrink (and are `reversed` at zero); paid
+ * or payout-bound ones are never touched: a negative `clawback` commission records the difference.
+ * Returns the commissions created or changed.
+ */
+export async function reverseForRefund(
+  ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
+  transaction: { id: string; amountMinor: number; refundedMinor: number },
+  eventId: string | null,
+  clawbackReason = 'refunded after payment',
+): Promise<Commission[]> {
+  const commissions = await selectScoped(ctx, 'commissions')
+    .select(COMMISSION_COLUMNS)
+    .where('transactionId', '=', transaction.id)
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+  const clawedBack = new Map<string, number>();
+  for (const c of commissions) {
+    if (c.kind === 'clawback' && c.reversesCommissionId) {
+      clawedBack.set(c.reversesCommissionId, (clawedBack.get(c.reversesCommissionId) ?? 0) - c.amountMinor);
+    }
+  }
+  const touched: Commission[] = [];
+  for (const commission of commissions) {
+    if (
+      commission.kind === 'clawback' ||
+      commission.status === 'rejected' ||
+      commission.status === 'reversed'
+    )
+      continue;
+    const original = commission.amountMinor + commission.reversedMinor;
+    const target = mulDivHalfEven(original, transaction.refundedMinor, transaction.amountMinor);
+    const delta = target - commission.reversedMinor - (clawedBack.get(commission.id) ?? 0);
+    if (delta <= 0) continue;
+    if (isUnpaid(commission)) {
+      const amountMinor = commission.amountMinor - delta;
+      const changed = await updateScoped(ctx, 'commissions')
+        .set({
+          amountMinor,
+          reversedMinor: commission.reversedMinor + delta,
+          ...(amountMinor === 0 ? { status: 'reversed' as const, statusReason: 'refunded' } : {}),
+          updatedAt: ctx.now,
+        })
+        .where('id', '=', commission.id)
+        .returning(COMMISSION_COLUMNS)
+        .executeTakeFirstOrThrow();
+      touched.push(changed);
+    } else {
+      const clawback = await ctx.db
+        .insertInto('commissions')
+        .values({
+          id: newId('com'),
+          tenantId: ctx.tenantId,
+          partnerId: commission.partnerId,
+          transactionId: commission.transactionId,
+          customerId: commission.customerId,
+          eventId,
+          payoutId: null,
+          reversesCommissionId: commission.id,
+          kind: 'clawback',
+          amountMinor: -delta,
+          currency: commission.currency,
+          status: 'approved',
+          statusReason: clawbackReason,
+          rule: JSON.stringify(commission.rule),
+          occurredAt: ctx.now,
+          availableAt: ctx.now,
+          approvedAt: ctx.now,
+          paidAt: null,
+          createdAt: ctx.now,
+          updatedAt: ctx.now,
+        })
+        .returning(COMMISSION_COLUMNS)
+        .executeTakeFirstOrThrow();
+      touched.push(clawback);
+    }
+  }
+  return touched;
+}
+
+/** Rejects the unpaid commissions of a transaction (or of a partner); paid ones stay as they are. */
+export async function rejectUnpaidCommissions(
+  ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
+  where: { transactionId: string } | { partnerId: string; onlyPending: true },
+  reason: string,
+): Promise<Commission[]> {
+  let query = updateScoped(ctx, 'commissions')
+    .set({ status: 'rejected', statusReason: reason, updatedAt: ctx.now })
+    .where('payoutId', 'is', null);
+  if ('transactionId' in where) {
+    query = query
+      .where('transactionId', '=', where.transactionId)
+      .where('status', 'in', ['pending', 'approved']);
+  } else {
+    query = query.where('partnerId', '=', where.partnerId).where('status', '=', 'pending');
+  }
+  return query.returning(COMMISSION_COLUMNS).execute();
+}
+
+/**
+ * The scheduled approval: pending commissions whose holdback has passed, and whose transaction was
+ * neither refunded nor rejected, become approved. One atomic statement across all tenants, so any
+ * number of processes may run it at the same time.
+ */
+export async function approveDueCommissions(db: Db, now: Date): Promise<number> {
+  const result = await sql`
+    update commissions c set status = 'approved', approved_at = ${now}, updated_at = ${now}
+    where c.status = 'pending' and c.available_at <= ${now}
+      and not exists (
+        select 1 from transactions t
+        where t.id = c.transaction_id and t.status in ('refunded', 'rejected')
+      )
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+export interface CommissionFilters extends PageRequest {
+  status?: CommissionStatus | undefined;
+  partnerId?: string | undefined;
+  payoutId?: string | undefined;
+  kind?: CommissionKind | undefined;
+  currency?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+export function listCommissions(ctx: Pick<DomainContext, 'db' | 'tenantId'>, filters: CommissionFilters) {
+  let query = selectScoped(ctx, 'commissions').select(COMMISSION_COLUMNS);
+  if (filters.status) query = query.where('status', '=', filters.status);
+  if (filters.partnerId) query = query.where('partnerId', '=', filters.partnerId);
+  if (filters.payoutId) query = query.where('payoutId', '=', filters.payoutId);
+  if (filters.kind) query = query.where('kind', '=', filters.kind);
+  if (filters.currency) query = query.where('currency', '=', filters.currency);
+  query = withinDates(query, 'occurred_at', { from: filters.from, to: filters.to });
+  return paginate(query, filters, { idColumn: 'id', idPrefix: 'com' });
+}
+
+export async function getCommissionOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string) {
+  const row = isId('com', id)
+    ? await selectScoped(ctx, 'commissions')
+        .select(COMMISSION_COLUMNS)
+        .where('id', '=', id)
+        .executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('commission', id);
+  return row;
+}
+
+/**
+ * Commission totals of one partner per currency and status, in minor units: the current amounts,
+ * and what refunds took off them before they were paid.
+ */
+export function commissionTotals(ctx: Pick<DomainContext, 'db' | 'tenantId'>, partnerId: string) {
+  return selectScoped(ctx, 'commissions')
+    .select([
+      'currency',
+      'status',
+      sql<number>`sum(amount_minor)::bigint`.as('totalMinor'),
+      sql<number>`sum(reversed_minor)::bigint`.as('reversedMinor'),
+      sql<number>`count(*)::int`.as('count'),
+    ])
+    .where('partnerId', '=', partnerId)
+    .groupBy(['currency', 'status'])
+    .execute();
+}

@@ -1,0 +1,224 @@
+import { type Selectable, sql } from 'kysely';
+import { recordAudit } from '../../platform/audit.ts';
+import type { DomainContext } from '../../platform/context.ts';
+import { withinDates } from '../../platform/dates.ts';
+import { isUniqueViolation } from '../../platform/db/errors.ts';
+import type { CustomersTable } from '../../platform/db/index.ts';
+import { containsPattern } from '../../platform/db/like.ts';
+import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { ApiError, notFound } from '../../platform/errors.ts';
+import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
+import { isId, newId } from '../../platform/ids.ts';
+import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import { getPartnerOrThrow } from '../partners/service.ts';
+
+export type Customer = Omit<Selectable<CustomersTable>, 'tenantId'>;
+
+export const CUSTOMER_COLUMNS = [
+  'id',
+  'externalId',
+  'email',
+  'name',
+  'partnerId',
+  'attributedAt',
+  'lifetime',
+  'version',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'now'>;
+
+export interface CustomerIdentity {
+  externalId: string;
+  email?: string | undefined;
+  name?: string | undefined;
+}
+
+/**
+ * The customer an event names, created on first sight. First touch wins: a customer keeps the
+ * partner that first referred them, so `referral` only attributes a customer who has none yet.
+ * Returns whether this call attributed the customer.
+ */
+export async function upsertCustomerForEvent(
+  ctx: Ctx,
+  identity: CustomerIdentity,
+  referral: { partnerId: string; at: Date; lifetime: boolean } | undefined,
+): Promise<{ customer: Customer; attributed: boolean }> {
+  const inserted = await ctx.db
+    .insertInto('customers')
+    .values({
+      id: newId('cus'),
+      tenantId: ctx.tenantId,
+      externalId: identity.externalId,
+      email: identity.email?.toLowerCase() ?? null,
+      name: identity.name ?? null,
+      partnerId: referral?.partnerId ?? null,
+      attributedAt: referral?.at ?? null,
+      lifetime: referral?.lifetime ?? false,
+      createdAt: ctx.now,
+      updatedAt: ctx.now,
+    })
+    .onConflict((oc) => oc.columns(['tenantId', 'externalId']).doNothing())
+    .returning(CUSTOMER_COLUMNS)
+    .executeTakeFirst();
+  if (inserted) return { customer: inserted, attributed: referral !== undefined };
+  const existing = await selectScoped(ctx, 'customers')
+    .select(CUSTOMER_COLUMNS)
+    .where('externalId', '=', identity.externalId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  if (existing.partnerId !== null || referral === undefined) return { customer: existing, attributed: false };
+  const attributed = await updateScoped(ctx, 'customers')
+    .set({
+      partnerId: referral.partnerId,
+      attributedAt: referral.at,
+      lifetime: referral.lifetime,
+      version: sql`version + 1`,
+      updatedAt: ctx.now,
+    })
+    .where('id', '=', existing.id)
+    .returning(CUSTOMER_COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { customer: attributed, attributed: true };
+}
+
+export interface CustomerInput extends CustomerIdentity {
+  partnerId?: string | null | undefined;
+  lifetime?: boolean | undefined;
+}
+
+/** Creates a customer by hand, attributed to a partner when one is given. */
+export async function createCustomer(ctx: DomainContext, input: CustomerInput): Promise<Customer> {
+  if (input.partnerId) await getPartnerOrThrow(ctx, input.partnerId);
+  return ctx.db.transaction().execute(async (trx) => {
+    try {
+      const customer = await trx
+        .insertInto('customers')
+        .values({
+          id: newId('cus'),
+          tenantId: ctx.tenantId,
+          externalId: input.externalId,
+          email: input.email?.toLowerCase() ?? null,
+          name: input.name ?? null,
+          partnerId: input.partnerId ?? null,
+          attributedAt: input.partnerId ? ctx.now : null,
+          lifetime: input.lifetime ?? false,
+          createdAt: ctx.now,
+          updatedAt: ctx.now,
+        })
+        .returning(CUSTOMER_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await recordAudit(trx, ctx, {
+        action: 'customer.created',
+        resourceType: 'customer',
+        resourceId: customer.id,
+        after: customer,
+      });
+      return customer;
+    } catch (error) {
+      if (isUniqueViolation(error, 'customers_external_uq')) {
+        throw new ApiError(
+          'customer_external_id_taken',
+          `A customer with externalId ${input.externalId} already exists`,
+        );
+      }
+      throw error;
+    }
+  });
+}
+
+export async function getCustomerOrThrow(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  id: string,
+): Promise<Customer> {
+  const row = isId('cus', id)
+    ? await selectScoped(ctx, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id).executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('customer', id);
+  return row;
+}
+
+/**
+ * Changes a customer. A new `partnerId` re-attributes the customer (future commissions go to the
+ * new partner; earned ones stay) and is written to the audit log with the old and new partner.
+ */
+export async function updateCustomer(
+  ctx: DomainContext,
+  id: string,
+  changes: Omit<Partial<CustomerInput>, 'externalId'>,
+  ifMatch?: readonly number[],
+): Promise<Customer> {
+  if (changes.partnerId) await getPartnerOrThrow(ctx, changes.partnerId);
+  return ctx.db.transaction().execute(async (trx) => {
+    const tx = { ...ctx, db: trx };
+    const before = await getCustomerOrThrow(tx, id);
+    assertVersionMatches(ifMatch, before.version);
+    const reattributed = changes.partnerId !== undefined && changes.partnerId !== before.partnerId;
+    const set = {
+      ...(changes.email !== undefined ? { email: changes.email.toLowerCase() } : {}),
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.lifetime !== undefined ? { lifetime: changes.lifetime } : {}),
+      ...(reattributed
+        ? { partnerId: changes.partnerId ?? null, attributedAt: changes.partnerId ? ctx.now : null }
+        : {}),
+    };
+    if (Object.keys(set).length === 0) return before;
+    const after = await updateScoped(tx, 'customers')
+      .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
+      .where('id', '=', id)
+      .where('version', '=', before.version)
+      .returning(CUSTOMER_COLUMNS)
+      .executeTakeFirst();
+    if (!after) throw staleEtag();
+    await recordAudit(trx, ctx, {
+      action: reattributed ? 'customer.reattributed' : 'customer.updated',
+      resourceType: 'customer',
+      resourceId: id,
+      before,
+      after,
+    });
+    return after;
+  });
+}
+
+/** How many customers are attributed to a partner. */
+export async function countCustomers(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  partnerId: string,
+): Promise<number> {
+  const row = await selectScoped(ctx, 'customers')
+    .select(sql<number>`count(*)::int`.as('count'))
+    .where('partnerId', '=', partnerId)
+    .executeTakeFirstOrThrow();
+  return row.count;
+}
+
+export interface CustomerFilters extends PageRequest {
+  partnerId?: string | undefined;
+  lifetime?: 'true' | 'false' | undefined;
+  q?: string | undefined;
+  createdFrom?: string | undefined;
+  createdTo?: string | undefined;
+}
+
+export function listCustomers(ctx: Pick<DomainContext, 'db' | 'tenantId'>, filters: CustomerFilters) {
+  let query = selectScoped(ctx, 'customers').select(CUSTOMER_COLUMNS);
+  if (filters.partnerId) query = query.where('partnerId', '=', filters.partnerId);
+  if (filters.lifetime) query = query.where('lifetime', '=', filters.lifetime === 'true');
+  if (filters.q) {
+    const pattern = containsPattern(filters.q);
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`lower(coalesce(email, ''))`, 'like', pattern),
+        eb(sql`lower(coalesce(name, ''))`, 'like', pattern),
+        eb(sql`lower(external_id)`, 'like', pattern),
+      ]),
+    );
+  }
+  query = withinDates(query, 'created_at', { from: filters.createdFrom, to: filters.createdTo }, [
+    'createdFrom',
+    'createdTo',
+  ]);
+  return paginate(query, filters, { idColumn: 'id', idPrefix: 'cus' });
+}

@@ -1,0 +1,147 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { recordAudit } from '../../platform/audit.ts';
+import type { DomainContext } from '../../platform/context.ts';
+import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { ApiError, notFound } from '../../platform/errors.ts';
+import { isId } from '../../platform/ids.ts';
+import { rejectUnpaidCommissions } from '../commissions/service.ts';
+import type { PartnerStatus } from './schemas.ts';
+import { PARTNER_COLUMNS, type Partner, statusChangeFields } from './service.ts';
+
+/** How long an invite link stays valid. */
+const INVITE_TTL_MS = 7 * 86_400_000;
+
+/** Only this hash of an invite token is stored; the token itself is shown once. */
+function hashInviteToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** The partner, locked until the caller's transaction ends. */
+async function lockPartnerOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string): Promise<Partner> {
+  const row = isId('prt', id)
+    ? await selectScoped(ctx, 'partners')
+        .select(PARTNER_COLUMNS)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('partner', id);
+  return row;
+}
+
+/** Moves a locked partner to `status` and writes the audit entry, both in `ctx.db`'s transaction. */
+async function transition(
+  ctx: DomainContext,
+  before: Partner,
+  status: PartnerStatus,
+  action: 'partner.invited' | 'partner.activated' | 'partner.revoked',
+  extra: { invitedAt?: Date; inviteTokenHash?: string; inviteExpiresAt?: Date } = {},
+): Promise<Partner> {
+  const after = await updateScoped(ctx, 'partners')
+    .set({
+      status,
+      ...statusChangeFields(before.status, status, ctx.now),
+      ...extra,
+      version: sql`version + 1`,
+      updatedAt: ctx.now,
+    })
+    .where('id', '=', before.id)
+    .returning(PARTNER_COLUMNS)
+    .executeTakeFirstOrThrow();
+  await recordAudit(ctx.db, ctx, {
+    action,
+    resourceType: 'partner',
+    resourceId: before.id,
+    before: { ...before },
+    after: { ...after },
+  });
+  return after;
+}
+
+export interface Invite {
+  url: string;
+  expiresAt: Date;
+}
+
+/**
+ * Invites an active or invited partner: a new single-use token (any earlier one stops working),
+ * valid for 7 days, returned only here as `${publicUrl}/invite/<token>`.
+ */
+export async function invitePartner(
+  ctx: DomainContext,
+  id: string,
+  options: { publicUrl: string },
+): Promise<{ partner: Partner; invite: Invite }> {
+  const token = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(ctx.now.getTime() + INVITE_TTL_MS);
+  const partner = await ctx.db.transaction().execute(async (trx) => {
+    const tx = { ...ctx, db: trx };
+    const before = await lockPartnerOrThrow(tx, id);
+    if (before.status === 'revoked') {
+      throw new ApiError('invalid_state', 'A revoked partner cannot be invited; activate the partner first');
+    }
+    return transition(tx, before, 'invited', 'partner.invited', {
+      invitedAt: ctx.now,
+      inviteTokenHash: hashInviteToken(token),
+      inviteExpiresAt: expiresAt,
+    });
+  });
+  return { partner, invite: { url: `${options.publicUrl}/invite/${token}`, expiresAt } };
+}
+
+/** Redeems an invite token of this tenant: the partner becomes active and the token is spent. */
+export async function acceptInvite(ctx: DomainContext, token: string): Promise<Partner> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const tx = { ...ctx, db: trx };
+    const row = await selectScoped(tx, 'partners')
+      .select([...PARTNER_COLUMNS, 'inviteExpiresAt'])
+      .where('inviteTokenHash', '=', hashInviteToken(token))
+      .forUpdate()
+      .executeTakeFirst();
+    if (row?.status !== 'invited' || row.inviteExpiresAt === null || row.inviteExpiresAt <= ctx.now) {
+      throw new ApiError(
+        'invite_invalid',
+        'The invite is unknown, already used, replaced by a newer one or expired; ask for a new invite',
+      );
+    }
+    const { inviteExpiresAt: _, ...before } = row;
+    return transition(tx, before, 'active', 'partner.activated');
+  });
+}
+
+/** Activates an invited or revoked partner; an active one is returned unchanged. */
+export async function activatePartner(ctx: DomainContext, id: string): Promise<Partner> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const tx = { ...ctx, db: trx };
+    const before = await lockPartnerOrThrow(tx, id);
+    if (before.status === 'active') return before;
+    return transition(tx, before, 'active', 'partner.activated');
+  });
+}
+
+/**
+ * Revokes a partner: no new attribution or commissions from now on, and the open invite is void.
+ * With `cancelPending`, its pending commissions are rejected with `reason`; approved and paid ones
+ * are never touched. A revoked partner is returned unchanged.
+ */
+export async function revokePartner(
+  ctx: DomainContext,
+  id: string,
+  options: { cancelPending?: boolean | undefined; reason?: string | undefined },
+): Promise<{ partner: Partner; canceledCommissions: number }> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const tx = { ...ctx, db: trx };
+    const before = await lockPartnerOrThrow(tx, id);
+    if (before.status === 'revoked') return { partner: before, canceledCommissions: 0 };
+    const partner = await transition(tx, before, 'revoked', 'partner.revoked');
+    const canceled = options.cancelPending
+      ? await rejectUnpaidCommissions(
+          tx,
+          { partnerId: id, onlyPending: true },
+          options.reason ?? 'partner revoked',
+        )
+      : [];
+    return { partner, canceledCommissions: canceled.length };
+  });
+}

@@ -1,0 +1,209 @@
+import { randomInt } from 'node:crypto';
+import { sql } from 'kysely';
+import { recordAudit } from '../../platform/audit.ts';
+import type { DomainContext } from '../../platform/context.ts';
+import { withinDates } from '../../platform/dates.ts';
+import { isUniqueViolation } from '../../platform/db/errors.ts';
+import { containsPattern } from '../../platform/db/like.ts';
+import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { ApiError, notFound } from '../../platform/errors.ts';
+import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
+import { isId, newId } from '../../platform/ids.ts';
+import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import type { PartnerStatus } from './schemas.ts';
+
+export interface Partner {
+  id: string;
+  email: string;
+  name: string | null;
+  status: PartnerStatus;
+  groupKey: string | null;
+  referralCode: string;
+  metadata: Record<string, string>;
+  version: number;
+  invitedAt: Date | null;
+  activatedAt: Date | null;
+  revokedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const PARTNER_COLUMNS = [
+  'id',
+  'email',
+  'name',
+  'status',
+  'groupKey',
+  'referralCode',
+  'metadata',
+  'version',
+  'invitedAt',
+  'activatedAt',
+  'revokedAt',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export interface PartnerInput {
+  email: string;
+  name?: string | null | undefined;
+  status?: PartnerStatus | undefined;
+  groupKey?: string | null | undefined;
+  referralCode?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+function generateReferralCode(): string {
+  let code = '';
+  for (let i = 0; i < 8; i++) code += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
+  return code;
+}
+
+/**
+ * The fields that go with moving a partner from one status to another: when it was invited,
+ * activated or revoked. A partner that is no longer invited has no open invite.
+ */
+export function statusChangeFields(from: PartnerStatus, to: PartnerStatus, now: Date) {
+  if (from === to) return {};
+  if (to === 'invited') return { invitedAt: now, revokedAt: null };
+  const closedInvite = { inviteTokenHash: null, inviteExpiresAt: null };
+  if (to === 'active') return { activatedAt: now, revokedAt: null, ...closedInvite };
+  return { revokedAt: now, ...closedInvite };
+}
+
+function conflict(
+  error: unknown,
+  input: { email?: string | undefined; referralCode?: string | undefined },
+): never {
+  if (isUniqueViolation(error, 'partners_email_uq')) {
+    throw new ApiError('partner_email_taken', `A partner with email ${input.email} already exists`);
+  }
+  if (isUniqueViolation(error, 'partners_referral_code_uq')) {
+    throw new ApiError('referral_code_taken', `The referral code ${input.referralCode} is already in use`);
+  }
+  throw error;
+}
+
+export async function createPartner(ctx: DomainContext, input: PartnerInput): Promise<Partner> {
+  const email = input.email.trim().toLowerCase();
+  const status = input.status ?? 'active';
+  // A generated code that collides (1 in 10^12 per pair) is drawn again; a given one is a 409.
+  for (let attempt = 0; ; attempt++) {
+    const referralCode = input.referralCode ?? generateReferralCode();
+    try {
+      return await ctx.db
+        .insertInto('partners')
+        .values({
+          id: newId('prt'),
+          tenantId: ctx.tenantId,
+          email,
+          name: input.name ?? null,
+          status,
+          groupKey: input.groupKey ?? null,
+          referralCode,
+          metadata: JSON.stringify(input.metadata ?? {}),
+          invitedAt: status === 'invited' ? ctx.now : null,
+          activatedAt: status === 'active' ? ctx.now : null,
+          revokedAt: status === 'revoked' ? ctx.now : null,
+          createdAt: ctx.now,
+          updatedAt: ctx.now,
+        })
+        .returning(PARTNER_COLUMNS)
+        .executeTakeFirstOrThrow();
+    } catch (error) {
+      const generatedCollision =
+        input.referralCode === undefined &&
+        isUniqueViolation(error, 'partners_referral_code_uq') &&
+        attempt < 3;
+      if (!generatedCollision) conflict(error, { email, referralCode });
+    }
+  }
+}
+
+export async function getPartnerOrThrow(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  id: string,
+): Promise<Partner> {
+  const row = isId('prt', id)
+    ? await selectScoped(ctx, 'partners').select(PARTNER_COLUMNS).where('id', '=', id).executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('partner', id);
+  return row;
+}
+
+export interface PartnerFilters extends PageRequest {
+  status?: PartnerStatus | undefined;
+  groupKey?: string | undefined;
+  q?: string | undefined;
+  createdFrom?: string | undefined;
+  createdTo?: string | undefined;
+}
+
+export function listPartners(ctx: DomainContext, filters: PartnerFilters) {
+  let query = selectScoped(ctx, 'partners').select(PARTNER_COLUMNS);
+  if (filters.status) query = query.where('status', '=', filters.status);
+  if (filters.groupKey) query = query.where('groupKey', '=', filters.groupKey);
+  if (filters.q) {
+    const pattern = containsPattern(filters.q);
+    query = query.where((eb) =>
+      eb.or([eb(sql`lower(email)`, 'like', pattern), eb(sql`lower(coalesce(name, ''))`, 'like', pattern)]),
+    );
+  }
+  query = withinDates(query, 'created_at', { from: filters.createdFrom, to: filters.createdTo }, [
+    'createdFrom',
+    'createdTo',
+  ]);
+  return paginate(query, filters, { idColumn: 'id', idPrefix: 'prt' });
+}
+
+export type PartnerChanges = Partial<Omit<PartnerInput, 'email'>> & { email?: string | undefined };
+
+/**
+ * Applies the given fields and records the change in the audit log. With `ifMatch` (from
+ * If-Match) the write only happens if nobody changed the partner since; otherwise 412. A new status
+ * sets its timestamp (invitedAt, activatedAt, revokedAt) as the lifecycle actions do.
+ */
+export async function updatePartner(
+  ctx: DomainContext,
+  id: string,
+  changes: PartnerChanges,
+  ifMatch?: readonly number[],
+): Promise<{ before: Partner; after: Partner }> {
+  const before = await getPartnerOrThrow(ctx, id);
+  assertVersionMatches(ifMatch, before.version);
+  const email = changes.email?.trim().toLowerCase();
+  const set = {
+    ...(email !== undefined ? { email } : {}),
+    ...(changes.name !== undefined ? { name: changes.name } : {}),
+    ...(changes.status !== undefined ? { status: changes.status } : {}),
+    ...(changes.groupKey !== undefined ? { groupKey: changes.groupKey } : {}),
+    ...(changes.referralCode !== undefined ? { referralCode: changes.referralCode } : {}),
+    ...(changes.metadata !== undefined ? { metadata: JSON.stringify(changes.metadata) } : {}),
+    ...(changes.status !== undefined ? statusChangeFields(before.status, changes.status, ctx.now) : {}),
+  };
+  if (Object.keys(set).length === 0) return { before, after: before };
+  try {
+    return await ctx.db.transaction().execute(async (trx) => {
+      const after = await updateScoped({ ...ctx, db: trx }, 'partners')
+        .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
+        .where('id', '=', id)
+        .$if(ifMatch !== undefined, (qb) => qb.where('version', '=', before.version))
+        .returning(PARTNER_COLUMNS)
+        .executeTakeFirst();
+      if (!after) throw staleEtag();
+      await recordAudit(trx, ctx, {
+        action: 'partner.updated',
+        resourceType: 'partner',
+        resourceId: id,
+        before: { ...before },
+        after: { ...after },
+      });
+      return { before, after };
+    });
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    return conflict(error, { email, referralCode: changes.referralCode });
+  }
+}

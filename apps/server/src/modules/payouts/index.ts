@@ -1,0 +1,17 @@
+import type { Module } from '../../app.ts';
+import { cancelPayoutRoute } from './routes/cancel.ts';
+import { createPayoutRoute } from './routes/create.ts';
+import { getPayoutRoute } from './routes/get.ts';
+import { listPayoutsRoute } from './routes/list.ts';
+import { markPayoutPaidRoute } from './routes/mark-paid.ts';
+
+export const payoutsModule: Module = {
+  name: 'payouts',
+  routes(app) {
+    listPayoutsRoute(app);
+    createPayoutRoute(app);
+    getPayoutRoute(app);
+    markPayoutPaidRoute(app);
+    cancelPayoutRoute(app);
+  },
+};

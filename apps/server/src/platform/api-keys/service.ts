@@ -1,0 +1,404 @@
+import { type Selectable, sql } from 'kysely';
+import { recordAudit } from '../audit.ts';
+import { allowedIpErrors } from '../auth/ip-allowlist.ts';
+import { generateKey, hashKey, keyStart, parseKey, safeEqual } from '../auth/key-format.ts';
+import { missingScopes, type Scope } from '../auth/scopes.ts';
+import { type AuditActor, actorId, type RequestOrigin } from '../context.ts';
+import type { ApiKeysTable, Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
+import { containsPattern } from '../db/like.ts';
+import { selectScoped, updateScoped } from '../db/tenant-scope.ts';
+import { ApiError, type FieldError, notFound, validationError } from '../errors.ts';
+import { assertVersionMatches, staleEtag } from '../http/etag.ts';
+import { isId, newId } from '../ids.ts';
+import { type PageRequest, paginate } from '../pagination.ts';
+
+export type KeyStatus = 'active' | 'inactive' | 'expired' | 'revoked';
+
+type Row = Omit<Selectable<ApiKeysTable>, 'tenantId' | 'keyHash'>;
+export type ApiKeyView = Omit<Row, 'version'> & { status: KeyStatus; version: number };
+
+const COLUMNS = [
+  'id',
+  'name',
+  'description',
+  'scopes',
+  'environment',
+  'start',
+  'allowedIps',
+  'rateLimit',
+  'quota',
+  'metadata',
+  'createdBy',
+  'createdAt',
+  'updatedAt',
+  'lastUsedAt',
+  'lastUsedIp',
+  'requestCount',
+  'expiresAt',
+  'deactivatedAt',
+  'revokedAt',
+  'replacedBy',
+  'version',
+] as const;
+
+export function keyStatus(row: Pick<Row, 'revokedAt' | 'deactivatedAt' | 'expiresAt'>, now: Date): KeyStatus {
+  if (row.revokedAt) return 'revoked';
+  if (row.deactivatedAt) return 'inactive';
+  if (row.expiresAt && row.expiresAt <= now) return 'expired';
+  return 'active';
+}
+
+function toView(row: Row, now: Date): ApiKeyView {
+  return { ...row, status: keyStatus(row, now) };
+}
+
+/** Who acts on keys, and with which scopes: a key may only grant what it holds itself. */
+export interface KeyContext {
+  db: Db;
+  tenantId: string;
+  actor: AuditActor;
+  /** The caller's scopes; `all` for the platform admin and the CLI. */
+  scopes: ReadonlySet<Scope> | 'all';
+  keyPrefix: string;
+  now: Date;
+  origin?: RequestOrigin | undefined;
+}
+
+export interface KeySettings {
+  name: string;
+  scopes: string[];
+  environment?: 'live' | 'test' | undefined;
+  description?: string | null | undefined;
+  expiresAt?: string | null | undefined;
+  allowedIps?: string[] | null | undefined;
+  rateLimit?: KeyRateLimit | null | undefined;
+  quota?: KeyQuota | null | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+function assertGrantable(ctx: KeyContext, scopes: readonly string[]): void {
+  if (ctx.scopes === 'all') return;
+  const missing = missingScopes(ctx.scopes, scopes);
+  if (missing.length > 0) {
+    throw new ApiError(
+      'insufficient_scope',
+      `A key cannot grant scopes it does not hold: ${missing.join(', ')}`,
+      {
+        extra: { missingScopes: missing },
+      },
+    );
+  }
+}
+
+/** Checks the settings that a schema cannot: future expiry and well-formed IPs. */
+function checkSettings(ctx: KeyContext, input: Partial<KeySettings>): void {
+  const errors: FieldError[] = [];
+  if (input.expiresAt && new Date(input.expiresAt) <= ctx.now) {
+    errors.push({ field: 'expiresAt', code: 'out_of_range', message: 'expiresAt must be in the future' });
+  }
+  if (input.allowedIps) errors.push(...allowedIpErrors(input.allowedIps));
+  if (errors.length > 0) throw validationError(errors);
+}
+
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** Creates a key and returns its plaintext once. */
+export async function createApiKey(
+  ctx: KeyContext,
+  input: KeySettings,
+): Promise<ApiKeyView & { key: string }> {
+  assertGrantable(ctx, input.scopes);
+  checkSettings(ctx, input);
+  return ctx.db.transaction().execute(async (trx) => {
+    const created = await insertKey(trx, ctx, input);
+    await recordAudit(trx, ctx, {
+      action: 'api_key.created',
+      resourceType: 'api_key',
+      resourceId: created.id,
+      after: created,
+    });
+    return created;
+  });
+}
+
+async function insertKey(db: Db, ctx: KeyContext, input: KeySettings): Promise<ApiKeyView & { key: string }> {
+  const id = newId('key');
+  const environment = input.environment ?? 'live';
+  const suffix = id.slice('key_'.length);
+  const key = generateKey(ctx.keyPrefix, environment, suffix);
+  const row = await db
+    .insertInto('apiKeys')
+    .values({
+      id,
+      tenantId: ctx.tenantId,
+      name: input.name,
+      description: input.description ?? null,
+      scopes: [...new Set(input.scopes)],
+      environment,
+      start: keyStart(ctx.keyPrefix, environment, suffix),
+      keyHash: hashKey(key),
+      createdBy: actorId(ctx.actor),
+      expiresAt: input.expiresAt ? new Date(input.expiresAt) : null,
+      allowedIps: input.allowedIps ?? null,
+      rateLimit: json(input.rateLimit),
+      quota: json(input.quota),
+      metadata: JSON.stringify(input.metadata ?? {}),
+      createdAt: ctx.now,
+      updatedAt: ctx.now,
+    })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+  return { ...toView(row, ctx.now), key };
+}
+
+/** Inserts a key for the CLI and the first-start bootstrap, which act with every scope. */
+export function insertApiKey(
+  db: Db,
+  input: KeySettings & {
+    tenantId: string;
+    keyPrefix: string;
+    createdBy: 'cli' | 'bootstrap' | 'system';
+    now: Date;
+  },
+): Promise<ApiKeyView & { key: string }> {
+  const actor: AuditActor = { type: input.createdBy === 'cli' ? 'cli' : 'system' };
+  return createApiKey(
+    { db, tenantId: input.tenantId, actor, scopes: 'all', keyPrefix: input.keyPrefix, now: input.now },
+    input,
+  );
+}
+
+export interface KeyFilters extends PageRequest {
+  status?: KeyStatus | undefined;
+  environment?: 'live' | 'test' | undefined;
+  q?: string | undefined;
+}
+
+export async function listApiKeys(db: Db, tenantId: string, filters: KeyFilters, now: Date) {
+  let query = selectScoped({ db, tenantId }, 'apiKeys').select(COLUMNS);
+  if (filters.environment) query = query.where('environment', '=', filters.environment);
+  if (filters.q) {
+    const pattern = containsPattern(filters.q);
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`lower(name)`, 'like', pattern),
+        eb(sql`lower(coalesce(description, ''))`, 'like', pattern),
+        eb(sql`lower(start)`, 'like', pattern),
+      ]),
+    );
+  }
+  if (filters.status === 'revoked') query = query.where('revokedAt', 'is not', null);
+  else if (filters.status) {
+    query = query.where('revokedAt', 'is', null);
+    if (filters.status === 'inactive') query = query.where('deactivatedAt', 'is not', null);
+    else {
+      query = query.where('deactivatedAt', 'is', null);
+      query =
+        filters.status === 'expired'
+          ? query.where('expiresAt', '<=', now)
+          : query.where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]));
+    }
+  }
+  const page = await paginate(query, filters, { idColumn: 'id', idPrefix: 'key' });
+  return { ...page, data: page.data.map((row) => toView(row, now)) };
+}
+
+/** `lock` (inside a transaction) holds the row until commit, so concurrent changes apply in turn. */
+export async function getApiKeyOrThrow(
+  db: Db,
+  tenantId: string,
+  id: string,
+  now: Date,
+  lock = false,
+): Promise<ApiKeyView> {
+  let query = selectScoped({ db, tenantId }, 'apiKeys').select(COLUMNS).where('id', '=', id);
+  if (lock) query = query.forUpdate();
+  const row = isId('key', id) ? await query.executeTakeFirst() : undefined;
+  if (!row) throw notFound('API key', id);
+  return toView(row, now);
+}
+
+/**
+ * Applies one change to a key inside a transaction, with its audit entry. `change` gets the key
+ * as it is and returns the columns to set, or undefined for nothing to do.
+ */
+async function changeKey(
+  ctx: KeyContext,
+  id: string,
+  action: string,
+  change: (before: ApiKeyView) => Record<string, unknown> | undefined,
+  ifMatch?: readonly number[],
+): Promise<{ before: ApiKeyView; after: ApiKeyView }> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const before = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
+    assertVersionMatches(ifMatch, before.version);
+    const set = change(before);
+    if (!set) return { before, after: before };
+    const row = await updateScoped({ db: trx, tenantId: ctx.tenantId }, 'apiKeys')
+      .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
+      .where('id', '=', id)
+      .where('version', '=', before.version)
+      .returning(COLUMNS)
+      .executeTakeFirst();
+    if (!row) throw staleEtag();
+    const after = toView(row, ctx.now);
+    await recordAudit(trx, ctx, { action, resourceType: 'api_key', resourceId: id, before, after });
+    return { before, after };
+  });
+}
+
+function assertNotRevoked(key: ApiKeyView): void {
+  if (key.status === 'revoked')
+    throw new ApiError('invalid_state', 'This key is revoked for good; create a new one');
+}
+
+export type KeyChanges = Partial<Omit<KeySettings, 'environment'>>;
+
+/** Changes name, description, scopes (within the caller's own), expiry, allowed IPs, rate limit or quota. */
+export async function updateApiKey(
+  ctx: KeyContext,
+  id: string,
+  changes: KeyChanges,
+  ifMatch?: readonly number[],
+) {
+  if (changes.scopes) assertGrantable(ctx, changes.scopes);
+  checkSettings(ctx, changes);
+  return changeKey(
+    ctx,
+    id,
+    'api_key.updated',
+    (before) => {
+      assertNotRevoked(before);
+      const set = {
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.description !== undefined ? { description: changes.description } : {}),
+        ...(changes.scopes !== undefined ? { scopes: [...new Set(changes.scopes)] } : {}),
+        ...(changes.expiresAt !== undefined
+          ? { expiresAt: changes.expiresAt ? new Date(changes.expiresAt) : null }
+          : {}),
+        ...(changes.allowedIps !== undefined ? { allowedIps: changes.allowedIps } : {}),
+        ...(changes.rateLimit !== undefined ? { rateLimit: json(changes.rateLimit) } : {}),
+        ...(changes.quota !== undefined ? { quota: json(changes.quota) } : {}),
+        ...(changes.metadata !== undefined ? { metadata: JSON.stringify(changes.metadata) } : {}),
+      };
+      return Object.keys(set).length > 0 ? set : undefined;
+    },
+    ifMatch,
+  );
+}
+
+/** Deactivates (reversibly: 401 `api_key_inactive` meanwhile) or reactivates a key. Idempotent. */
+export function setApiKeyActive(ctx: KeyContext, id: string, active: boolean) {
+  return changeKey(ctx, id, active ? 'api_key.activated' : 'api_key.deactivated', (before) => {
+    assertNotRevoked(before);
+    if (active === (before.deactivatedAt === null)) return undefined;
+    return { deactivatedAt: active ? null : ctx.now };
+  });
+}
+
+/** Revokes a key for good; the record stays so lists and logs can still name it. Idempotent. */
+export async function revokeApiKey(ctx: KeyContext, id: string): Promise<ApiKeyView> {
+  const { after } = await changeKey(ctx, id, 'api_key.revoked', (before) =>
+    before.revokedAt ? undefined : { revokedAt: ctx.now },
+  );
+  return after;
+}
+
+/**
+ * Issues a new key with the same settings and lets the old one work for `gracePeriodSeconds` more
+ * (never longer than it would have anyway); after that it gets 401 `api_key_expired`.
+ */
+export async function rotateApiKey(
+  ctx: KeyContext,
+  id: string,
+  gracePeriodSeconds: number,
+): Promise<{ old: ApiKeyView; created: ApiKeyView & { key: string } }> {
+  return ctx.db.transaction().execute(async (trx) => {
+    // Locked: a concurrent rotation waits, then sees replacedBy and gets 409.
+    const old = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
+    if (old.status !== 'active') {
+      throw new ApiError('invalid_state', `Only an active key can be rotated; this one is ${old.status}`);
+    }
+    if (old.replacedBy)
+      throw new ApiError('invalid_state', `This key was already rotated into ${old.replacedBy}`);
+    assertGrantable(ctx, old.scopes);
+    const tx = { ...ctx, db: trx };
+    const created = await insertKey(trx, tx, {
+      name: old.name,
+      scopes: old.scopes,
+      environment: old.environment,
+      description: old.description,
+      expiresAt: old.expiresAt?.toISOString() ?? null,
+      allowedIps: old.allowedIps,
+      rateLimit: old.rateLimit,
+      quota: old.quota,
+      metadata: old.metadata,
+    });
+    const graceEnd = new Date(ctx.now.getTime() + gracePeriodSeconds * 1000);
+    const expiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
+    const row = await updateScoped({ db: trx, tenantId: ctx.tenantId }, 'apiKeys')
+      .set({ expiresAt, replacedBy: created.id, version: sql`version + 1`, updatedAt: ctx.now })
+      .where('id', '=', id)
+      .returning(COLUMNS)
+      .executeTakeFirstOrThrow();
+    const after = toView(row, ctx.now);
+    await recordAudit(trx, ctx, {
+      action: 'api_key.rotated',
+      resourceType: 'api_key',
+      resourceId: id,
+      before: old,
+      after,
+    });
+    await recordAudit(trx, ctx, {
+      action: 'api_key.created',
+      resourceType: 'api_key',
+      resourceId: created.id,
+      after: created,
+    });
+    return { old: after, created };
+  });
+}
+
+/**
+ * Revokes every listed key that is real and still usable, each with an audit entry in its tenant.
+ * Keys are matched by id and full hash, so a guessed id revokes nothing. Returns the revoked ids.
+ */
+export async function revokeLeakedKeys(
+  db: Db,
+  keyPrefix: string,
+  presented: readonly string[],
+  now: Date,
+  origin: RequestOrigin,
+): Promise<{ keyId: string; tenantId: string }[]> {
+  const candidates = new Map<string, string>();
+  for (const key of presented) {
+    const parsed = parseKey(key, keyPrefix);
+    if (parsed) candidates.set(`key_${parsed.idSuffix}`, hashKey(key));
+  }
+  if (candidates.size === 0) return [];
+  // Not tenant-scoped on purpose: a leaked key names its own tenant, and the reporter has none.
+  const rows = await db
+    .selectFrom('apiKeys')
+    .select(['id', 'tenantId', 'keyHash'])
+    .where('id', 'in', [...candidates.keys()])
+    .where('revokedAt', 'is', null)
+    .execute();
+  const revoked: { keyId: string; tenantId: string }[] = [];
+  for (const row of rows) {
+    if (!safeEqual(row.keyHash, candidates.get(row.id) ?? '')) continue;
+    const ctx: KeyContext = {
+      db,
+      tenantId: row.tenantId,
+      actor: { type: 'system' },
+      scopes: 'all',
+      keyPrefix,
+      now,
+      origin,
+    };
+    await changeKey(ctx, row.id, 'api_key.revoked_leaked', (before) =>
+      before.revokedAt ? undefined : { revokedAt: now },
+    );
+    revoked.push({ keyId: row.id, tenantId: row.tenantId });
+  }
+  return revoked;
+}

@@ -1,0 +1,58 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { ApiError } from '../errors.ts';
+
+const WINDOW_MS = 60_000;
+
+/**
+ * Counts failed authentications per client IP in one-minute windows. Past the limit, every request
+ * from that IP gets 429 until the window ends, so keys cannot be guessed at speed. The first
+ * refusal of each window is logged. Counted per process.
+ */
+export class AuthFailureGuard {
+  private readonly windows = new Map<string, { start: number; failures: number }>();
+  private lastSweep = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Throws 429 when the IP has failed too often in the current window. */
+  check(ip: string, nowMs: number): void {
+    if (this.limit === 0) return;
+    const entry = this.current(ip, nowMs);
+    if (!entry || entry.failures < this.limit) return;
+    const retryAfter = Math.max(1, Math.ceil((entry.start + WINDOW_MS - nowMs) / 1000));
+    throw new ApiError('rate_limited', 'Too many failed authentications from this address; try again later', {
+      headers: { 'retry-after': String(retryAfter) },
+    });
+  }
+
+  recordFailure(ip: string, nowMs: number): void {
+    if (this.limit === 0) return;
+    this.sweep(nowMs);
+    let entry = this.current(ip, nowMs);
+    if (!entry) {
+      entry = { start: nowMs, failures: 0 };
+      this.windows.set(ip, entry);
+    }
+    entry.failures += 1;
+    if (entry.failures === this.limit) {
+      this.log.warn(
+        { ip, failures: entry.failures },
+        'too many failed authentications: blocking this IP for the rest of the minute',
+      );
+    }
+  }
+
+  private current(ip: string, nowMs: number) {
+    const entry = this.windows.get(ip);
+    return entry && nowMs - entry.start < WINDOW_MS ? entry : undefined;
+  }
+
+  private sweep(nowMs: number): void {
+    if (nowMs - this.lastSweep < WINDOW_MS) return;
+    this.lastSweep = nowMs;
+    for (const [ip, entry] of this.windows) if (nowMs - entry.start >= WINDOW_MS) this.windows.delete(ip);
+  }
+}

@@ -1,0 +1,172 @@
+import type { BlockList } from 'node:net';
+import type { Tenant } from '../context.ts';
+import type { Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
+import { ApiError } from '../errors.ts';
+import { compileAllowList } from './ip-allowlist.ts';
+import { hashKey, parseKey, safeEqual } from './key-format.ts';
+import { TtlCache } from './ttl-cache.ts';
+
+/** What a verified key grants, as cached in process after the first lookup. */
+export interface VerifiedKey {
+  id: string;
+  name: string;
+  scopes: string[];
+  environment: 'live' | 'test';
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  deactivatedAt: Date | null;
+  /** Where the key may be used from; null = anywhere. */
+  allowedIps: BlockList | null;
+  rateLimit: KeyRateLimit | null;
+  quota: KeyQuota | null;
+  tenant: Tenant;
+}
+
+const UNKNOWN = Symbol('unknown key');
+
+/**
+ * Verifies presented keys. The checksum is checked before any lookup; a hit costs one hash and a map
+ * read; a miss costs one indexed query by primary key. Changes made in this process invalidate the
+ * cache at once; other processes drop their entries when the change reaches them (KeyChangeHub).
+ */
+export class KeyVerifier {
+  private readonly cache: TtlCache<string, VerifiedKey | typeof UNKNOWN>;
+  /** Counts invalidations, so a lookup that overlapped one does not cache what it read before it. */
+  private generation = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly prefix: string,
+    ttlSeconds: number,
+    private readonly now: () => Date,
+  ) {
+    this.cache = new TtlCache(ttlSeconds * 1000, 50_000);
+  }
+
+  async verify(presented: string): Promise<VerifiedKey> {
+    const parsed = parseKey(presented, this.prefix);
+    if (!parsed) throw invalidKey();
+    const hash = hashKey(presented);
+    let key = this.cache.get(hash);
+    if (key === undefined) {
+      const generation = this.generation;
+      key = (await this.load(`key_${parsed.idSuffix}`, hash)) ?? UNKNOWN;
+      // A change announced meanwhile may have committed after the read: answer this request only.
+      if (generation === this.generation) this.cache.set(hash, key);
+    }
+    if (key === UNKNOWN) throw invalidKey();
+    if (key.revokedAt) throw new ApiError('api_key_revoked', 'This API key has been revoked');
+    if (key.deactivatedAt) {
+      throw new ApiError('api_key_inactive', 'This API key is deactivated; activate it again to use it');
+    }
+    if (key.expiresAt && key.expiresAt <= this.now()) {
+      throw new ApiError('api_key_expired', 'This API key has expired');
+    }
+    return key;
+  }
+
+  /** Drops every cached entry of a key or of a tenant, so the next request reads the database. */
+  invalidate(filter: { keyId?: string; tenantId?: string }): void {
+    this.generation++;
+    this.cache.deleteWhere(
+      (key) => key !== UNKNOWN && (key.id === filter.keyId || key.tenant.id === filter.tenantId),
+    );
+  }
+
+  clear(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+
+  private async load(id: string, hash: string): Promise<VerifiedKey | undefined> {
+    const row = await this.db
+      .selectFrom('apiKeys as k')
+      .innerJoin('tenants as t', 't.id', 'k.tenantId')
+      .select([
+        'k.id',
+        'k.name',
+        'k.scopes',
+        'k.environment',
+        'k.keyHash',
+        'k.createdAt',
+        'k.lastUsedAt',
+        'k.expiresAt',
+        'k.revokedAt',
+        'k.deactivatedAt',
+        'k.allowedIps',
+        'k.rateLimit',
+        'k.quota',
+        't.id as tenantId',
+        't.slug as tenantSlug',
+        't.name as tenantName',
+        't.plan as tenantPlan',
+        't.status as tenantStatus',
+      ])
+      .where('k.id', '=', id)
+      .executeTakeFirst();
+    if (!row || !safeEqual(row.keyHash, hash)) return undefined;
+    return {
+      id: row.id,
+      name: row.name,
+      scopes: row.scopes,
+      environment: row.environment,
+      createdAt: row.createdAt,
+      lastUsedAt: row.lastUsedAt,
+      expiresAt: row.expiresAt,
+      revokedAt: row.revokedAt,
+      deactivatedAt: row.deactivatedAt,
+      allowedIps: row.allowedIps ? compileAllowList(row.allowedIps) : null,
+      rateLimit: row.rateLimit,
+      quota: row.quota,
+      tenant: {
+        id: row.tenantId,
+        slug: row.tenantSlug,
+        name: row.tenantName,
+        plan: row.tenantPlan,
+        status: row.tenantStatus,
+      },
+    };
+  }
+}
+
+function invalidKey(): ApiError {
+  return new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
+}
+
+/** Tenants by slug, cached briefly: slug resolution runs on every request under /api/t/{slug}. */
+export class TenantDirectory {
+  private readonly cache: TtlCache<string, Tenant | null>;
+
+  constructor(
+    private readonly db: Db,
+    ttlSeconds: number,
+  ) {
+    this.cache = new TtlCache(ttlSeconds * 1000, 10_000);
+  }
+
+  async bySlug(slug: string): Promise<Tenant | undefined> {
+    const cached = this.cache.get(slug);
+    if (cached !== undefined) return cached ?? undefined;
+    const row = await this.db
+      .selectFrom('tenants')
+      .select(['id', 'slug', 'name', 'plan', 'status'])
+      .where('slug', '=', slug)
+      .executeTakeFirst();
+    this.cache.set(slug, row ?? null);
+    return row;
+  }
+
+  invalidate(slug: string): void {
+    this.cache.delete(slug);
+  }
+
+  invalidateTenant(tenantId: string): void {
+    this.cache.deleteWhere((tenant) => tenant?.id === tenantId);
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}

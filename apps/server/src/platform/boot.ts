@@ -1,0 +1,89 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { AuthFailureGuard } from './auth/auth-failures.ts';
+import { KeyChangeHub } from './auth/key-change-hub.ts';
+import { createKeyChangeTransport } from './auth/key-changes.ts';
+import { KeyUsageRecorder } from './auth/key-usage.ts';
+import { KeyVerifier, TenantDirectory } from './auth/key-verifier.ts';
+import type { Config } from './config.ts';
+import { type Database, openDatabase } from './db/index.ts';
+import { migrate } from './db/migrate.ts';
+import { JobRunner } from './jobs.ts';
+import { createRateLimitStore } from './rate-limit/create-store.ts';
+import { type Clock, type Services, systemClock } from './services.ts';
+import { RequestRecorder } from './usage/request-recorder.ts';
+
+export function createLogger(config: Config): FastifyBaseLogger {
+  return pino({ level: config.logLevel });
+}
+
+/** Opens the database, applies pending migrations and wires the shared services. */
+export async function createServices(
+  config: Config,
+  options: { clock?: Clock; database?: Database; logger?: FastifyBaseLogger } = {},
+): Promise<Services> {
+  const database = options.database ?? (await openDatabase(config));
+  await migrate(database);
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config);
+  const keyUsage = new KeyUsageRecorder(database.db, logger);
+  keyUsage.start();
+  const keys = new KeyVerifier(database.db, config.keyPrefix, config.keyCacheTtlSeconds, () => clock.now());
+  const tenants = new TenantDirectory(database.db, config.keyCacheTtlSeconds);
+  const keyChanges = new KeyChangeHub(
+    keys,
+    tenants,
+    createKeyChangeTransport(config, database, logger),
+    logger,
+  );
+  await keyChanges.start();
+  // Creates today's request-log partitions before the server listens.
+  const requestRecorder = new RequestRecorder(database.db, clock, logger, config);
+  await requestRecorder.start();
+  return {
+    config,
+    database,
+    db: database.db,
+    clock,
+    keys,
+    tenants,
+    keyUsage,
+    rateLimits: await createRateLimitStore(config, logger),
+    jobs: new JobRunner(logger),
+    log: logger,
+    keyChanges,
+    authFailures: new AuthFailureGuard(config.authFailureLimit, logger),
+    requestRecorder,
+    redisProbe: config.redisUrl ? redisProbe(config.redisUrl) : undefined,
+  };
+}
+
+/** A Redis connection of its own for /ready, opened on first use. */
+function redisProbe(url: string): NonNullable<Services['redisProbe']> {
+  let client: Redis | undefined;
+  return {
+    ping: async () => {
+      if (!client) {
+        client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+        client.on('error', () => {
+          // Reported through the failed ping.
+        });
+      }
+      if (client.status === 'wait' || client.status === 'end') await client.connect();
+      await client.ping();
+    },
+    close: () => client?.disconnect(),
+  };
+}
+
+/** Flushes what is buffered and closes the database: the last step of a graceful shutdown. */
+export async function closeServices(services: Services): Promise<void> {
+  await services.jobs.stop();
+  await services.keyChanges.stop();
+  services.redisProbe?.close();
+  await services.rateLimits.close();
+  await services.keyUsage.stop();
+  await services.requestRecorder.stop();
+  await services.database.close();
+}

@@ -1,0 +1,174 @@
+import { resolve } from 'node:path';
+import { loadRateLimitSettings, type RateLimitSettings } from './rate-limit/settings.ts';
+
+/** Every setting of the server, parsed once from the environment at startup. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Where the server is reached from outside (invite links); no trailing slash. */
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  adminApiKey: string | undefined;
+  nodeEnv: 'development' | 'production' | 'test';
+  docsEnabled: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  baseDomain: string | undefined;
+  keyPrefix: string;
+  defaultTenantSlug: string;
+  keyCacheTtlSeconds: number;
+  trustProxy: boolean;
+  commissionApprovalIntervalMs: number;
+  authFailureLimit: number;
+  /** RATE_LIMIT_PLANS, RATE_LIMIT_ROUTES, UNAUTHENTICATED_RATE_LIMIT, RATE_LIMIT_FAIL_CLOSED, RATE_LIMIT_REDIS_PREFIX. */
+  rateLimits: RateLimitSettings;
+  /** How often usage counts are written; the usage API is at most this far behind. */
+  usageFlushIntervalMs: number;
+  requestLogRetentionDays: number;
+  /** Log requests of test keys too (live keys and the admin key always are). */
+  requestLogTestKeys: boolean;
+  /** Bearer token GET /metrics requires; open without one. */
+  metricsToken: string | undefined;
+}
+
+/** Thrown for a setting that cannot be used; the message is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const NODE_ENVS = ['development', 'production', 'test'] as const;
+export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$';
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function fail(name: string, expected: string, value: string): never {
+  throw new ConfigError(`${name} must be ${expected}, got ${JSON.stringify(value)}`);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    fail(name, `an integer from ${min} to ${max}`, raw);
+  }
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return fail(name, 'true or false', raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) fail(name, `one of ${allowed.join(', ')}`, raw);
+  return raw as T;
+}
+
+function matching(env: Env, name: string, pattern: RegExp, expected: string): string | undefined {
+  const raw = read(env, name);
+  if (raw !== undefined && !pattern.test(raw)) fail(name, expected, raw);
+  return raw;
+}
+
+/** A service URL with one of the given schemes; the value is never echoed, it may hold a password. */
+function serviceUrl(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  const expected = `a ${protocols.map((p) => `${p}//`).join(' or ')} URL`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail(name, expected, '<unparseable URL>');
+  }
+  if (!protocols.includes(url.protocol)) fail(name, expected, `${url.protocol}//…`);
+  return raw;
+}
+
+/** PUBLIC_URL, or the listener's own address; links are built by appending a path to it. */
+function publicUrl(env: Env, host: string, port: number): string {
+  const raw = read(env, 'PUBLIC_URL');
+  if (raw === undefined) return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const expected = 'an http:// or https:// URL without query or fragment';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail('PUBLIC_URL', expected, raw);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError('PUBLIC_URL must not contain credentials (value not shown)');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || /[?#]/.test(raw)) {
+    fail('PUBLIC_URL', expected, raw);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+function adminApiKey(env: Env): string | undefined {
+  const raw = read(env, 'ADMIN_API_KEY');
+  if (raw !== undefined && (raw.length < 32 || /\s/.test(raw))) {
+    throw new ConfigError('ADMIN_API_KEY must be at least 32 characters without spaces (value not shown)');
+  }
+  return raw;
+}
+
+function metricsToken(env: Env): string | undefined {
+  const raw = read(env, 'METRICS_TOKEN');
+  if (raw !== undefined && (raw.length < 16 || /\s/.test(raw))) {
+    throw new ConfigError('METRICS_TOKEN must be at least 16 characters without spaces (value not shown)');
+  }
+  return raw;
+}
+
+/** Parses and validates the environment; throws ConfigError on the first unusable value. */
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const host = read(env, 'HOST') ?? '127.0.0.1';
+  return {
+    port,
+    host,
+    publicUrl: publicUrl(env, host, port),
+    dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
+    databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    adminApiKey: adminApiKey(env),
+    nodeEnv,
+    docsEnabled: boolean(env, 'DOCS_ENABLED', nodeEnv !== 'production'),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
+    baseDomain: matching(
+      env,
+      'BASE_DOMAIN',
+      /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+      'a lower-case host name such as partnerline.example.com',
+    )?.toLowerCase(),
+    keyPrefix:
+      matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
+    defaultTenantSlug:
+      matching(env, 'DEFAULT_TENANT_SLUG', new RegExp(SLUG_PATTERN), '3-40 characters of a-z, 0-9 and -') ??
+      'default',
+    keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    commissionApprovalIntervalMs: integer(env, 'COMMISSION_APPROVAL_INTERVAL_MS', 60_000, 50, 86_400_000),
+    authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 30, 0, 1_000_000),
+    rateLimits: loadRateLimitSettings((name) => read(env, name), fail),
+    usageFlushIntervalMs: integer(env, 'USAGE_FLUSH_INTERVAL_MS', 5_000, 100, 60_000),
+    requestLogRetentionDays: integer(env, 'REQUEST_LOG_RETENTION_DAYS', 30, 1, 3_650),
+    requestLogTestKeys: boolean(env, 'REQUEST_LOG_TEST_KEYS', false),
+    metricsToken: metricsToken(env),
+  };
+}

@@ -1,0 +1,112 @@
+import { PGlite } from '@electric-sql/pglite';
+import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PGliteDialect } from './pglite-dialect.ts';
+import type { DB } from './schema.ts';
+
+export type * from './schema.ts';
+export type Db = Kysely<DB>;
+
+/** One session held for the length of a callback: multi-statement scripts and session-level locks. */
+export interface SessionClient {
+  exec(script: string): Promise<void>;
+  query<R>(text: string, params?: unknown[]): Promise<R[]>;
+}
+
+export interface Database {
+  kind: 'pglite' | 'postgres';
+  /** The connection URL, for processes that need a connection of their own (PostgreSQL only). */
+  url?: string;
+  db: Db;
+  /** Runs `fn` on one dedicated session (advisory locks, scripts). */
+  withSession<T>(fn: (client: SessionClient) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Connections of the pool, for /metrics (PostgreSQL only). */
+  poolStats?(): { max: number; total: number; idle: number; waiting: number };
+}
+
+const INT8_OID = 20;
+const plugins = [new CamelCasePlugin()];
+
+/** PGlite keeps its files in `dataDir`; `memory://` keeps the database in memory only. */
+export async function openPglite(dataDir: string): Promise<Database> {
+  const pglite = new PGlite(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  await pglite.waitReady;
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite), plugins });
+  return {
+    kind: 'pglite',
+    db,
+    withSession: (fn) =>
+      db.connection().execute(() =>
+        fn({
+          exec: async (script) => {
+            await pglite.exec(script);
+          },
+          query: async <R>(text: string, params: unknown[] = []) =>
+            (await pglite.query<R>(text, params)).rows,
+        }),
+      ),
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+export async function openPostgres(url: string, poolSize = 10): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as never,
+    },
+  });
+  pool.on('error', () => {
+    // An idle client lost its connection; the pool replaces it on the next checkout.
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins });
+  await sql`select 1`.execute(db);
+  return {
+    kind: 'postgres',
+    url,
+    db,
+    withSession: async (fn) => {
+      const client = await pool.connect();
+      try {
+        return await fn({
+          exec: async (script) => {
+            await client.query(script);
+          },
+          query: async <R>(text: string, params: unknown[] = []) =>
+            (await client.query(text, params)).rows as R[],
+        });
+      } finally {
+        client.release();
+      }
+    },
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+    },
+    poolStats: () => ({
+      max: poolSize,
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
+  };
+}
+
+export function openDatabase(options: {
+  databaseUrl: string | undefined;
+  dataDir: string;
+}): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl) : openPglite(options.dataDir);
+}

@@ -1,0 +1,34 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Scope } from '../auth/scopes.ts';
+import type { AuthContext } from '../context.ts';
+import type { Services } from '../services.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+  interface FastifyRequest {
+    /** Set by the tenant API's authentication hook before any handler runs. */
+    auth: AuthContext | null;
+  }
+  interface FastifyContextConfig {
+    /** The scope a tenant route requires; absent for routes any valid key may call. */
+    scope?: Scope;
+  }
+}
+
+/** The Fastify instance route files register on, typed by TypeBox schemas. */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;

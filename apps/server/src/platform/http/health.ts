@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox';
+import { ApiError } from '../errors.ts';
+import type { App } from './fastify-types.ts';
+import { errorResponses } from './schemas.ts';
+
+const Status = Type.Object({ status: Type.String() }, { examples: [{ status: 'ok' }] });
+
+// Probes take no parameters; an unknown one is a 400 like everywhere else in the API.
+const NoQuery = Type.Object({}, { additionalProperties: false });
+
+/** Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. */
+export function healthRoutes(app: App): void {
+  app.get(
+    '/health',
+    {
+      schema: {
+        operationId: 'health',
+        summary: 'Liveness probe',
+        tags: ['Health'],
+        security: [],
+        querystring: NoQuery,
+        response: { 200: Status, ...errorResponses(['validation_error'], 'public') },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/ready',
+    {
+      schema: {
+        operationId: 'ready',
+        summary: 'Readiness probe: the database (and Redis, when configured) is reachable',
+        tags: ['Health'],
+        security: [],
+        querystring: NoQuery,
+        response: { 200: Status, ...errorResponses(['validation_error', 'service_unavailable'], 'public') },
+      },
+    },
+    async (request) => {
+      try {
+        await request.server.services.database.ping();
+      } catch (error) {
+        request.log.error({ err: error }, 'readiness check failed');
+        throw new ApiError('service_unavailable', 'The database is not reachable');
+      }
+      const redis = request.server.services.redisProbe;
+      if (redis) {
+        try {
+          await redis.ping();
+        } catch (error) {
+          request.log.error({ err: error }, 'readiness check failed: redis');
+          throw new ApiError('service_unavailable', 'Redis is not reachable');
+        }
+      }
+      return { status: 'ok' };
+    },
+  );
+}

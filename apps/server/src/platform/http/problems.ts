@@ -1,0 +1,126 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay from 'find-my-way';
+import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
+import { fieldErrors } from './validation.ts';
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** The problem `code` of an error response, for the request log and metrics. */
+    errorCode: ErrorCode | null;
+  }
+}
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+function send(reply: FastifyReply, error: ApiError, requestId: string): FastifyReply {
+  reply.errorCode = error.code;
+  if (error.headers) reply.headers(error.headers);
+  if (error.status === 401) {
+    // RFC 6750: a missing credential gets the bare challenge, a refused one says why.
+    reply.header(
+      'www-authenticate',
+      error.code === 'api_key_missing'
+        ? 'Bearer realm="partnerline"'
+        : `Bearer realm="partnerline", error="invalid_token", error_description="${error.code}"`,
+    );
+  }
+  return reply
+    .code(error.status)
+    .type('application/problem+json; charset=utf-8')
+    .send(JSON.stringify(problemBody(error, requestId)));
+}
+
+/** Fastify's own errors as the API's problem codes; anything unknown becomes an opaque 500. */
+function toApiError(error: FastifyError): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error.validation) {
+    const errors = fieldErrors(error.validation as never, error.validationContext);
+    return new ApiError('validation_error', errors.map((e) => e.message).join('; '), { errors });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', 'Send the request body as application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', 'The request body is larger than 1 MiB');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('invalid_json', 'The body is empty but Content-Type says application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('invalid_json', 'The request body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('validation_error', 'Content-Length does not match the body');
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    return new ApiError('invalid_json', 'The request body is not valid JSON');
+  }
+  if (error.statusCode === 413) return new ApiError('payload_too_large', 'The request body is too large');
+  if (error.statusCode === 415)
+    return new ApiError('unsupported_media_type', 'Send the request body as application/json');
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ApiError('validation_error', 'The request could not be understood');
+  }
+  return new ApiError(
+    'internal_error',
+    'An unexpected error occurred; quote the requestId when reporting it',
+  );
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors the router raises before any route or hook runs — a
+ * path that is not valid percent-encoding, a path parameter longer than the router accepts — as
+ * problems too. No onRequest hook has run, so the request id header is set here.
+ */
+export function renderFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  reply.header('x-request-id', request.id);
+  const path = request.url.split('?')[0] ?? '/';
+  let apiError: ApiError;
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    // No id, slug or key is that long, so nothing can be found under it.
+    apiError = new ApiError('not_found', 'No resource matches this path: a path segment is too long');
+  } else if (error.code === 'FST_ERR_BAD_URL') {
+    apiError = new ApiError('validation_error', 'The URL is not valid percent-encoding', {
+      errors: [{ field: 'url', code: 'invalid_format', message: 'url is not valid percent-encoding' }],
+    });
+  } else {
+    request.log.error({ err: error, requestId: request.id, path }, 'router error');
+    apiError = toApiError(error);
+  }
+  send(reply, apiError, request.id);
+}
+
+/**
+ * Renders every error — our own, validation, parser, unknown route, wrong method and unexpected
+ * throws — as RFC 9457 problem+json. Unexpected errors are logged, never echoed.
+ */
+export function registerProblemHandling(app: FastifyInstance): void {
+  app.decorateReply('errorCode', null);
+  // A shadow router of every registered route tells a wrong method (405) from an unknown path (404).
+  const routes = FindMyWay();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      if (!routes.hasRoute(method as 'GET', route.url)) routes.on(method as 'GET', route.url, () => {});
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) request.log.error({ err: error, requestId: request.id }, 'request failed');
+    return send(reply, apiError, request.id);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = METHODS.filter((method) => routes.find(method, path) !== null);
+    if (allowed.length > 0) {
+      const error = new ApiError('method_not_allowed', `${request.method} is not allowed on ${path}`, {
+        headers: { allow: allowed.join(', ') },
+      });
+      return send(reply, error, request.id);
+    }
+    return send(reply, new ApiError('not_found', `No route ${request.method} ${path}`), request.id);
+  });
+}

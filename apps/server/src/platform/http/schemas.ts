@@ -1,0 +1,174 @@
+import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox';
+import { ERROR_CODES, type ErrorCode, problemSchema } from '../errors.ts';
+import { type IdPrefix, idPattern } from '../ids.ts';
+
+/** A string enum rendered as JSON-schema `enum` (clear errors, clean OpenAPI). */
+export function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+export function Nullable<T extends TSchema>(schema: T, options: SchemaOptions = {}) {
+  return Type.Union([schema, Type.Null()], options);
+}
+
+export function Id(prefix: IdPrefix, options: SchemaOptions = {}) {
+  return Type.String({
+    pattern: idPattern(prefix),
+    examples: [`${prefix}_01jd8x3v4w5y6z7a8b9c0d1e2f`],
+    ...options,
+  });
+}
+
+/** An ISO 8601 UTC timestamp; handlers may return a Date, which the serializer renders as such. */
+export const Timestamp = Type.Unsafe<Date | string>({
+  type: 'string',
+  format: 'date-time',
+  examples: ['2026-05-01T12:00:00.000Z'],
+});
+
+/** A timestamp sent by the client. */
+export const TimestampInput = Type.String({ format: 'date-time', examples: ['2027-01-01T00:00:00.000Z'] });
+
+/** A filter date: `YYYY-MM-DD` (the whole UTC day) or a full ISO 8601 timestamp. */
+export const DateFilter = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+  description: '`YYYY-MM-DD` (whole day, UTC, inclusive) or an ISO 8601 timestamp',
+  examples: ['2026-05-01'],
+});
+
+/**
+ * Free-form string pairs a tenant attaches to a resource: at most 50 keys, 500 characters a value.
+ * Written as plain JSON schema: TypeBox's Record turns the key pattern into `patternProperties`
+ * without `additionalProperties: false`, which let any other key through with any value (nested
+ * objects included) and dropped it again from responses.
+ */
+export const Metadata = Type.Unsafe<Record<string, string>>({
+  type: 'object',
+  propertyNames: { type: 'string', minLength: 1, maxLength: 40, pattern: '^[A-Za-z0-9_.-]+$' },
+  additionalProperties: { type: 'string', maxLength: 500 },
+  maxProperties: 50,
+  description: 'Up to 50 string values keyed by names of up to 40 characters (`A-Z a-z 0-9 _ . -`)',
+  examples: [{ crmId: 'hs-4411' }],
+});
+
+/**
+ * The `{id}` path parameter. Deliberately without length or pattern limits: an id of the wrong
+ * shape names nothing, so it is a 404 like any unknown id rather than a 400 that tells shapes apart.
+ */
+export const IdParams = (prefix: IdPrefix) =>
+  Type.Object({
+    id: Type.String({
+      description: `The \`${prefix}_…\` id`,
+      examples: [`${prefix}_01jd8x3v4w5y6z7a8b9c0d1e2f`],
+    }),
+  });
+
+/** The schema's first example, lifted into an envelope so every documented response shows one. */
+function envelopeExample<T extends TSchema>(schema: T, wrap: (example: unknown) => unknown): SchemaOptions {
+  const example = (schema.examples as unknown[] | undefined)?.[0];
+  return example === undefined ? {} : { examples: [wrap(example)] };
+}
+
+export function DataEnvelope<T extends TSchema>(schema: T) {
+  return Type.Object(
+    { data: schema },
+    envelopeExample(schema, (data) => ({ data })),
+  );
+}
+
+export const PaginationSchema = Type.Object(
+  {
+    page: Type.Optional(Type.Integer({ minimum: 1 })),
+    limit: Type.Integer(),
+    total: Type.Optional(Type.Integer({ minimum: 0 })),
+    pages: Type.Optional(Type.Integer({ minimum: 0 })),
+    nextCursor: Type.Optional(Nullable(Type.String())),
+  },
+  {
+    description:
+      'Classic mode: page, limit, total and pages. Cursor mode: nextCursor (null on the last page) and limit.',
+  },
+);
+
+export function ListEnvelope<T extends TSchema>(schema: T) {
+  return Type.Object(
+    { data: Type.Array(schema), pagination: PaginationSchema },
+    envelopeExample(schema, (row) => ({
+      data: [row],
+      pagination: { page: 1, limit: 50, total: 1, pages: 1, nextCursor: null },
+    })),
+  );
+}
+
+/** Codes every tenant route can answer with, besides its own. */
+const COMMON_TENANT_ERRORS: ErrorCode[] = [
+  'tenant_slug_missing',
+  'api_key_missing',
+  'api_key_invalid',
+  'api_key_revoked',
+  'api_key_expired',
+  'api_key_inactive',
+  'insufficient_scope',
+  'tenant_suspended',
+  'ip_not_allowed',
+  'rate_limited',
+  'quota_exceeded',
+  'internal_error',
+  'service_unavailable',
+];
+
+const COMMON_ADMIN_ERRORS: ErrorCode[] = [
+  'api_key_missing',
+  'api_key_invalid',
+  'rate_limited',
+  'internal_error',
+  'service_unavailable',
+];
+
+/**
+ * One problem response per status code for the given error codes, documented as what the error
+ * handler sends: `application/problem+json` (RFC 9457), not `application/json`.
+ */
+export function errorResponses(codes: readonly ErrorCode[], scope: 'tenant' | 'admin' | 'public' = 'tenant') {
+  const all = [
+    ...new Set([
+      ...codes,
+      ...(scope === 'tenant'
+        ? COMMON_TENANT_ERRORS
+        : scope === 'admin'
+          ? COMMON_ADMIN_ERRORS
+          : ['internal_error' as const]),
+    ]),
+  ];
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of all) {
+    const status = ERROR_CODES[code].status;
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => {
+      const schema = problemSchema(list);
+      const { examples, ...rest } = schema;
+      return [
+        status,
+        {
+          description: schema.description,
+          content: { 'application/problem+json': { schema: rest, example: examples?.[0] } },
+        },
+      ];
+    }),
+  );
+}
+
+export type StaticOf<T extends TSchema> = Static<T>;
+
+/** Money on the wire: a decimal string in the currency's own precision plus its ISO 4217 code. */
+export const MoneySchema = Type.Object(
+  {
+    amount: Type.String({ pattern: '^-?\\d{1,15}(\\.\\d{1,4})?$', examples: ['12.00'] }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$', examples: ['EUR'] }),
+  },
+  { additionalProperties: false, examples: [{ amount: '12.00', currency: 'EUR' }] },
+);
+
+export const BooleanQuery = StringEnum(['true', 'false'] as const);

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Db } from './db/index.ts';
+import { ApiError } from './errors.ts';
+import type { Job } from './jobs.ts';
+import type { Clock } from './services.ts';
+
+const RETENTION_MS = 24 * 60 * 60 * 1000;
+/** How long a claimed key blocks duplicates before a crashed request's claim counts as abandoned. */
+const LOCK_MS = 60_000;
+const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
+const REPLAYED_HEADERS = ['content-type', 'etag', 'location', 'cache-control'];
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotencyKey?: string;
+  }
+  interface FastifyContextConfig {
+    /**
+     * Dotted paths of response fields that hold a secret shown only once (`data.key` of a new
+     * API key, `invite` of an invitation). Only hashes of secrets are ever stored, so they are cut
+     * from the stored response: a replay returns the rest without them.
+     */
+    idempotencySecretFields?: readonly string[];
+  }
+}
+
+/** JSON with object keys sorted, so the same body sent with another key order is the same request. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * What makes two requests "the same" for an idempotency key: method, path (the `/api/t/{slug}`
+ * and `/api` spellings of one tenant URL count as one) and the body regardless of key order.
+ */
+export function requestFingerprint(method: string, url: string, body: unknown): string {
+  const path = (url.split('?')[0] ?? '').replace(/^\/api\/t\/[^/]+\/v1\//, '/api/v1/');
+  return createHash('sha256')
+    .update(`${method} ${path}\n${canonicalJson(body)}`)
+    .digest('hex');
+}
+
+/** Claims the key for this request, or answers from the stored response of the first one. */
+export async function claimIdempotencyKey(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const key = request.headers['idempotency-key'];
+  if (request.method !== 'POST' || key === undefined || !request.auth) return;
+  if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
+    throw new ApiError('validation_error', 'Idempotency-Key must be 1-255 visible ASCII characters', {
+      errors: [
+        {
+          field: 'Idempotency-Key',
+          code: 'invalid_format',
+          message: 'Idempotency-Key must be 1-255 visible ASCII characters',
+        },
+      ],
+    });
+  }
+  const { db, clock } = request.server.services;
+  const tenantId = request.auth.tenant.id;
+  const hash = requestFingerprint(request.method, request.url, request.body);
+  const now = clock.now();
+  const lockedUntil = new Date(now.getTime() + LOCK_MS);
+  const claimed = await db
+    .insertInto('idempotencyKeys')
+    .values({ tenantId, key, requestHash: hash, status: 'in_flight', lockedUntil, createdAt: now })
+    .onConflict((oc) =>
+      // An expired entry, or an abandoned claim of the same request, is taken over.
+      oc
+        .columns(['tenantId', 'key'])
+        .doUpdateSet({
+          requestHash: hash,
+          status: 'in_flight',
+          lockedUntil,
+          createdAt: now,
+          responseStatus: null,
+          responseBody: null,
+          responseHeaders: null,
+        })
+        .where((eb) =>
+          eb.or([
+            eb('idempotencyKeys.createdAt', '<', new Date(now.getTime() - RETENTION_MS)),
+            eb.and([
+              eb('idempotencyKeys.status', '=', 'in_flight'),
+              eb('idempotencyKeys.lockedUntil', '<', now),
+              eb('idempotencyKeys.requestHash', '=', hash),
+            ]),
+          ]),
+        ),
+    )
+    .returning('key')
+    .executeTakeFirst();
+  if (claimed) {
+    request.idempotencyKey = key;
+    return;
+  }
+  const existing = await db
+    .selectFrom('idempotencyKeys')
+    .selectAll()
+    .where('tenantId', '=', tenantId)
+    .where('key', '=', key)
+    .executeTakeFirst();
+  // Gone between the two statements: the first request failed and released it. Ask for a retry.
+  if (!existing) {
+    throw new ApiError(
+      'idempotency_key_in_flight',
+      'A request with this Idempotency-Key just finished; retry',
+      {
+        headers: { 'retry-after': '1' },
+      },
+    );
+  }
+  if (existing.requestHash !== hash) {
+    throw new ApiError(
+      'idempotency_key_reused',
+      'This Idempotency-Key was used with another request; use a new key',
+    );
+  }
+  if (existing.status === 'in_flight' || existing.responseStatus === null) {
+    throw new ApiError(
+      'idempotency_key_in_flight',
+      'A request with this Idempotency-Key is still being processed',
+      {
+        headers: { 'retry-after': '1' },
+      },
+    );
+  }
+  reply.code(existing.responseStatus).headers({ ...existing.responseHeaders, 'idempotent-replayed': 'true' });
+  return reply.send(existing.responseBody);
+}
+
+/** Stores the response of a claimed request so retries replay it; a 5xx releases the key instead. */
+export async function storeIdempotentResponse(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+): Promise<unknown> {
+  const key = request.idempotencyKey;
+  if (key === undefined || !request.auth) return payload;
+  const { db } = request.server.services;
+  const scoped = { tenantId: request.auth.tenant.id, key };
+  if (reply.statusCode >= 500) {
+    await db
+      .deleteFrom('idempotencyKeys')
+      .where('tenantId', '=', scoped.tenantId)
+      .where('key', '=', key)
+      .execute();
+    return payload;
+  }
+  const headers: Record<string, string> = {};
+  for (const name of REPLAYED_HEADERS) {
+    const value = reply.getHeader(name);
+    if (value !== undefined) headers[name] = String(value);
+  }
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload ?? null);
+  await db
+    .updateTable('idempotencyKeys')
+    .set({
+      status: 'done',
+      responseStatus: reply.statusCode,
+      responseBody: withoutSecrets(body, request.routeOptions.config.idempotencySecretFields),
+      responseHeaders: JSON.stringify(headers),
+    })
+    .where('tenantId', '=', scoped.tenantId)
+    .where('key', '=', key)
+    .execute();
+  return payload;
+}
+
+/**
+ * The response body as stored, without the route's secret fields: dotted paths into the JSON body
+ * (`data.key`, `invite`). Only hashes of secrets are ever kept, so a replay omits them.
+ */
+function withoutSecrets(body: string, secretFields: readonly string[] | undefined): string {
+  if (!secretFields?.length) return body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    // Not JSON, so no field can be cut: store nothing of it rather than risk a secret.
+    return 'null';
+  }
+  for (const path of secretFields) {
+    const parts = path.split('.');
+    const last = parts.pop() as string;
+    let holder: unknown = parsed;
+    for (const part of parts) holder = (holder as Record<string, unknown> | null)?.[part];
+    if (typeof holder === 'object' && holder !== null) delete (holder as Record<string, unknown>)[last];
+  }
+  return JSON.stringify(parsed);
+}
+
+/** Deletes stored responses older than 24 hours. */
+export function idempotencyCleanupJob(db: Db, clock: Clock): Job {
+  return {
+    name: 'idempotency-cleanup',
+    intervalMs: 10 * 60_000,
+    run: () =>
+      db
+        .deleteFrom('idempotencyKeys')
+        .where('createdAt', '<', new Date(clock.now().getTime() - RETENTION_MS))
+        .execute(),
+  };
+}

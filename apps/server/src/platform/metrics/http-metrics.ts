@@ -1,0 +1,53 @@
+import { Counter, Histogram } from './exposition.ts';
+
+/** Prometheus' usual latency buckets, in seconds, from 1 ms to 10 s. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Route label of requests no route matched (404s of unknown paths, 405s). */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** Counters and the latency histogram of every HTTP request this process answered. */
+export class HttpMetrics {
+  readonly requests = new Counter(
+    'partnerline_http_requests_total',
+    'HTTP requests answered, by method, route template and status code',
+    ['method', 'route', 'status'],
+  );
+  readonly duration = new Histogram(
+    'partnerline_http_request_duration_seconds',
+    'Time from receiving a request to sending the last byte of its response, by method and route template',
+    ['method', 'route'],
+    DURATION_BUCKETS,
+  );
+  readonly rateLimited = new Counter(
+    'partnerline_rate_limited_total',
+    'Requests refused with 429, by problem code (rate_limited, quota_exceeded)',
+    ['code'],
+  );
+
+  constructor() {
+    // Present from the start, so a dashboard's rate() has a series before the first refusal.
+    for (const code of ['rate_limited', 'quota_exceeded']) this.rateLimited.inc([code], 0);
+  }
+
+  observe(request: {
+    method: string;
+    route: string;
+    status: number;
+    seconds: number;
+    errorCode: string | null;
+  }): void {
+    // Unknown methods would let any client mint label values.
+    const method = METHODS.has(request.method) ? request.method : 'OTHER';
+    this.requests.inc([method, request.route, String(request.status)]);
+    this.duration.observe([method, request.route], request.seconds);
+    if (request.status === 429) this.rateLimited.inc([request.errorCode ?? 'unknown']);
+  }
+
+  write(out: string[]): void {
+    this.requests.write(out);
+    this.duration.write(out);
+    this.rateLimited.write(out);
+  }
+}

@@ -1,0 +1,66 @@
+import type { Services } from '../services.ts';
+import { writeFamily } from './exposition.ts';
+
+/** The whole /metrics page of this process, read from the services at scrape time. */
+export function renderMetrics(services: Services): string {
+  const out: string[] = [];
+  const { requestRecorder: recorder, rateLimits, database } = services;
+  recorder.http.write(out);
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_rate_limit_store_failures_total',
+      help: 'Calls to the shared rate-limit store (Redis) that failed; those requests were limited in process or refused',
+      type: 'counter',
+    },
+    [{ value: rateLimits.failures }],
+  );
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_usage_flush_pending',
+      help: 'Usage aggregates in memory waiting for the next flush',
+      type: 'gauge',
+    },
+    [{ value: recorder.usage.pendingCount }],
+  );
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_usage_dropped_total',
+      help: 'Requests left out of usage because the buffer was full while the database failed',
+      type: 'counter',
+    },
+    [{ value: recorder.usage.dropped }],
+  );
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_request_log_pending',
+      help: 'Request-log rows waiting to be written',
+      type: 'gauge',
+    },
+    [{ value: recorder.requestLogs.pendingCount }],
+  );
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_request_log_dropped_total',
+      help: 'Request-log rows dropped because the buffer was full or the database refused them',
+      type: 'counter',
+    },
+    [{ value: recorder.requestLogs.dropped }],
+  );
+  const pool = database.poolStats?.();
+  if (pool) {
+    const gauge = (name: string, help: string, value: number) =>
+      writeFamily(out, { name: `partnerline_db_pool_${name}`, help, type: 'gauge' }, [{ value }]);
+    gauge('max', 'Largest number of PostgreSQL connections the pool opens', pool.max);
+    gauge('total', 'PostgreSQL connections open in the pool', pool.total);
+    gauge('idle', 'PostgreSQL connections open and idle', pool.idle);
+    gauge('waiting', 'Queries waiting for a free connection', pool.waiting);
+  }
+  recorder.process.write(out);
+  out.push('');
+  return out.join('\n');
+}

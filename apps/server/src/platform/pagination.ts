@@ -1,0 +1,98 @@
+import { Type } from '@sinclair/typebox';
+import { type SelectQueryBuilder, sql } from 'kysely';
+import type { DB } from './db/index.ts';
+import { ApiError } from './errors.ts';
+
+export const PaginationQuery = {
+  page: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Classic mode: the page number, from 1' }),
+  ),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Rows per page, 1-100 (default 50)' }),
+  ),
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'Cursor mode: `nextCursor` of the previous page',
+    }),
+  ),
+};
+
+export interface PageRequest {
+  page?: number;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface Pagination {
+  page?: number;
+  limit: number;
+  total?: number;
+  pages?: number;
+  nextCursor?: string | null;
+}
+
+const CURSOR_VERSION = 'v1';
+
+function encodeCursor(id: string): string {
+  return Buffer.from(`${CURSOR_VERSION}:${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string, idPrefix: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const [version, id] = text.split(':');
+  if (version !== CURSOR_VERSION || !id || !new RegExp(`^${idPrefix}_[0-9a-z]{26}$`).test(id)) {
+    throw new ApiError('invalid_cursor', 'The cursor is not one this list returned; start again without it');
+  }
+  return id;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a query over any table whose rows have a text `id`
+type ListQuery<Row extends { id: string }> = SelectQueryBuilder<DB, any, Row>;
+
+/**
+ * Runs a filtered list query in one of the two modes. Cursor mode is keyset pagination on the
+ * time-sortable id (newest first): it never counts, and rows inserted later never shift a page.
+ * `idColumn` must name the table's id column (`p.id`) as the query refers to it.
+ */
+export async function paginate<Row extends { id: string }>(
+  query: ListQuery<Row>,
+  request: PageRequest,
+  options: { idColumn: string; idPrefix: string },
+): Promise<{ data: Row[]; pagination: Pagination }> {
+  const limit = request.limit ?? 50;
+  const id = sql.ref(options.idColumn);
+  if (request.cursor !== undefined && request.page !== undefined) {
+    throw new ApiError('validation_error', 'Use either page or cursor, not both', {
+      errors: [{ field: 'cursor', code: 'conflict', message: 'cursor cannot be combined with page' }],
+    });
+  }
+  if (request.cursor !== undefined) {
+    const after = decodeCursor(request.cursor, options.idPrefix);
+    const rows = await query
+      .where(sql<boolean>`${id} < ${after}`)
+      .orderBy(id, 'desc')
+      .limit(limit + 1)
+      .execute();
+    return { data: rows.slice(0, limit), pagination: { nextCursor: nextCursor(rows, limit), limit } };
+  }
+  const page = request.page ?? 1;
+  const [rows, counted] = await Promise.all([
+    query
+      .orderBy(id, 'desc')
+      .limit(limit + 1)
+      .offset((page - 1) * limit)
+      .execute(),
+    query.clearSelect().select(sql<number>`count(*)::int`.as('total')).executeTakeFirstOrThrow(),
+  ]);
+  const total = Number((counted as unknown as { total: number }).total);
+  const pagination: Pagination = { page, limit, total, pages: Math.ceil(total / limit) };
+  if (request.page === undefined) pagination.nextCursor = nextCursor(rows, limit);
+  return { data: rows.slice(0, limit), pagination };
+}
+
+function nextCursor(rows: { id: string }[], limit: number): string | null {
+  const last = rows.length > limit ? rows[limit - 1] : undefined;
+  return last ? encodeCursor(last.id) : null;
+}

@@ -1,0 +1,66 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { ApiError } from '../errors.ts';
+import type { LimitCheck, LimitResult, RateLimitStore } from './policy.ts';
+
+/** While the shared store is down, one request per interval tries it again; the rest skip it. */
+const RETRY_INTERVAL_MS = 1_000;
+
+/**
+ * The shared store (Redis) with a way out when it fails or times out: by default the request is
+ * answered from in-process buckets (fail open: still limited, per process); with `failClosed` it is
+ * refused with 503. One warning per outage, one info line when the store answers again, and every
+ * failed call counted in `failures` for /metrics.
+ */
+export class FailoverRateLimitStore implements RateLimitStore {
+  private failureCount = 0;
+  private down = false;
+  private nextAttemptAt = 0;
+
+  constructor(
+    private readonly shared: RateLimitStore,
+    private readonly local: RateLimitStore,
+    private readonly options: { failClosed: boolean; log: FastifyBaseLogger },
+  ) {}
+
+  get failures(): number {
+    return this.failureCount;
+  }
+
+  async hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
+    // Wall time, not the app clock: this paces retries against a real outage.
+    const wallMs = Date.now();
+    if (!this.down || wallMs >= this.nextAttemptAt) {
+      if (this.down) this.nextAttemptAt = wallMs + RETRY_INTERVAL_MS;
+      try {
+        const result = await this.shared.hit(checks, nowMs);
+        if (this.down) {
+          this.down = false;
+          this.options.log.info('rate-limit store reachable again: limits are shared across processes again');
+        }
+        return result;
+      } catch (error) {
+        this.failureCount += 1;
+        this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
+        if (!this.down) {
+          this.down = true;
+          this.options.log.warn(
+            { err: error },
+            this.options.failClosed
+              ? 'rate-limit store unreachable: refusing requests with 503 until it answers (RATE_LIMIT_FAIL_CLOSED)'
+              : 'rate-limit store unreachable: limiting in process only until it answers',
+          );
+        }
+      }
+    }
+    if (this.options.failClosed) {
+      throw new ApiError('service_unavailable', 'Rate limiting is unavailable; try again shortly', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    return this.local.hit(checks, nowMs);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.shared.close(), this.local.close()]);
+  }
+}

@@ -1,0 +1,161 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { type Config, ConfigError } from '../config.ts';
+import type { AuthContext } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { planLimit } from '../plans.ts';
+import { quotaHeaders, rateLimitHeaders } from './headers.ts';
+import type {
+  LimitCheck,
+  LimitDecision,
+  LimitResult,
+  QuotaPeriod,
+  QuotaPolicy,
+  RateLimitPolicy,
+} from './policy.ts';
+
+/** What GET /me shows of the calling key's quota, as counted for this very request. */
+export interface QuotaStatus {
+  limit: number;
+  period: QuotaPeriod;
+  remaining: number;
+  resetsAt: Date;
+}
+
+const quotaStatuses = new WeakMap<FastifyRequest, QuotaStatus>();
+
+/** The key's own rate limit when it has one, else its tenant plan's (named after the plan). */
+export function effectiveRateLimit(auth: AuthContext, config: Config): RateLimitPolicy {
+  if (auth.actor.type === 'api_key' && auth.actor.rateLimit) {
+    return { kind: 'rate', name: 'key', ...auth.actor.rateLimit };
+  }
+  const { plans } = config.rateLimits;
+  const plan = auth.tenant.plan in plans ? auth.tenant.plan : 'default';
+  return { kind: 'rate', name: plan, ...planLimit(plan, plans) };
+}
+
+/** The quota of the request's key as counted for this request; null without one. */
+export function quotaStatusOf(request: FastifyRequest): QuotaStatus | null {
+  return quotaStatuses.get(request) ?? null;
+}
+
+const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
+
+/** `POST /events`: the route as RATE_LIMIT_ROUTES names it. */
+function routeName(request: FastifyRequest): string {
+  const method = request.method === 'HEAD' ? 'GET' : request.method;
+  return `${method} ${(request.routeOptions.url ?? '').replace(TENANT_PREFIX, '')}`;
+}
+
+/**
+ * Takes a tenant request from its key's budget, the route's own per-key budget when
+ * RATE_LIMIT_ROUTES names the route, and the key's quota when it has one — all or nothing. The
+ * platform admin key is not limited.
+ */
+export async function limitKeyRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+): Promise<void> {
+  const { actor } = auth;
+  if (actor.type !== 'api_key') return;
+  const { config } = request.server.services;
+  const owner = `{${actor.keyId}}`;
+  const checks: LimitCheck[] = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
+  const route = routeName(request);
+  const routeLimit = config.rateLimits.routes.get(route);
+  if (routeLimit) {
+    checks.push({ bucket: `${owner}:route:${route}`, policy: { kind: 'rate', name: route, ...routeLimit } });
+  }
+  if (actor.quota) {
+    checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
+  }
+  await enforceLimits(request, reply, checks);
+}
+
+/** Requests that present no key take from a budget per client IP (UNAUTHENTICATED_RATE_LIMIT). */
+export function limitUnauthenticatedRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const limit = request.server.services.config.rateLimits.unauthenticated;
+  const policy: RateLimitPolicy = { kind: 'rate', name: 'unauthenticated', ...limit };
+  return enforceLimits(request, reply, [{ bucket: `{ip:${request.ip}}`, policy }]);
+}
+
+/**
+ * Takes the request from every bucket or none, sets the headers (the rate bucket with the fewest
+ * requests left, and the quota's), and throws 429 when a bucket refuses: `quota_exceeded` when the
+ * quota is spent, else `rate_limited`, with Retry-After until every bucket would allow it.
+ */
+export async function enforceLimits(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  checks: readonly LimitCheck[],
+): Promise<void> {
+  const { rateLimits, clock } = request.server.services;
+  const result = await rateLimits.hit(checks, clock.now().getTime());
+  const rate = reportedRateLimit(checks, result);
+  const headers = rate ? rateLimitHeaders(rate.policy, rate.decision) : {};
+  const quotaIndex = checks.findIndex((check) => check.policy.kind === 'quota');
+  const quota = result.decisions[quotaIndex];
+  if (quota) {
+    const policy = checks[quotaIndex]?.policy as QuotaPolicy;
+    Object.assign(headers, quotaHeaders(quota));
+    quotaStatuses.set(request, {
+      limit: quota.limit,
+      period: policy.period,
+      remaining: quota.remaining,
+      resetsAt: new Date(quota.resetAt * 1000),
+    });
+  }
+  reply.headers(headers);
+  if (result.allowed) return;
+  const retryAfter = String(Math.max(...result.decisions.map((d) => d.retryAfterSeconds)));
+  if (quota && !quota.allowed) {
+    const policy = checks[quotaIndex]?.policy as QuotaPolicy;
+    throw new ApiError(
+      'quota_exceeded',
+      `This key's quota of ${policy.limit} requests per ${policy.period} is spent; it renews at ${new Date(quota.resetAt * 1000).toISOString()}`,
+      { headers: { ...headers, 'retry-after': retryAfter } },
+    );
+  }
+  const policy = rate?.policy;
+  throw new ApiError(
+    'rate_limited',
+    policy
+      ? `Rate limit "${policy.name}" of ${policy.limit} requests per ${policy.windowSeconds} s reached`
+      : 'Rate limit reached',
+    { headers: { ...headers, 'retry-after': retryAfter } },
+  );
+}
+
+/** The rate bucket to report: when refused, the one refusing longest; else the one with fewest left. */
+function reportedRateLimit(
+  checks: readonly LimitCheck[],
+  result: LimitResult,
+): { policy: RateLimitPolicy; decision: LimitDecision } | undefined {
+  let reported: { policy: RateLimitPolicy; decision: LimitDecision } | undefined;
+  checks.forEach((check, i) => {
+    const decision = result.decisions[i];
+    if (check.policy.kind !== 'rate' || !decision) return;
+    const candidate = { policy: check.policy, decision };
+    if (!reported || tighter(decision, reported.decision)) reported = candidate;
+  });
+  return reported;
+}
+
+function tighter(a: LimitDecision, b: LimitDecision): boolean {
+  if (a.retryAfterSeconds !== b.retryAfterSeconds) return a.retryAfterSeconds > b.retryAfterSeconds;
+  if (a.remaining !== b.remaining) return a.remaining < b.remaining;
+  return a.resetSeconds > b.resetSeconds;
+}
+
+/**
+ * Fails the start when RATE_LIMIT_ROUTES names a route the tenant API does not have: a typo would
+ * otherwise limit nothing, silently. Call once every route is registered.
+ */
+export function assertRateLimitedRoutesExist(app: FastifyInstance, config: Config): void {
+  for (const name of config.rateLimits.routes.keys()) {
+    const [method = '', path = ''] = name.split(' ');
+    if (!app.hasRoute({ method: method as HTTPMethods, url: `/api/v1${path}` })) {
+      throw new ConfigError(`RATE_LIMIT_ROUTES names ${name}, which is not a route of the API`);
+    }
+  }
+}

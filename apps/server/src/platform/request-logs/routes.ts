@@ -1,0 +1,135 @@
+import { Type } from '@sinclair/typebox';
+import { withinDates } from '../dates.ts';
+import type { App } from '../http/fastify-types.ts';
+import {
+  DateFilter,
+  errorResponses,
+  Id,
+  ListEnvelope,
+  Nullable,
+  StringEnum,
+  Timestamp,
+} from '../http/schemas.ts';
+import { authOf } from '../http/tenant-api.ts';
+import { PaginationQuery, paginate } from '../pagination.ts';
+import { type RequestLogsTable, requestLogDb } from './table.ts';
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+const RequestLogSchema = Type.Object(
+  {
+    id: Id('req', { description: 'The request id, as returned in `X-Request-Id`' }),
+    createdAt: Timestamp,
+    keyId: Nullable(Type.String({ description: 'The key that called; null for the platform admin key' })),
+    method: Type.String(),
+    path: Type.String({ description: 'The URL path as requested, without the query string' }),
+    route: Nullable(Type.String({ description: 'The route template that answered' })),
+    status: Type.Integer(),
+    latencyMs: Type.Number({ description: 'Time to the last byte of the response, in milliseconds' }),
+    ip: Nullable(Type.String()),
+    userAgent: Nullable(Type.String({ description: 'The first 512 characters of `User-Agent`' })),
+    responseBytes: Nullable(Type.Integer({ description: 'Size of the response body' })),
+    errorCode: Nullable(Type.String({ description: 'The problem `code` of an error response' })),
+  },
+  {
+    examples: [
+      {
+        id: 'req_01jd8x3v4w5y6z7a8b9c0d1e2f',
+        createdAt: '2026-05-01T12:00:00.000Z',
+        keyId: 'key_01jd8x3v4w5y6z7a8b9c0d1e2f',
+        method: 'GET',
+        path: '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f',
+        route: '/api/v1/partners/{id}',
+        status: 404,
+        latencyMs: 3.412,
+        ip: '203.0.113.7',
+        userAgent: 'crm-sync/1.4',
+        responseBytes: 231,
+        errorCode: 'not_found',
+      },
+    ],
+  },
+);
+
+const RequestLogQuery = Type.Object(
+  {
+    ...PaginationQuery,
+    keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this key' })),
+    status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'Only this status code' })),
+    statusClass: Type.Optional(StringEnum(STATUS_CLASSES, { description: 'Only this status class' })),
+    route: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'Only this route template',
+        examples: ['/api/v1/partners/{id}'],
+      }),
+    ),
+    method: Type.Optional(StringEnum(METHODS, { description: 'Only this HTTP method' })),
+    requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this request' })),
+    from: Type.Optional(DateFilter),
+    to: Type.Optional(DateFilter),
+  },
+  { additionalProperties: false },
+);
+
+const COLUMNS = [
+  'id',
+  'createdAt',
+  'keyId',
+  'method',
+  'path',
+  'route',
+  'status',
+  'latencyMs',
+  'ip',
+  'userAgent',
+  'responseBytes',
+  'errorCode',
+] as const;
+
+type LogRow = Pick<RequestLogsTable, (typeof COLUMNS)[number]>;
+
+/** `GET /request-logs`: the tenant's recent requests, newest first. */
+export function requestLogRoutes(app: App): void {
+  app.get(
+    '/request-logs',
+    {
+      config: { scope: 'logs:read' },
+      schema: {
+        operationId: 'listRequestLogs',
+        summary: 'List request logs',
+        description:
+          "Every request made with the tenant's live keys (and test keys, when the server sets `REQUEST_LOG_TEST_KEYS=true`) or the platform admin key, newest first. Lines appear about a second after the response and are kept `REQUEST_LOG_RETENTION_DAYS` days (default 30). Query strings are never stored. Needs `admin` or `logs:read`.",
+        tags: ['Request logs'],
+        querystring: RequestLogQuery,
+        response: {
+          200: ListEnvelope(RequestLogSchema),
+          ...errorResponses(['validation_error', 'invalid_cursor']),
+        },
+      },
+    },
+    (request) => {
+      const { db } = request.server.services;
+      const filters = request.query;
+      // The request log is tenant-owned: every query is restricted to the caller's tenant here.
+      let query = requestLogDb(db)
+        .selectFrom('requestLogs')
+        .select(COLUMNS)
+        .where('tenantId', '=', authOf(request).tenant.id);
+      if (filters.keyId) query = query.where('keyId', '=', filters.keyId);
+      if (filters.status !== undefined) query = query.where('status', '=', filters.status);
+      if (filters.statusClass) {
+        const floor = Number(filters.statusClass[0]) * 100;
+        query = query.where('status', '>=', floor).where('status', '<', floor + 100);
+      }
+      if (filters.route) query = query.where('route', '=', filters.route);
+      if (filters.method) query = query.where('method', '=', filters.method);
+      if (filters.requestId) query = query.where('id', '=', filters.requestId);
+      query = withinDates(query, 'created_at', { from: filters.from, to: filters.to });
+      // paginate() is typed for the domain schema; the query is the same builder over one more table.
+      return paginate<LogRow>(query as never, filters, { idColumn: 'id', idPrefix: 'req' });
+    },
+  );
+}

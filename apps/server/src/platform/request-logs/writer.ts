@@ -1,0 +1,148 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import { ensureRequestLogPartitions } from './partitions.ts';
+import type { RequestLogsTable } from './table.ts';
+
+export type RequestLogEntry = RequestLogsTable;
+
+/** Entries waiting to be written; past this, new ones are dropped (and counted) until the database keeps up. */
+const MAX_PENDING = 50_000;
+const FLUSH_INTERVAL_MS = 1_000;
+/** Rows per insert statement. */
+const CHUNK = 2_000;
+
+/** "no partition of relation … found for row" */
+const NO_PARTITION = '23514';
+
+/**
+ * Buffers request-log rows in memory and writes them every second in multi-row inserts; a request
+ * never waits on its log line. The buffer is bounded: while the database cannot keep up, further
+ * rows are dropped and counted, with one warning per outage. A crash loses at most one second.
+ */
+export class RequestLogWriter {
+  private buffer: RequestLogEntry[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private warned = false;
+  /** Rows dropped because the buffer was full. */
+  dropped = 0;
+  failures = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  get pendingCount(): number {
+    return this.buffer.length;
+  }
+
+  append(entry: RequestLogEntry): void {
+    if (this.buffer.length >= MAX_PENDING) {
+      this.dropped += 1;
+      if (!this.warned) {
+        this.warned = true;
+        this.log.warn({ pending: this.buffer.length }, 'request log buffer full: dropping log lines');
+      }
+      return;
+    }
+    this.buffer.push(entry);
+  }
+
+  /** Writes everything buffered so far; resolves once it is stored (or kept after a failure). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private async write(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.slice(0, CHUNK);
+      try {
+        await this.insertCreatingPartitions(batch);
+      } catch (error) {
+        if (isDataError(error)) {
+          // A row the database refuses would block the queue for good: drop its batch.
+          this.log.warn(
+            { err: error, rows: batch.length },
+            'request log rows refused by the database: dropped',
+          );
+          this.dropped += batch.length;
+          this.buffer.splice(0, batch.length);
+          continue;
+        }
+        this.failures += 1;
+        if (this.failures === 1) this.log.warn({ err: error }, 'could not write request logs; keeping them');
+        return;
+      }
+      this.buffer.splice(0, batch.length);
+      this.failures = 0;
+      this.warned = false;
+    }
+  }
+
+  private async insertCreatingPartitions(batch: RequestLogEntry[]): Promise<void> {
+    try {
+      await insert(this.db, batch);
+    } catch (error) {
+      if ((error as { code?: string }).code !== NO_PARTITION) throw error;
+      await ensureRequestLogPartitions(
+        this.db,
+        batch.map((entry) => entry.createdAt),
+      );
+      await insert(this.db, batch);
+    }
+  }
+}
+
+/** SQLSTATE class 22: the data itself is wrong, so retrying cannot help. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
+/** One insert of many rows; a row already written by an earlier, ambiguous attempt is skipped. */
+async function insert(db: Db, rows: RequestLogEntry[]): Promise<void> {
+  const json = JSON.stringify(
+    rows.map((row) => ({
+      id: row.id,
+      tenant_id: row.tenantId,
+      created_at: row.createdAt.toISOString(),
+      key_id: row.keyId,
+      method: row.method,
+      path: row.path,
+      route: row.route,
+      status: row.status,
+      latency_ms: row.latencyMs,
+      ip: row.ip,
+      user_agent: row.userAgent,
+      response_bytes: row.responseBytes,
+      error_code: row.errorCode,
+    })),
+  );
+  await sql`
+    insert into request_logs
+      (id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent,
+       response_bytes, error_code)
+    select id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent,
+      response_bytes, error_code
+    from jsonb_to_recordset(${json}::jsonb) as r (
+      id text, tenant_id text, created_at timestamptz, key_id text, method text, path text, route text,
+      status smallint, latency_ms double precision, ip text, user_agent text, response_bytes integer,
+      error_code text
+    )
+    on conflict do nothing
+  `.execute(db);
+}

@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from '../../http/fastify-types.ts';
+import { DataEnvelope, errorResponses } from '../../http/schemas.ts';
+import { TenantSchema } from '../schemas.ts';
+import { getTenantOrThrow } from '../service.ts';
+
+export const TenantParams = Type.Object({
+  id: Type.String({ maxLength: 64, description: 'The tenant id (`ten_…`) or slug' }),
+});
+
+export function getTenantRoute(app: App): void {
+  app.get(
+    '/tenants/:id',
+    {
+      schema: {
+        operationId: 'getTenant',
+        summary: 'Get a tenant by id or slug',
+        tags: ['Tenants'],
+        params: TenantParams,
+        response: {
+          200: DataEnvelope(TenantSchema),
+          ...errorResponses(['tenant_not_found', 'not_found'], 'admin'),
+        },
+      },
+    },
+    async (request) => ({ data: await getTenantOrThrow(request.server.services.db, request.params.id) }),
+  );
+}

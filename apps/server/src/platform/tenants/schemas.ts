@@ -1,0 +1,39 @@
+import { Type } from '@sinclair/typebox';
+import { SLUG_PATTERN } from '../config.ts';
+import { Id, StringEnum, Timestamp } from '../http/schemas.ts';
+import { PLAN_NAMES } from '../plans.ts';
+
+export const TenantSlug = Type.String({
+  minLength: 3,
+  maxLength: 40,
+  pattern: SLUG_PATTERN,
+  description: '3-40 characters of a-z, 0-9 and -, not starting or ending with -',
+  examples: ['acme'],
+});
+
+export const TenantSchema = Type.Object(
+  {
+    id: Id('ten'),
+    slug: TenantSlug,
+    name: Type.String(),
+    plan: Type.String({ description: `The plan that sets default rate limits: ${PLAN_NAMES.join(', ')}` }),
+    status: StringEnum(['active', 'suspended'] as const),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  {
+    examples: [
+      {
+        id: 'ten_01jd8x3v4w5y6z7a8b9c0d1e2f',
+        slug: 'acme',
+        name: 'Acme Inc.',
+        plan: 'default',
+        status: 'active',
+        createdAt: '2026-05-01T12:00:00.000Z',
+        updatedAt: '2026-05-01T12:00:00.000Z',
+      },
+    ],
+  },
+);
+
+export const TenantName = Type.String({ minLength: 1, maxLength: 200 });

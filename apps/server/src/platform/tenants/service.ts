@@ -1,0 +1,101 @@
+import { recordAudit } from '../audit.ts';
+import type { AuditActor, RequestOrigin } from '../context.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import type { Db } from '../db/index.ts';
+import { ApiError, notFound } from '../errors.ts';
+import { isId, newId } from '../ids.ts';
+import { type PageRequest, paginate } from '../pagination.ts';
+import type { PlanName } from '../plans.ts';
+
+export interface TenantRecord {
+  id: string;
+  slug: string;
+  name: string;
+  plan: string;
+  status: 'active' | 'suspended';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const COLUMNS = ['id', 'slug', 'name', 'plan', 'status', 'createdAt', 'updatedAt'] as const;
+
+/** Who manages tenants: the platform admin, the CLI or the server's first start. */
+export interface TenantAuditContext {
+  actor: AuditActor;
+  now: Date;
+  origin?: RequestOrigin | undefined;
+}
+
+export async function createTenant(
+  db: Db,
+  input: { slug: string; name: string; plan?: PlanName | undefined },
+  by: TenantAuditContext = { actor: { type: 'system' }, now: new Date() },
+): Promise<TenantRecord> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const tenant = await trx
+        .insertInto('tenants')
+        .values({ id: newId('ten'), slug: input.slug, name: input.name, plan: input.plan ?? 'default' })
+        .returning(COLUMNS)
+        .executeTakeFirstOrThrow();
+      await recordAudit(
+        trx,
+        { ...by, tenantId: tenant.id },
+        {
+          action: 'tenant.created',
+          resourceType: 'tenant',
+          resourceId: tenant.id,
+          after: tenant,
+        },
+      );
+      return tenant;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error))
+      throw new ApiError('tenant_slug_taken', `The slug ${input.slug} is already taken`);
+    throw error;
+  }
+}
+
+export function listTenants(db: Db, page: PageRequest) {
+  return paginate(db.selectFrom('tenants').select(COLUMNS), page, { idColumn: 'id', idPrefix: 'ten' });
+}
+
+/** Finds a tenant by id or slug. */
+export async function getTenantOrThrow(db: Db, idOrSlug: string): Promise<TenantRecord> {
+  const column = idOrSlug.startsWith('ten_') ? 'id' : 'slug';
+  if (column === 'id' && !isId('ten', idOrSlug)) throw notFound('tenant', idOrSlug);
+  const row = await db.selectFrom('tenants').select(COLUMNS).where(column, '=', idOrSlug).executeTakeFirst();
+  if (!row) throw new ApiError('tenant_not_found', `No tenant ${idOrSlug}`);
+  return row;
+}
+
+export async function updateTenant(
+  db: Db,
+  idOrSlug: string,
+  changes: { name?: string; plan?: PlanName; status?: 'active' | 'suspended' },
+  by: TenantAuditContext,
+): Promise<{ before: TenantRecord; after: TenantRecord }> {
+  const before = await getTenantOrThrow(db, idOrSlug);
+  if (Object.keys(changes).length === 0) return { before, after: before };
+  return db.transaction().execute(async (trx) => {
+    const after = await trx
+      .updateTable('tenants')
+      .set({ ...changes, updatedAt: by.now })
+      .where('id', '=', before.id)
+      .returning(COLUMNS)
+      .executeTakeFirstOrThrow();
+    await recordAudit(
+      trx,
+      { ...by, tenantId: after.id },
+      {
+        action: 'tenant.updated',
+        resourceType: 'tenant',
+        resourceId: after.id,
+        before,
+        after,
+      },
+    );
+    return { before, after };
+  });
+}

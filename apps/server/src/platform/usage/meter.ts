@@ -1,0 +1,217 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'kysely';
+import type { Db } from '../db/index.ts';
+import { addHistogram, bucketOf, emptyHistogram } from './histogram.ts';
+import type { StatusClass } from './tables.ts';
+
+/** One metered request: who called what, how it ended and how long it took. */
+export interface UsageHit {
+  tenantId: string;
+  /** Null for the platform admin key. */
+  keyId: string | null;
+  route: string;
+  method: string;
+  status: number;
+  rateLimited: boolean;
+  latencyMs: number;
+  at: Date;
+}
+
+interface Aggregate {
+  tenantId: string;
+  keyId: string;
+  route: string;
+  method: string;
+  statusClass: StatusClass;
+  /** Start of the bucket, in ms since the epoch (UTC). */
+  bucket: number;
+  requests: number;
+  rateLimited: number;
+  latency: number[];
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+const TABLES = [
+  ['usage_minute', MINUTE_MS],
+  ['usage_hour', HOUR_MS],
+  ['usage_day', DAY_MS],
+] as const;
+/** Aggregates kept while the database refuses flushes; past this, new requests go uncounted. */
+const MAX_PENDING = 100_000;
+
+function statusClass(status: number): StatusClass {
+  const hundreds = Math.min(5, Math.max(1, Math.floor(status / 100)));
+  return `${hundreds}xx` as StatusClass;
+}
+
+/**
+ * Counts requests in memory per tenant, key, route, method, status class and minute, and adds
+ * them to usage_minute, usage_hour and usage_day every flush interval: one multi-row upsert per
+ * table, in one transaction, so several processes can flush into the same rows. A failed flush is
+ * kept for the next; a crash loses at most one interval of counts.
+ */
+export class UsageMeter {
+  private pending = new Map<string, Aggregate>();
+  private flushing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  /** Requests not counted because the buffer was full while the database was failing. */
+  dropped = 0;
+  failures = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: FastifyBaseLogger,
+    private readonly flushIntervalMs: number,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Aggregates waiting for the next flush. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  record(hit: UsageHit): void {
+    const cls = statusClass(hit.status);
+    const bucket = Math.floor(hit.at.getTime() / MINUTE_MS) * MINUTE_MS;
+    const keyId = hit.keyId ?? '';
+    const id = `${hit.tenantId}\n${keyId}\n${hit.route}\n${hit.method}\n${cls}\n${bucket}`;
+    let aggregate = this.pending.get(id);
+    if (!aggregate) {
+      if (this.pending.size >= MAX_PENDING) {
+        this.dropped += 1;
+        return;
+      }
+      aggregate = {
+        tenantId: hit.tenantId,
+        keyId,
+        route: hit.route,
+        method: hit.method,
+        statusClass: cls,
+        bucket,
+        requests: 0,
+        rateLimited: 0,
+        latency: emptyHistogram(),
+      };
+      this.pending.set(id, aggregate);
+    }
+    aggregate.requests += 1;
+    if (hit.rateLimited) aggregate.rateLimited += 1;
+    const slot = bucketOf(hit.latencyMs);
+    aggregate.latency[slot] = (aggregate.latency[slot] ?? 0) + 1;
+  }
+
+  /** Writes everything counted so far; resolves once it is in the database (or kept after a failure). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private async write(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const minutes = [...batch.values()];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const [table, unitMs] of TABLES) {
+          const rows = unitMs === MINUTE_MS ? minutes : rollUp(minutes, unitMs);
+          await upsert(trx, table, rows);
+        }
+      });
+      this.failures = 0;
+    } catch (error) {
+      this.failures += 1;
+      if (this.failures === 1) this.log.warn({ err: error }, 'could not write usage counts; keeping them');
+      this.restore(batch);
+    }
+  }
+
+  /** Puts a batch that could not be written back in front of what arrived meanwhile. */
+  private restore(batch: Map<string, Aggregate>): void {
+    for (const [id, newer] of this.pending) {
+      const older = batch.get(id);
+      if (older) {
+        older.requests += newer.requests;
+        older.rateLimited += newer.rateLimited;
+        addHistogram(older.latency, newer.latency);
+      } else if (batch.size < MAX_PENDING) batch.set(id, newer);
+      else this.dropped += newer.requests;
+    }
+    this.pending = batch;
+  }
+}
+
+/** Minute aggregates summed into hour or day buckets. */
+function rollUp(minutes: Aggregate[], unitMs: number): Aggregate[] {
+  const out = new Map<string, Aggregate>();
+  for (const minute of minutes) {
+    const bucket = Math.floor(minute.bucket / unitMs) * unitMs;
+    const id = `${minute.tenantId}\n${minute.keyId}\n${minute.route}\n${minute.method}\n${minute.statusClass}\n${bucket}`;
+    const sum = out.get(id);
+    if (sum) {
+      sum.requests += minute.requests;
+      sum.rateLimited += minute.rateLimited;
+      addHistogram(sum.latency, minute.latency);
+    } else {
+      out.set(id, { ...minute, bucket, latency: [...minute.latency] });
+    }
+  }
+  return [...out.values()];
+}
+
+/** Key order of the primary key, so concurrent flushes lock rows in the same order (no deadlocks). */
+function byPrimaryKey(a: Aggregate, b: Aggregate): number {
+  return (
+    compare(a.tenantId, b.tenantId) ||
+    a.bucket - b.bucket ||
+    compare(a.keyId, b.keyId) ||
+    compare(a.route, b.route) ||
+    compare(a.method, b.method) ||
+    compare(a.statusClass, b.statusClass)
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function upsert(db: Db, table: (typeof TABLES)[number][0], rows: Aggregate[]): Promise<void> {
+  const json = JSON.stringify(
+    rows.sort(byPrimaryKey).map((row) => ({
+      tenant_id: row.tenantId,
+      bucket: new Date(row.bucket).toISOString(),
+      key_id: row.keyId,
+      route: row.route,
+      method: row.method,
+      status_class: row.statusClass,
+      requests: row.requests,
+      rate_limited: row.rateLimited,
+      latency: row.latency,
+    })),
+  );
+  await sql`
+    insert into ${sql.table(table)} as u
+      (tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, latency)
+    select tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, latency
+    from jsonb_to_recordset(${json}::jsonb) as r (
+      tenant_id text, bucket timestamptz, key_id text, route text, method text, status_class text,
+      requests bigint, rate_limited bigint, latency bigint[]
+    )
+    on conflict (tenant_id, bucket, key_id, route, method, status_class) do update set
+      requests = u.requests + excluded.requests,
+      rate_limited = u.rate_limited + excluded.rate_limited,
+      latency = usage_histogram_add(u.latency, excluded.latency)
+  `.execute(db);
+}

@@ -1,0 +1,148 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/index.ts';
+import type { Job } from '../jobs.ts';
+import { HttpMetrics, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
+import { ProcessMetrics } from '../metrics/process-metrics.ts';
+import { maintainRequestLogPartitions, requestLogPartitionJob } from '../request-logs/partitions.ts';
+import { RequestLogWriter } from '../request-logs/writer.ts';
+import type { Clock } from '../services.ts';
+import { UsageMeter } from './meter.ts';
+import { usageRetentionJob } from './retention.ts';
+
+const TENANT_PREFIX = '/api/t/:tenantSlug/v1/';
+const MAX_PATH = 2_048;
+const MAX_USER_AGENT = 512;
+
+export type RecorderConfig = Pick<
+  Config,
+  'usageFlushIntervalMs' | 'requestLogRetentionDays' | 'requestLogTestKeys' | 'keyPrefix' | 'adminApiKey'
+>;
+
+/**
+ * What happens after every response: the request is counted for /metrics, metered for its tenant
+ * and key, and appended to the request log. All of it only touches memory; the usage meter and the
+ * log writer flush on their own timers, so a request never waits on analytics.
+ */
+export class RequestRecorder {
+  readonly usage: UsageMeter;
+  readonly requestLogs: RequestLogWriter;
+  readonly http = new HttpMetrics();
+  readonly process = new ProcessMetrics();
+  /** Fastify route URL → the label used everywhere (`/api/v1/partners/{id}`); one entry per route. */
+  private readonly routes = new Map<string, string>();
+  private readonly keyPattern: RegExp;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly log: FastifyBaseLogger,
+    private readonly config: RecorderConfig,
+  ) {
+    this.usage = new UsageMeter(db, log, config.usageFlushIntervalMs);
+    this.requestLogs = new RequestLogWriter(db, log);
+    this.keyPattern = new RegExp(`${config.keyPrefix}_(live|test)_[0-9a-z]+_[0-9A-Za-z]+`, 'g');
+  }
+
+  /** Creates the request-log partitions the next days need, then starts the flush timers. */
+  async start(): Promise<void> {
+    await maintainRequestLogPartitions(this.db, this.clock.now(), this.config.requestLogRetentionDays);
+    this.usage.start();
+    this.requestLogs.start();
+    this.process.start();
+  }
+
+  /** The `onResponse` hook's one call. Never throws: analytics must not break a response. */
+  record(request: FastifyRequest, reply: FastifyReply): void {
+    try {
+      this.recordUnsafe(request, reply);
+    } catch (error) {
+      this.log.warn({ err: error, requestId: request.id }, 'could not record request');
+    }
+  }
+
+  /** Background jobs: hourly partition maintenance and usage retention. */
+  jobs(): Job[] {
+    return [
+      requestLogPartitionJob(this.db, this.clock, this.config.requestLogRetentionDays),
+      usageRetentionJob(this.db, this.clock),
+    ];
+  }
+
+  /** Writes whatever is buffered now (tests, shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([this.usage.flush(), this.requestLogs.flush()]);
+  }
+
+  async stop(): Promise<void> {
+    this.process.stop();
+    await Promise.all([this.usage.stop(), this.requestLogs.stop()]);
+  }
+
+  private recordUnsafe(request: FastifyRequest, reply: FastifyReply): void {
+    const status = reply.statusCode;
+    const latencyMs = reply.elapsedTime;
+    const url = request.routeOptions.url;
+    const route = url === undefined ? UNMATCHED_ROUTE : this.routeLabel(url);
+    const errorCode = reply.errorCode ?? null;
+    this.http.observe({ method: request.method, route, status, seconds: latencyMs / 1000, errorCode });
+
+    // Only requests that resolved a tenant are metered and logged: there is nobody else to show them to.
+    const auth = request.auth;
+    if (!auth) return;
+    const at = this.clock.now();
+    const actor = auth.actor;
+    const keyId = actor.type === 'api_key' ? actor.keyId : null;
+    this.usage.record({
+      tenantId: auth.tenant.id,
+      keyId,
+      route,
+      method: request.method,
+      status,
+      rateLimited: status === 429,
+      latencyMs,
+      at,
+    });
+    if (actor.type === 'api_key' && actor.environment === 'test' && !this.config.requestLogTestKeys) return;
+    const length = Number(reply.getHeader('content-length'));
+    this.requestLogs.append({
+      id: request.id,
+      tenantId: auth.tenant.id,
+      createdAt: at,
+      keyId,
+      method: request.method,
+      path: this.loggedPath(request.url),
+      route,
+      status,
+      latencyMs: Math.round(latencyMs * 1000) / 1000,
+      ip: request.ip ?? null,
+      userAgent: request.headers['user-agent']?.slice(0, MAX_USER_AGENT) ?? null,
+      responseBytes: Number.isFinite(length) ? length : null,
+      errorCode,
+    });
+  }
+
+  /** `/api/t/:tenantSlug/v1/partners/:id` → `/api/v1/partners/{id}`, as the OpenAPI document names it. */
+  private routeLabel(url: string): string {
+    let label = this.routes.get(url);
+    if (label === undefined) {
+      const path = url.startsWith(TENANT_PREFIX) ? `/api/v1/${url.slice(TENANT_PREFIX.length)}` : url;
+      label = path.replace(/:(\w+)/g, '{$1}');
+      this.routes.set(url, label);
+    }
+    return label;
+  }
+
+  /**
+   * The path without its query string — query values can carry personal data — and with anything
+   * shaped like an API key (or the admin key) masked, in case a caller put one in the URL.
+   */
+  private loggedPath(url: string): string {
+    const query = url.indexOf('?');
+    let path = (query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH);
+    if (path.includes(`${this.config.keyPrefix}_`)) path = path.replace(this.keyPattern, '[redacted-key]');
+    const admin = this.config.adminApiKey;
+    if (admin !== undefined && path.includes(admin)) path = path.replaceAll(admin, '[redacted-key]');
+    return path;
+  }
+}

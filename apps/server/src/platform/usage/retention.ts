@@ -1,0 +1,28 @@
+import type { Db } from '../db/index.ts';
+import type { Job } from '../jobs.ts';
+import type { Clock } from '../services.ts';
+import { usageDb } from './tables.ts';
+
+const DAY_MS = 86_400_000;
+
+/** How far back each resolution reaches; day rows are kept for good. */
+export const USAGE_RETENTION_DAYS = { minute: 7, hour: 90 } as const;
+
+/** Deletes minute rows older than 7 days and hour rows older than 90 days. */
+export async function pruneUsage(db: Db, now: Date): Promise<{ minutes: number; hours: number }> {
+  const usage = usageDb(db);
+  const minutes = await usage
+    .deleteFrom('usageMinute')
+    .where('bucket', '<', new Date(now.getTime() - USAGE_RETENTION_DAYS.minute * DAY_MS))
+    .executeTakeFirst();
+  const hours = await usage
+    .deleteFrom('usageHour')
+    .where('bucket', '<', new Date(now.getTime() - USAGE_RETENTION_DAYS.hour * DAY_MS))
+    .executeTakeFirst();
+  return { minutes: Number(minutes.numDeletedRows), hours: Number(hours.numDeletedRows) };
+}
+
+/** Hourly; two plain deletes, so several processes running it at once do no harm. */
+export function usageRetentionJob(db: Db, clock: Clock): Job {
+  return { name: 'usage-retention', intervalMs: 3_600_000, run: () => pruneUsage(db, clock.now()) };
+}

@@ -1,0 +1,503 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { generateKey } from '../../src/platform/auth/key-format.ts';
+import { KeyVerifier } from '../../src/platform/auth/key-verifier.ts';
+import { TtlCache } from '../../src/platform/auth/ttl-cache.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
+
+// A frozen clock keeps every request of a test in one rate-limit window.
+const clock = new TestClock(new Date('2026-05-01T12:00:10.000Z'));
+let server: TestServer;
+let tenant: TestTenant;
+let other: TestTenant;
+
+beforeAll(async () => {
+  // TRUST_PROXY lets a test speak from any client address through X-Forwarded-For.
+  server = await startServer({ clock, env: { TRUST_PROXY: 'true' } });
+  tenant = await createTenant(server);
+  other = await createTenant(server);
+});
+afterAll(() => server.close());
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+type Body = Record<string, unknown>;
+
+function request(
+  target: TestServer,
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; from?: string; headers?: Record<string, string> } = {},
+) {
+  const headers = { ...options.headers, ...(options.from ? { 'x-forwarded-for': options.from } : {}) };
+  return call(target, method, `/api/v1${path}`, {
+    ...(options.key === undefined ? {} : { key: options.key }),
+    ...(options.body === undefined ? {} : { body: options.body }),
+    headers,
+  });
+}
+
+async function createKey(body: Body, caller = tenant.key, target = server) {
+  const response = await request(target, 'POST', '/api-keys', {
+    key: caller,
+    body: { name: 'k', scopes: ['read'], ...body },
+  });
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  return response.body.data as { id: string; key: string } & Body;
+}
+
+/** Changes one character of the key's random secret; the checksum no longer matches. */
+function breakChecksum(key: string): string {
+  const i = key.length - 10;
+  return key.slice(0, i) + (key[i] === 'a' ? 'b' : 'a') + key.slice(i + 1);
+}
+
+const unknownKey = () => generateKey('plk', 'live', newId('key').slice('key_'.length));
+
+describe('allowedIps', () => {
+  it.each([
+    [['127.0.0.1'], 200],
+    [['127.0.0.0/8'], 200],
+    [['10.0.0.0/8', '127.0.0.1/32'], 200],
+    [['0.0.0.0/0'], 200],
+    [['::ffff:127.0.0.1'], 200],
+    [['::1'], 403],
+    [['10.0.0.0/8'], 403],
+    [['127.0.0.2'], 403],
+    [['2001:db8::/32'], 403],
+  ])('%j from 127.0.0.1 → %i', async (allowedIps, status) => {
+    const created = await createKey({ allowedIps });
+    const response = await request(server, 'GET', '/partners', { key: created.key });
+    expect(response.status).toBe(status);
+    if (status === 403) {
+      expect(response.body.code).toBe('ip_not_allowed');
+      expect(response.body.detail).toContain('127.0.0.1');
+      expect(response.body.detail).not.toContain('::ffff:');
+    }
+  });
+
+  it.each([
+    ['203.0.113.7', ['203.0.113.0/24'], 200],
+    ['203.0.113.7', ['203.0.113.7'], 200],
+    ['203.0.114.7', ['203.0.113.0/24'], 403],
+    ['2001:db8::5', ['2001:db8::/32'], 200],
+    ['2001:db8:ffff::1', ['2001:db8::/32'], 200],
+    ['2001:db9::1', ['2001:db8::/32'], 403],
+    ['2001:db8::5', ['203.0.113.0/24'], 403],
+    ['203.0.113.7', ['2001:db8::/32'], 403],
+    ['::ffff:203.0.113.7', ['203.0.113.0/24'], 200],
+  ])('from %s with %j → %i (X-Forwarded-For behind a trusted proxy)', async (from, allowedIps, status) => {
+    const created = await createKey({ allowedIps });
+    const response = await request(server, 'GET', '/partners', { key: created.key, from });
+    expect(response.status).toBe(status);
+    if (status === 403) expect(response.body.code).toBe('ip_not_allowed');
+  });
+
+  it('records the client address as lastUsedIp', async () => {
+    const created = await createKey({ allowedIps: ['198.51.100.0/24'] });
+    expect((await request(server, 'GET', '/me', { key: created.key, from: '198.51.100.23' })).status).toBe(
+      200,
+    );
+    await server.services.keyUsage.flush();
+    const record = await request(server, 'GET', `/api-keys/${created.id}`, { key: tenant.key });
+    expect(record.body.data.lastUsedIp).toBe('198.51.100.23');
+  });
+
+  it('records an IPv4 client on a dual-stack socket (::ffff:a.b.c.d) as a.b.c.d', async () => {
+    const created = await createKey({ allowedIps: ['198.51.100.0/24'] });
+    const me = await request(server, 'GET', '/me', { key: created.key, from: '::ffff:198.51.100.24' });
+    expect(me.status).toBe(200);
+    await server.services.keyUsage.flush();
+    const record = await request(server, 'GET', `/api-keys/${created.id}`, { key: tenant.key });
+    expect(record.body.data.lastUsedIp).toBe('198.51.100.24');
+  });
+
+  it('a narrowed list applies at once; null lifts it', async () => {
+    const created = await createKey({});
+    expect((await request(server, 'GET', '/me', { key: created.key })).status).toBe(200);
+    const narrowed = await request(server, 'PATCH', `/api-keys/${created.id}`, {
+      key: tenant.key,
+      body: { allowedIps: ['192.0.2.0/24'] },
+    });
+    expect(narrowed.status).toBe(200);
+    expect((await request(server, 'GET', '/me', { key: created.key })).body.code).toBe('ip_not_allowed');
+    expect((await request(server, 'GET', '/me', { key: created.key, from: '192.0.2.1' })).status).toBe(200);
+    await request(server, 'PATCH', `/api-keys/${created.id}`, {
+      key: tenant.key,
+      body: { allowedIps: null },
+    });
+    expect((await request(server, 'GET', '/me', { key: created.key })).status).toBe(200);
+  });
+
+  const badEntries = [
+    'localhost',
+    '10.0.0.0/33',
+    '::1/129',
+    '10.0.0.1/8/8',
+    '10.0.0.256',
+    '10.0.0.0/',
+    '10.0.0.0/-1',
+    '2001:db8::g',
+  ];
+  it.each(badEntries)('refuses %j: 400 naming allowedIps.N on create and PATCH', async (entry) => {
+    const allowedIps = ['127.0.0.1', entry];
+    const created = await request(server, 'POST', '/api-keys', {
+      key: tenant.key,
+      body: { name: 'bad ips', scopes: ['read'], allowedIps },
+    });
+    expect(created.status).toBe(400);
+    expect(created.body.code).toBe('validation_error');
+    expect(created.body.errors.map((e: { field: string }) => e.field)).toEqual(['allowedIps.1']);
+    const existing = await createKey({});
+    const patched = await request(server, 'PATCH', `/api-keys/${existing.id}`, {
+      key: tenant.key,
+      body: { allowedIps },
+    });
+    expect(patched.status).toBe(400);
+    expect(patched.body.errors.map((e: { field: string }) => e.field)).toEqual(['allowedIps.1']);
+  });
+
+  it('names every bad entry at once', async () => {
+    const response = await request(server, 'POST', '/api-keys', {
+      key: tenant.key,
+      body: { name: 'bad ips', scopes: ['read'], allowedIps: ['nope', '127.0.0.1', '1.2.3.4/40'] },
+    });
+    expect(response.body.errors.map((e: { field: string }) => e.field)).toEqual([
+      'allowedIps.0',
+      'allowedIps.2',
+    ]);
+  });
+
+  it('ip_not_allowed is not counted as a failed authentication', async () => {
+    const created = await createKey({ allowedIps: ['10.0.0.0/8'] });
+    for (let i = 0; i < 35; i++) {
+      const response = await request(server, 'GET', '/me', { key: created.key, from: '192.0.2.77' });
+      expect(response.status).toBe(403);
+    }
+    expect((await request(server, 'GET', '/me', { key: tenant.key, from: '192.0.2.77' })).status).toBe(200);
+  });
+});
+
+describe('checksum', () => {
+  it('a key whose checksum does not match is refused before any cache or database lookup', async () => {
+    const load = vi.spyOn(KeyVerifier.prototype as unknown as { load: () => unknown }, 'load');
+    const cacheRead = vi.spyOn(TtlCache.prototype, 'get');
+    for (const key of [
+      breakChecksum(tenant.key),
+      `${tenant.key.slice(0, -1)}${tenant.key.endsWith('A') ? 'B' : 'A'}`,
+    ]) {
+      const response = await request(server, 'GET', '/partners', { key });
+      expect(response.status).toBe(401);
+      expect(response.body.code).toBe('api_key_invalid');
+    }
+    expect(load).not.toHaveBeenCalled();
+    expect(cacheRead).not.toHaveBeenCalled();
+
+    // The control: a well-formed key is looked up once, then answered from the cache.
+    const unknown = unknownKey();
+    for (let i = 0; i < 2; i++) {
+      expect((await request(server, 'GET', '/partners', { key: unknown })).body.code).toBe('api_key_invalid');
+    }
+    expect(load).toHaveBeenCalledTimes(1);
+    expect(cacheRead).toHaveBeenCalled();
+  });
+
+  it('a correct checksum on a guessed secret does not open a real key', async () => {
+    const id = tenant.keyId.slice('key_'.length);
+    const forged = generateKey('plk', 'live', id);
+    const response = await request(server, 'GET', '/me', { key: forged });
+    expect(response.status).toBe(401);
+    expect(response.body.code).toBe('api_key_invalid');
+  });
+});
+
+describe('brute force: failed authentications per IP (AUTH_FAILURE_LIMIT=5)', () => {
+  const guardClock = new TestClock(new Date('2026-05-01T12:00:10.000Z'));
+  let guarded: TestServer;
+  let owner: TestTenant;
+
+  beforeAll(async () => {
+    guarded = await startServer({ clock: guardClock, env: { AUTH_FAILURE_LIMIT: '5', TRUST_PROXY: 'true' } });
+    owner = await createTenant(guarded);
+  });
+  afterAll(() => guarded.close());
+
+  const me = (from: string, key?: string) =>
+    request(guarded, 'GET', '/me', { from, ...(key ? { key } : {}) });
+
+  it('the 6th failure within a minute blocks the IP, valid key or not, until the window ends; logged', async () => {
+    const warn = vi.spyOn(guarded.services.log, 'warn');
+    const from = '203.0.113.10';
+    const failures = [unknownKey(), breakChecksum(owner.key), 'garbage', unknownKey(), unknownKey()];
+    for (const key of failures) {
+      const response = await me(from, key);
+      expect(response.status).toBe(401);
+    }
+    const blocked = await me(from, owner.key);
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(blocked.body.code).toBe('rate_limited');
+    expect(Number(blocked.headers.get('retry-after'))).toBe(60);
+    // Every path of the tenant API, the admin API too.
+    const admin = await call(guarded, 'GET', '/api/admin/tenants', {
+      key: ADMIN_KEY,
+      headers: { 'x-forwarded-for': from },
+    });
+    expect(admin.status).toBe(429);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]?.[0]).toMatchObject({ ip: from, failures: 5 });
+
+    // Other addresses are not affected.
+    expect((await me('203.0.113.11', owner.key)).status).toBe(200);
+
+    guardClock.advance(30_000);
+    const later = await me(from, owner.key);
+    expect(later.status).toBe(429);
+    expect(Number(later.headers.get('retry-after'))).toBe(30);
+    guardClock.advance(30_000);
+    expect((await me(from, owner.key)).status).toBe(200);
+  });
+
+  it('missing keys do not count; failures at the admin API do', async () => {
+    const from = '203.0.113.20';
+    for (let i = 0; i < 10; i++) {
+      const response = await request(guarded, 'GET', `/partners`, { from, headers: {} });
+      expect(response.status).toBe(400);
+      const missing = await call(guarded, 'GET', `/api/t/${owner.slug}/v1/partners`, {
+        headers: { 'x-forwarded-for': from },
+      });
+      expect(missing.body.code).toBe('api_key_missing');
+    }
+    expect((await me(from, owner.key)).status).toBe(200);
+
+    for (let i = 0; i < 5; i++) {
+      const response = await call(guarded, 'GET', '/api/admin/tenants', {
+        key: 'not-the-admin-key-0123456789abcdefghijkl',
+        headers: { 'x-forwarded-for': from },
+      });
+      expect(response.status).toBe(401);
+    }
+    expect((await me(from, owner.key)).status).toBe(429);
+  });
+
+  it('revoked, expired and inactive keys count as failures', async () => {
+    const from = '203.0.113.30';
+    const revoked = await createKey({}, owner.key, guarded);
+    await request(guarded, 'DELETE', `/api-keys/${revoked.id}`, { key: owner.key });
+    const inactive = await createKey({}, owner.key, guarded);
+    await request(guarded, 'POST', `/api-keys/${inactive.id}/deactivate`, { key: owner.key });
+    for (const key of [revoked.key, inactive.key, revoked.key, inactive.key, revoked.key]) {
+      expect((await me(from, key)).status).toBe(401);
+    }
+    expect((await me(from, owner.key)).status).toBe(429);
+  });
+});
+
+describe('AUTH_FAILURE_LIMIT', () => {
+  it('defaults to 30 per minute', async () => {
+    const from = '198.51.100.30';
+    for (let i = 0; i < 30; i++) {
+      expect((await request(server, 'GET', '/me', { key: unknownKey(), from })).status).toBe(401);
+    }
+    expect((await request(server, 'GET', '/me', { key: tenant.key, from })).status).toBe(429);
+  });
+
+  it('0 disables the guard', async () => {
+    const open = await startServer({ env: { AUTH_FAILURE_LIMIT: '0' } });
+    try {
+      const owner = await createTenant(open);
+      for (let i = 0; i < 40; i++) {
+        expect((await request(open, 'GET', '/me', { key: unknownKey() })).status).toBe(401);
+      }
+      expect((await request(open, 'GET', '/me', { key: owner.key })).status).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+describe('rate-limit override', () => {
+  it('rateLimit {limit: 3, windowSeconds: 60}: the 4th request is 429 under the key policy', async () => {
+    const created = await createKey({ rateLimit: { limit: 3, windowSeconds: 60 } });
+    const me = await request(server, 'GET', '/me', { key: created.key });
+    expect(me.body.data.rateLimit).toEqual({ limit: 3, windowSeconds: 60 });
+    const nowSeconds = clock.now().getTime() / 1000;
+    for (const remaining of [1, 0]) {
+      const response = await request(server, 'GET', '/partners', { key: created.key });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-ratelimit-limit')).toBe('3');
+      expect(response.headers.get('x-ratelimit-remaining')).toBe(String(remaining));
+      const reset = Number(response.headers.get('x-ratelimit-reset'));
+      expect(reset).toBeGreaterThan(nowSeconds);
+      expect(reset).toBeLessThanOrEqual(nowSeconds + 60);
+      expect(response.headers.get('ratelimit-policy')).toBe('"key";q=3;w=60');
+      expect(response.headers.get('ratelimit')).toMatch(new RegExp(`^"key";r=${remaining};t=\\d+$`));
+    }
+    const limited = await request(server, 'GET', '/partners', { key: created.key });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(limited.body.code).toBe('rate_limited');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(limited.headers.get('x-ratelimit-limit')).toBe('3');
+    expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(limited.headers.get('ratelimit-policy')).toBe('"key";q=3;w=60');
+
+    // The tenant's other keys keep the plan's budget.
+    const sibling = await request(server, 'GET', '/partners', { key: tenant.key });
+    expect(sibling.status).toBe(200);
+    expect(sibling.headers.get('ratelimit-policy')).toBe('"default";q=600;w=60');
+
+    // Raising the override lifts the block at once.
+    await request(server, 'PATCH', `/api-keys/${created.id}`, {
+      key: tenant.key,
+      body: { rateLimit: { limit: 10, windowSeconds: 60 } },
+    });
+    const raised = await request(server, 'GET', '/partners', { key: created.key });
+    expect(raised.status).toBe(200);
+    expect(raised.headers.get('x-ratelimit-limit')).toBe('10');
+  });
+});
+
+describe('scopes of the key-management routes', () => {
+  const routes: [string, string, (id: string) => string, Body | undefined][] = [
+    ['list', 'GET', () => '/api-keys', undefined],
+    ['get', 'GET', (id) => `/api-keys/${id}`, undefined],
+    ['update', 'PATCH', (id) => `/api-keys/${id}`, { name: 'renamed' }],
+    ['deactivate', 'POST', (id) => `/api-keys/${id}/deactivate`, undefined],
+    ['activate', 'POST', (id) => `/api-keys/${id}/activate`, undefined],
+    ['rotate', 'POST', (id) => `/api-keys/${id}/rotate`, { gracePeriodSeconds: 60 }],
+    ['revoke', 'DELETE', (id) => `/api-keys/${id}`, undefined],
+  ];
+  const needs = (route: string) => (['list', 'get'].includes(route) ? 'api_keys:read' : 'api_keys:write');
+
+  it.each(['read', 'write', 'partners:write'])('a %s key may use none of them', async (scope) => {
+    const caller = await createKey({ scopes: [scope] });
+    const target = await createKey({ name: 'target' });
+    for (const [route, method, path, body] of routes) {
+      const response = await request(server, method, path(target.id), { key: caller.key, body });
+      expect(response.status, route).toBe(403);
+      expect(response.body).toMatchObject({ code: 'insufficient_scope', requiredScope: needs(route) });
+    }
+    expect((await request(server, 'GET', '/me', { key: target.key })).status).toBe(200);
+  });
+
+  it('api_keys:read reads but does not change; api_keys:write changes but does not read', async () => {
+    const reader = await createKey({ scopes: ['api_keys:read'] });
+    const writer = await createKey({ scopes: ['api_keys:write', 'read'] });
+    for (const [route, method, path, body] of routes) {
+      const target = await createKey({ name: `target ${route}` });
+      if (route === 'activate')
+        await request(server, 'POST', `/api-keys/${target.id}/deactivate`, { key: tenant.key });
+      const byReader = await request(server, method, path(target.id), { key: reader.key, body });
+      const byWriter = await request(server, method, path(target.id), { key: writer.key, body });
+      if (needs(route) === 'api_keys:read') {
+        expect(byReader.status, route).toBe(200);
+        expect(byWriter.status, route).toBe(403);
+      } else {
+        expect(byReader.status, route).toBe(403);
+        expect(byWriter.status, route).toBe(route === 'rotate' ? 201 : 200);
+      }
+    }
+  });
+
+  it("another tenant's key: 404 on every route, and it keeps working unchanged", async () => {
+    const foreign = await createKey({ name: 'foreign' }, other.key);
+    for (const [route, method, path, body] of routes.slice(1)) {
+      const response = await request(server, method, path(foreign.id), { key: tenant.key, body });
+      expect(response.status, route).toBe(404);
+      expect(response.body.code).toBe('not_found');
+      const viaSlug = await call(server, method, `/api/t/${tenant.slug}/v1${path(foreign.id)}`, {
+        key: ADMIN_KEY,
+        ...(body ? { body } : {}),
+      });
+      expect(viaSlug.status, route).toBe(404);
+    }
+    const record = await request(server, 'GET', `/api-keys/${foreign.id}`, { key: other.key });
+    expect(record.body.data).toMatchObject({ name: 'foreign', status: 'active', replacedBy: null });
+    expect((await request(server, 'GET', '/me', { key: foreign.key })).status).toBe(200);
+  });
+
+  it.each([
+    ['PATCH scopes beyond its own', 'patch'],
+    ['PATCH its own scopes upwards', 'self'],
+    ['rotate a key with more scopes', 'rotate'],
+  ])('a key cannot %s: 403 insufficient_scope, nothing changes', async (_, attempt) => {
+    const caller = await createKey({ scopes: ['api_keys:write', 'api_keys:read', 'partners:read'] });
+    const target = await createKey({
+      name: 'strong',
+      scopes: attempt === 'rotate' ? ['admin'] : ['partners:read'],
+    });
+    const id = attempt === 'self' ? caller.id : target.id;
+    const response =
+      attempt === 'rotate'
+        ? await request(server, 'POST', `/api-keys/${id}/rotate`, { key: caller.key })
+        : await request(server, 'PATCH', `/api-keys/${id}`, {
+            key: caller.key,
+            body: { scopes: ['partners:read', attempt === 'self' ? 'admin' : 'partners:write'] },
+          });
+    expect(response.status).toBe(403);
+    expect(response.body.code).toBe('insufficient_scope');
+    expect(response.body).not.toHaveProperty('data');
+    const record = await request(server, 'GET', `/api-keys/${id}`, { key: tenant.key });
+    expect(record.body.data.version).toBeUndefined();
+    expect(record.headers.get('etag')).toBe('"v1"');
+    expect(record.body.data.replacedBy).toBeNull();
+  });
+
+  it('a key may narrow scopes within its own', async () => {
+    const caller = await createKey({
+      scopes: ['api_keys:write', 'api_keys:read', 'partners:read', 'customers:read'],
+    });
+    const target = await createKey({ scopes: ['read'] });
+    const response = await request(server, 'PATCH', `/api-keys/${target.id}`, {
+      key: caller.key,
+      body: { scopes: ['partners:read', 'customers:read'] },
+    });
+    expect(response.status).toBe(200);
+    expect(response.body.data.scopes).toEqual(['partners:read', 'customers:read']);
+  });
+});
+
+describe('secrets', () => {
+  it('a rotated key is shown once: not in GET, lists or an idempotent replay', async () => {
+    const old = await createKey({ name: 'replayed' });
+    const headers = { 'idempotency-key': `rotate-${old.id}` };
+    const first = await request(server, 'POST', `/api-keys/${old.id}/rotate`, { key: tenant.key, headers });
+    expect(first.status).toBe(201);
+    const fresh = first.body.data;
+    const secret = fresh.key.split('_').at(-1);
+    const replay = await request(server, 'POST', `/api-keys/${old.id}/rotate`, { key: tenant.key, headers });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body.data.id).toBe(fresh.id);
+    expect(replay.body.data).not.toHaveProperty('key');
+
+    const list = await request(server, 'GET', '/api-keys?q=replayed', { key: tenant.key });
+    expect(list.body.data).toHaveLength(2);
+    for (const response of [
+      replay,
+      list,
+      await request(server, 'GET', `/api-keys/${fresh.id}`, { key: tenant.key }),
+    ]) {
+      const text = JSON.stringify(response.body);
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(old.key.split('_').at(-1));
+    }
+  });
+
+  it('revoke and deactivate take effect at once with a warm cache', async () => {
+    const revoked = await createKey({});
+    const paused = await createKey({});
+    for (const key of [revoked.key, paused.key]) {
+      expect((await request(server, 'GET', '/me', { key })).status).toBe(200);
+    }
+    await request(server, 'DELETE', `/api-keys/${revoked.id}`, { key: tenant.key });
+    await request(server, 'POST', `/api-keys/${paused.id}/deactivate`, { key: tenant.key });
+    expect((await request(server, 'GET', '/me', { key: revoked.key })).body.code).toBe('api_key_revoked');
+    expect((await request(server, 'GET', '/me', { key: paused.key })).body.code).toBe('api_key_inactive');
+  });
+});

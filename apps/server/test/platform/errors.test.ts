@@ -1,0 +1,335 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let tenant: TestTenant;
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+});
+afterAll(() => server.close());
+
+/** Every error response of this file, checked at the end for anything a client must never see. */
+const errorResponses: { label: string; response: ApiResponse }[] = [];
+
+async function problem(
+  label: string,
+  method: string,
+  path: string,
+  options: Parameters<typeof call>[3] = {},
+) {
+  const response = await call(server, method, path, options);
+  errorResponses.push({ label, response });
+  return response;
+}
+
+function expectProblem(response: ApiResponse, status: number, code: string): void {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+  const requestId = response.headers.get('x-request-id');
+  expect(requestId).toMatch(/^req_[0-9a-z]{26}$/);
+  expect(response.body).toMatchObject({
+    type: `https://partnerline.dev/problems/${code}`,
+    title: expect.any(String),
+    status,
+    code,
+    detail: expect.any(String),
+    requestId,
+  });
+  expect(response.body.title.length).toBeGreaterThan(0);
+  expect(response.body.detail.length).toBeGreaterThan(0);
+}
+
+const json = { 'content-type': 'application/json' };
+
+describe('unknown routes and wrong methods', () => {
+  it.each([
+    ['GET', '/nope'],
+    ['GET', '/api/v1/nope'],
+    ['POST', '/api/v1/partnerz'],
+    ['GET', '/api/v2/partners'],
+    ['GET', '/api/v1/partners/prt_x/unknown'],
+    ['DELETE', '/nope'],
+  ])('%s %s: 404 not_found', async (method, path) => {
+    const response = await problem(`404 ${method} ${path}`, method, path, { key: tenant.key });
+    expectProblem(response, 404, 'not_found');
+  });
+
+  it.each([
+    ['PUT', '/api/v1/partners', ['GET', 'POST']],
+    ['DELETE', '/api/v1/partners', ['GET', 'POST']],
+    ['PATCH', '/api/v1/partners', ['GET', 'POST']],
+    ['POST', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'PATCH']],
+    ['DELETE', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'PATCH']],
+    ['POST', '/health', ['GET']],
+  ])('%s %s: 405 method_not_allowed with Allow', async (method, path, allowed) => {
+    const response = await problem(`405 ${method} ${path}`, method, path, { key: tenant.key });
+    expectProblem(response, 405, 'method_not_allowed');
+    const allow = (response.headers.get('allow') ?? '').split(',').map((m) => m.trim());
+    expect(allow.sort()).toEqual([...allowed].sort());
+  });
+
+  it('405 does not depend on a key', async () => {
+    const response = await problem('405 without key', 'PUT', '/api/v1/partners');
+    expectProblem(response, 405, 'method_not_allowed');
+  });
+
+  it('a path that is not valid percent-encoding: a 400 problem, not a framework error', async () => {
+    const response = await problem('bad URL', 'GET', '/api/v1/partners/%E0%A4%A', { key: tenant.key });
+    expectProblem(response, 400, 'validation_error');
+  });
+
+  it('a path segment too long for the router: a 404 problem', async () => {
+    const response = await problem('long segment', 'GET', `/api/v1/partners/${'x'.repeat(500)}`, {
+      key: tenant.key,
+    });
+    expectProblem(response, 404, 'not_found');
+    expect(JSON.stringify(response.body)).not.toContain('x'.repeat(100));
+  });
+});
+
+describe('request bodies', () => {
+  it.each([
+    ['a truncated object', '{"email":'],
+    ['unquoted keys', '{email: "a@example.com"}'],
+    ['a trailing comma', '{"email": "a@example.com",}'],
+    ['single quotes', "{'email': 'a@example.com'}"],
+    ['plain text', 'hello'],
+  ])('malformed JSON (%s): 400 invalid_json', async (_, raw) => {
+    const response = await problem(`invalid JSON ${raw}`, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 400, 'invalid_json');
+  });
+
+  it('an empty body declared as JSON: 400 invalid_json', async () => {
+    const response = await problem('empty JSON', 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw: '',
+      headers: json,
+    });
+    expectProblem(response, 400, 'invalid_json');
+  });
+
+  it('malformed JSON on PATCH: 400 invalid_json', async () => {
+    const response = await problem(
+      'invalid JSON PATCH',
+      'PATCH',
+      '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f',
+      {
+        key: tenant.key,
+        raw: '{"name":',
+        headers: json,
+      },
+    );
+    expectProblem(response, 400, 'invalid_json');
+  });
+
+  it.each([
+    ['text/plain', 'email=a@example.com'],
+    ['application/x-www-form-urlencoded', 'email=a%40example.com'],
+    [
+      'multipart/form-data; boundary=x',
+      '--x\r\nContent-Disposition: form-data; name="email"\r\n\r\na\r\n--x--',
+    ],
+    ['application/xml', '<partner><email>a@example.com</email></partner>'],
+  ])('a %s body: 415 unsupported_media_type', async (type, raw) => {
+    const response = await problem(`415 ${type}`, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: { 'content-type': type },
+    });
+    expectProblem(response, 415, 'unsupported_media_type');
+  });
+
+  it('a body over 1 MiB: 413 payload_too_large', async () => {
+    const raw = JSON.stringify({ email: 'big@example.com', name: 'x'.repeat(1024 * 1024) });
+    const response = await problem('413', 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 413, 'payload_too_large');
+  });
+
+  it('a body just under 1 MiB reaches validation', async () => {
+    const raw = JSON.stringify({ email: 'big@example.com', name: 'x'.repeat(1024 * 1024 - 100) });
+    const response = await problem('just under 1 MiB', 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 400, 'validation_error');
+  });
+});
+
+describe('validation errors', () => {
+  it('have exactly the shape of DESIGN §Errors', async () => {
+    const response = await problem('validation shape', 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: {},
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(response.body).toEqual({
+      type: 'https://partnerline.dev/problems/validation_error',
+      title: 'Validation failed',
+      status: 400,
+      code: 'validation_error',
+      detail: 'email is required',
+      errors: [{ field: 'email', code: 'required', message: 'email is required' }],
+      requestId: response.headers.get('x-request-id'),
+    });
+  });
+
+  it('name query parameters as fields too', async () => {
+    const response = await problem('query validation', 'GET', '/api/v1/partners?limit=0', {
+      key: tenant.key,
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'limit', code: 'out_of_range', message: expect.any(String) },
+    ]);
+  });
+});
+
+describe('X-Request-Id', () => {
+  it('is on every response and equals the body requestId of every problem', async () => {
+    const responses = [
+      await call(server, 'GET', '/health'),
+      await call(server, 'GET', '/api/v1/partners', { key: tenant.key }),
+      await call(server, 'POST', '/api/v1/partners', { key: tenant.key, body: { email: 'rid@example.com' } }),
+      await problem('rid 400', 'POST', '/api/v1/partners', { key: tenant.key, body: {} }),
+      await problem('rid 401', 'GET', `/api/t/${tenant.slug}/v1/partners`),
+      await problem('rid 404', 'GET', '/does/not/exist'),
+      await problem('rid 405', 'DELETE', '/api/v1/partners', { key: tenant.key }),
+      await problem('rid 413', 'POST', '/api/v1/partners', {
+        key: tenant.key,
+        raw: JSON.stringify({ email: 'x@example.com', name: 'x'.repeat(1024 * 1024 + 1) }),
+        headers: json,
+      }),
+      await problem('rid 415', 'POST', '/api/v1/partners', {
+        key: tenant.key,
+        raw: 'x',
+        headers: { 'content-type': 'text/plain' },
+      }),
+    ];
+    const ids = responses.map((response) => {
+      const id = response.headers.get('x-request-id');
+      expect(id).toMatch(/^req_[0-9a-z]{26}$/);
+      if (response.status >= 400) expect(response.body.requestId).toBe(id);
+      return id;
+    });
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('is generated by the server, not taken from the client', async () => {
+    const response = await call(server, 'GET', '/health', { headers: { 'x-request-id': 'req_client' } });
+    expect(response.headers.get('x-request-id')).not.toBe('req_client');
+  });
+});
+
+describe('an unexpected server error', () => {
+  let broken: TestServer;
+  let key: string;
+  let driverMessage = '';
+  beforeAll(async () => {
+    broken = await startServer();
+    key = (await createTenant(broken)).key;
+    // A first call puts the key in the verifier's cache, so the next one gets past authentication.
+    expect((await call(broken, 'GET', '/api/v1/partners', { key })).status).toBe(200);
+    await broken.services.database.close();
+    driverMessage = await broken.services.db
+      .selectFrom('partners')
+      .select('id')
+      .execute()
+      .then(
+        () => '',
+        (error: Error) => error.message,
+      );
+  });
+  afterAll(async () => {
+    // The database is already closed, so the usual teardown fails half-way; drop what it could not.
+    await broken.close().catch(() => dropDatabase(broken.databaseUrl));
+  });
+
+  it('the closed database really fails with a driver message', () => {
+    expect(driverMessage).not.toBe('');
+  });
+
+  it('is a 500 internal_error with a fixed message and nothing of the cause', async () => {
+    const response = await call(broken, 'GET', '/api/v1/partners', { key });
+    errorResponses.push({ label: '500', response });
+    expect(response.status).toBe(500);
+    expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(response.body).toEqual({
+      type: 'https://partnerline.dev/problems/internal_error',
+      title: 'Internal server error',
+      status: 500,
+      code: 'internal_error',
+      detail: 'An unexpected error occurred; quote the requestId when reporting it',
+      requestId: response.headers.get('x-request-id'),
+    });
+    expect(JSON.stringify(response.body)).not.toContain(driverMessage);
+  });
+
+  it('the same for a write', async () => {
+    const response = await call(broken, 'POST', '/api/v1/partners', {
+      key,
+      body: { email: 'w@example.com' },
+    });
+    errorResponses.push({ label: '500 write', response });
+    expect(response.status).toBe(500);
+    expect(response.body.code).toBe('internal_error');
+    expect(JSON.stringify(response.body)).not.toContain(driverMessage);
+  });
+
+  it('/ready answers 503 service_unavailable, /health stays 200', async () => {
+    const ready = await call(broken, 'GET', '/ready');
+    errorResponses.push({ label: '503', response: ready });
+    expectProblem(ready, 503, 'service_unavailable');
+    expect(JSON.stringify(ready.body)).not.toContain(driverMessage);
+    expect((await call(broken, 'GET', '/health')).status).toBe(200);
+  });
+});
+
+describe('no error body leaks internals', () => {
+  const leaks: [string, RegExp][] = [
+    ['a stack trace', /\bat [\w.<>]+ \(|\n\s+at /],
+    ['a stack property', /"stack"/],
+    ['a source file', /\.(ts|js|mjs|cjs):\d+|\/src\/|\/work\/|node_modules|file:\/\//],
+    [
+      'SQL',
+      /\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|WHERE|RETURNING)\b|relation "|violates|syntax error at/,
+    ],
+    ['a driver name', /pglite|postgres|kysely|\bpg\b|ECONNREFUSED/i],
+    ["Fastify's own codes", /FST_/],
+  ];
+
+  it.each(leaks)('none contains %s', (_, pattern) => {
+    expect(errorResponses.length).toBeGreaterThan(30);
+    for (const { label, response } of errorResponses) {
+      expect(response.status, label).toBeGreaterThanOrEqual(400);
+      const text = typeof response.body === 'string' ? response.body : JSON.stringify(response.body);
+      expect(text, label).not.toMatch(pattern);
+    }
+  });
+});
+
+/** Drops a test database the failed teardown left behind (PostgreSQL only). */
+async function dropDatabase(url: string | undefined): Promise<void> {
+  const base = process.env.DATABASE_URL;
+  if (!url || !base) return;
+  const name = new URL(url).pathname.slice(1);
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}

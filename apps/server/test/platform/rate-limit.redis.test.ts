@@ -1,0 +1,245 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { closeServices, createServices } from '../../src/platform/boot.ts';
+import { loadConfig } from '../../src/platform/config.ts';
+import { freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, type TestServer } from '../helpers/server.ts';
+
+// Always on Redis: the shared one for two processes (under a prefix of our own, never flushed),
+// and a redis-server of our own to stop and start again.
+const SHARED_REDIS = 'redis://127.0.0.1:6379';
+const POSTGRES = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Creates a key with its own rate limit through the tenant's admin key. */
+async function limitedKey(
+  server: { url: string },
+  tenant: TestTenant,
+  rateLimit: { limit: number; windowSeconds: number },
+): Promise<string> {
+  const response = await call(server as TestServer, 'POST', '/api/v1/api-keys', {
+    key: tenant.key,
+    body: { name: 'limited', scopes: ['read'], rateLimit },
+  });
+  expect(response.status).toBe(201);
+  return response.body.data.key;
+}
+
+// Both groups start their servers at once: starting processes is most of this file's time.
+const pair = startPair();
+const outage = startOutageServers();
+// Started even if a test is filtered out, so always awaited and stopped.
+beforeAll(() => Promise.all([pair, outage]));
+afterAll(async () => {
+  await Promise.allSettled([pair.then((p) => p.stop()), outage.then((o) => o.stop())]);
+});
+
+/** Two server processes on one new PostgreSQL database and the shared Redis, under a prefix of their own. */
+async function startPair() {
+  const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
+  const database = await createTestDatabase(POSTGRES);
+  const env = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: database.url as string,
+    REDIS_URL: SHARED_REDIS,
+    RATE_LIMIT_REDIS_PREFIX: prefix,
+    ADMIN_API_KEY: ADMIN_KEY,
+  };
+  const started = await Promise.allSettled([startServerProcess(env), startServerProcess(env)]);
+  const servers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    const redis = new Redis(SHARED_REDIS);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await database.drop();
+  };
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { servers: servers as [ServerProcess, ServerProcess], stop };
+}
+
+describe('two server processes on one Redis', () => {
+  it('share one limit exactly: 50 of 200 concurrent requests spread over both get through', async () => {
+    const [first, second] = (await pair).servers;
+    const tenant = await createTenant(first as unknown as TestServer);
+    // 50 per 10 minutes: the next request fits 12 s after the burst starts, far more than the
+    // burst takes even on a busy machine (50 per minute would refill one every 1.2 s, which a
+    // loaded CI box can exceed, letting a 51st in by right).
+    const key = await limitedKey(first, tenant, { limit: 50, windowSeconds: 600 });
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        fetch(`${(i % 2 === 0 ? first : second).url}/api/v1/me`, { headers: { 'x-api-key': key } }).then(
+          async (response) => {
+            await response.arrayBuffer();
+            return { status: response.status, remaining: response.headers.get('x-ratelimit-remaining') };
+          },
+        ),
+      ),
+    );
+    expect(Date.now() - started).toBeLessThan(12_000);
+    const allowed = answers.filter((answer) => answer.status === 200);
+    expect(allowed).toHaveLength(50);
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(150);
+    // Each allowed request saw a different count: 49 left, 48, … 0, whichever process served it.
+    const remaining = allowed.map((answer) => Number(answer.remaining)).sort((a, b) => a - b);
+    expect(remaining).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+/** A redis-server of our own on `port`, answering PING. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    const up = await probe.connect().then(
+      () => probe.ping().then(() => true),
+      () => false,
+    );
+    probe.disconnect();
+    if (up) return child;
+    if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
+    await sleep(50);
+  }
+}
+
+async function killRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+interface LoggedServer extends TestServer {
+  logs(): string[];
+}
+
+/** An in-process server whose service log lines the test can read. */
+async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
+  const testDb = await createTestDatabase();
+  const config = loadConfig({ NODE_ENV: 'test', ADMIN_API_KEY: ADMIN_KEY, PORT: '0', ...env });
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const services = await createServices(config, { database: testDb.database, logger });
+  const app = await buildApp(services);
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    app,
+    services,
+    config,
+    databaseUrl: testDb.url,
+    logs: () => lines,
+    close: async () => {
+      await app.close();
+      await closeServices(services);
+      await testDb.drop();
+    },
+  };
+}
+
+const logged = (server: LoggedServer, text: string) => server.logs().filter((line) => line.includes(text));
+
+/**
+ * A redis-server of our own, and two in-process servers on it: one failing open (the default),
+ * one failing closed.
+ */
+async function startOutageServers() {
+  const port = await freePort();
+  const state = { redis: await startRedis(port) };
+  const env = { REDIS_URL: `redis://127.0.0.1:${port}` };
+  const started = await Promise.allSettled([
+    startLoggedServer(env),
+    startLoggedServer({ ...env, RATE_LIMIT_FAIL_CLOSED: 'true' }),
+  ]);
+  const stop = async () => {
+    await killRedis(state.redis);
+    await Promise.all(
+      started.map((result) => (result.status === 'fulfilled' ? result.value.close() : undefined)),
+    );
+  };
+  const [open, closed] = started;
+  if (open?.status !== 'fulfilled' || closed?.status !== 'fulfilled') {
+    await stop();
+    throw open?.status === 'rejected'
+      ? open.reason
+      : closed?.status === 'rejected'
+        ? closed.reason
+        : undefined;
+  }
+  return { port, state, open: open.value, closed: closed.value, stop };
+}
+
+describe('Redis stopped mid-test', () => {
+  it('fails open on in-process limits (or closed with 503), warns once, counts failures, then uses Redis again', async () => {
+    const { port, state, open, closed } = await outage;
+    const [openTenant, closedTenant] = await Promise.all([createTenant(open), createTenant(closed)]);
+    const key = await limitedKey(open, openTenant, { limit: 5, windowSeconds: 60 });
+    const me = (server: TestServer, k: string) => call(server, 'GET', '/api/v1/me', { key: k });
+    expect((await me(open, key)).status).toBe(200);
+    expect((await me(closed, closedTenant.key)).status).toBe(200);
+    const store = new Redis({ port });
+    expect((await store.keys('pl:rl:*')).length).toBeGreaterThan(0);
+    store.disconnect();
+    expect(open.services.rateLimits.failures).toBe(0);
+
+    await killRedis(state.redis);
+
+    // Fail open: served, and still limited, in process (its buckets start afresh: 5 more).
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await me(open, key)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
+    const failures = open.services.rateLimits.failures;
+    expect(failures).toBeGreaterThan(0);
+
+    // Fail closed: 503 service_unavailable while Redis is away.
+    const refused = await me(closed, closedTenant.key);
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('service_unavailable');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(logged(closed, 'RATE_LIMIT_FAIL_CLOSED')).toHaveLength(1);
+
+    // Redis is tried again about once a second: each try fails and is counted, the warning is not repeated.
+    await sleep(1_100);
+    expect((await me(open, key)).status).toBe(429);
+    expect(open.services.rateLimits.failures).toBeGreaterThan(failures);
+    expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
+
+    state.redis = await startRedis(port);
+    const deadline = Date.now() + 15_000;
+    while (logged(open, 'reachable again').length === 0 || logged(closed, 'reachable again').length === 0) {
+      if (Date.now() > deadline) throw new Error('the servers did not go back to Redis');
+      await Promise.all([me(open, openTenant.key), me(closed, closedTenant.key)]);
+      await sleep(200);
+    }
+    // Back on Redis: a bucket of its own there (the restarted Redis is empty), and 200 again when closed.
+    const restarted = new Redis({ port });
+    const before = (await restarted.keys('pl:rl:*')).length;
+    expect((await me(open, key)).status).toBe(200);
+    expect((await restarted.keys('pl:rl:*')).length).toBeGreaterThan(before);
+    restarted.disconnect();
+    expect((await me(closed, closedTenant.key)).status).toBe(200);
+    expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,465 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { closeServices, createServices } from '../../src/platform/boot.ts';
+import { ConfigError, loadConfig } from '../../src/platform/config.ts';
+import { FailoverRateLimitStore } from '../../src/platform/rate-limit/failover-store.ts';
+import { MemoryRateLimitStore } from '../../src/platform/rate-limit/memory-store.ts';
+import { createTestDatabase } from '../helpers/database.ts';
+import { type ApiResponse, call, createTenant, type TestTenant, uniqueSlug } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
+
+// Whole seconds, so X-RateLimit-Reset values are easy to state; tests only ever move it forward.
+const START = Date.parse('2026-05-01T12:00:00.000Z');
+const clock = new TestClock(new Date(START));
+let server: TestServer;
+let tenant: TestTenant;
+
+beforeAll(async () => {
+  server = await startServer({
+    clock,
+    env: { RATE_LIMIT_ROUTES: 'POST /events=3/60', UNAUTHENTICATED_RATE_LIMIT: '5/30' },
+  });
+  tenant = await createTenant(server);
+});
+afterAll(async () => {
+  await dropRedisBuckets(server);
+  await server.close();
+});
+
+/** On PostgreSQL + Redis runs: deletes this server's buckets (its own prefix) from the shared Redis. */
+async function dropRedisBuckets(target: TestServer): Promise<void> {
+  if (!target.config.redisUrl) return;
+  const redis = new Redis(target.config.redisUrl);
+  try {
+    const keys = await redis.keys(`${target.config.rateLimits.redisPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const nowSeconds = () => clock.now().getTime() / 1000;
+
+function expectRateHeaders(
+  response: ApiResponse,
+  expected: { policy: string; limit: number; window: number; remaining: number; resetIn: number },
+): void {
+  const { policy, limit, window, remaining, resetIn } = expected;
+  expect(response.headers.get('x-ratelimit-limit')).toBe(String(limit));
+  expect(response.headers.get('x-ratelimit-remaining')).toBe(String(remaining));
+  expect(response.headers.get('x-ratelimit-reset')).toBe(String(nowSeconds() + resetIn));
+  expect(response.headers.get('ratelimit-policy')).toBe(`"${policy}";q=${limit};w=${window}`);
+  expect(response.headers.get('ratelimit')).toBe(`"${policy}";r=${remaining};t=${resetIn}`);
+}
+
+function expectRateLimited(response: ApiResponse, retryAfter: number, code = 'rate_limited'): void {
+  expect(response.status).toBe(429);
+  expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(response.body.code).toBe(code);
+  expect(response.headers.get('retry-after')).toBe(String(retryAfter));
+}
+
+const me = (key: string) => call(server, 'GET', '/api/v1/me', { key });
+
+async function keyWith(
+  body: Record<string, unknown>,
+  slug = tenant.slug,
+): Promise<{ id: string; key: string }> {
+  const response = await call(server, 'POST', `/api/t/${slug}/v1/api-keys`, {
+    key: ADMIN_KEY,
+    body: { name: 'limited', scopes: ['read'], ...body },
+  });
+  expect(response.status).toBe(201);
+  return { id: response.body.data.id, key: response.body.data.key };
+}
+
+describe('the tenant plan limit (starter: 60 per minute)', () => {
+  it('allows exactly 60 at once, refuses the 61st, then one more per second and 60 after a minute', async () => {
+    const slug = uniqueSlug('starter');
+    const created = await call(server, 'POST', '/api/admin/tenants', {
+      key: ADMIN_KEY,
+      body: { slug, name: 'Starter', plan: 'starter' },
+    });
+    expect(created.status).toBe(201);
+    const { key } = await keyWith({}, slug);
+    const headers = { policy: 'starter', limit: 60, window: 60 };
+
+    for (let i = 1; i <= 60; i++) {
+      const response = await me(key);
+      expect(response.status).toBe(200);
+      // GCRA: each request moves the time the bucket is full again 60 s / 60 = 1 s later.
+      expectRateHeaders(response, { ...headers, remaining: 60 - i, resetIn: i });
+    }
+    const refused = await me(key);
+    expectRateLimited(refused, 1);
+    expectRateHeaders(refused, { ...headers, remaining: 0, resetIn: 60 });
+
+    clock.advance(1000);
+    const next = await me(key);
+    expect(next.status).toBe(200);
+    expectRateHeaders(next, { ...headers, remaining: 0, resetIn: 60 });
+    expectRateLimited(await me(key), 1);
+
+    clock.advance(60_000);
+    for (let i = 1; i <= 60; i++) expect((await me(key)).status).toBe(200);
+    expectRateLimited(await me(key), 1);
+  });
+
+  it('names the default plan "default", 600 per minute', async () => {
+    const { key } = await keyWith({});
+    const response = await me(key);
+    expectRateHeaders(response, { policy: 'default', limit: 600, window: 60, remaining: 599, resetIn: 1 });
+    expect(response.body.data.rateLimit).toEqual({ limit: 600, windowSeconds: 60 });
+  });
+});
+
+describe("a key's own rateLimit", () => {
+  it('overrides the plan: 5 per 10 s, the 6th refused for 2 s, 5 again after 10 s', async () => {
+    const { key } = await keyWith({ rateLimit: { limit: 5, windowSeconds: 10 } });
+    const headers = { policy: 'key', limit: 5, window: 10 };
+    for (let i = 1; i <= 5; i++) {
+      const response = await me(key);
+      expect(response.status).toBe(200);
+      expectRateHeaders(response, { ...headers, remaining: 5 - i, resetIn: 2 * i });
+    }
+    const refused = await me(key);
+    expectRateLimited(refused, 2);
+    expect(refused.body.detail).toBe('Rate limit "key" of 5 requests per 10 s reached');
+
+    clock.advance(1999);
+    expectRateLimited(await me(key), 1);
+    clock.advance(1);
+    expect((await me(key)).status).toBe(200);
+    expectRateLimited(await me(key), 2);
+
+    clock.advance(10_000);
+    for (let i = 1; i <= 5; i++) expect((await me(key)).status).toBe(200);
+    expectRateLimited(await me(key), 2);
+  });
+
+  it('is exact when the window does not divide by the limit (7 per 60 s)', async () => {
+    const { key } = await keyWith({ rateLimit: { limit: 7, windowSeconds: 60 } });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 1; i <= 7; i++) expect((await me(key)).status).toBe(200);
+      // The next request fits 60/7 s = 8.57 s later.
+      expectRateLimited(await me(key), 9);
+      clock.advance(60_000);
+    }
+    // Seven emission intervals later, exactly one more fits.
+    for (let i = 1; i <= 7; i++) expect((await me(key)).status).toBe(200);
+    clock.advance(8571);
+    expect((await me(key)).status).toBe(429);
+    clock.advance(1);
+    expect((await me(key)).status).toBe(200);
+    // Back to a whole second for the tests that follow.
+    clock.advance(428);
+  });
+
+  it('counts every authenticated answer, errors included, and leaves other keys alone', async () => {
+    const { key } = await keyWith({ rateLimit: { limit: 2, windowSeconds: 60 } });
+    const forbidden = await call(server, 'POST', '/api/v1/partners', { key, body: {} });
+    expect(forbidden.status).toBe(403);
+    expectRateHeaders(forbidden, { policy: 'key', limit: 2, window: 60, remaining: 1, resetIn: 30 });
+    const missing = await call(server, 'GET', '/api/v1/partners/ptn_01jd8x3v4w5y6z7a8b9c0d1e2f', { key });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-ratelimit-remaining')).toBe('0');
+    expectRateLimited(await me(key), 30);
+    const other = await keyWith({ rateLimit: { limit: 2, windowSeconds: 60 } });
+    expect((await me(other.key)).status).toBe(200);
+  });
+
+  it('does not limit the platform admin key on tenant URLs', async () => {
+    for (let i = 0; i < 5; i++) {
+      const response = await call(server, 'GET', `/api/t/${tenant.slug}/v1/me`, { key: ADMIN_KEY });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-ratelimit-limit')).toBeNull();
+    }
+  });
+});
+
+describe('a route with a limit of its own (RATE_LIMIT_ROUTES=POST /events=3/60)', () => {
+  it('takes from a per-key route bucket as well as the key bucket, and reports the tighter one', async () => {
+    const { key } = await keyWith({ scopes: ['write'] });
+    const route = { policy: 'POST /events', limit: 3, window: 60 };
+    for (let i = 1; i <= 3; i++) {
+      // An invalid body: the request is counted before the body is even read.
+      const response = await call(server, 'POST', '/api/v1/events', { key, body: {} });
+      expect(response.status).toBe(400);
+      expectRateHeaders(response, { ...route, remaining: 3 - i, resetIn: 20 * i });
+    }
+    const refused = await call(server, 'POST', `/api/t/${tenant.slug}/v1/events`, { key, body: {} });
+    expectRateLimited(refused, 20);
+    expectRateHeaders(refused, { ...route, remaining: 0, resetIn: 60 });
+
+    // Other routes only take from the key bucket, which the refused request did not touch.
+    const other = await me(key);
+    expect(other.status).toBe(200);
+    expectRateHeaders(other, { policy: 'default', limit: 600, window: 60, remaining: 596, resetIn: 1 });
+
+    clock.advance(20_000);
+    expect((await call(server, 'POST', '/api/v1/events', { key, body: {} })).status).toBe(400);
+    expectRateLimited(await call(server, 'POST', '/api/v1/events', { key, body: {} }), 20);
+  });
+
+  it('takes nothing from the route bucket when the key bucket refuses', async () => {
+    const { id, key } = await keyWith({ scopes: ['write'], rateLimit: { limit: 1, windowSeconds: 60 } });
+    expect((await me(key)).status).toBe(200);
+    const refused = await call(server, 'POST', '/api/v1/events', { key, body: {} });
+    expectRateLimited(refused, 60);
+    expectRateHeaders(refused, { policy: 'key', limit: 1, window: 60, remaining: 0, resetIn: 60 });
+    // Back on the plan's roomy limit, the route bucket turns out full: the refusal took nothing.
+    const patched = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { rateLimit: null },
+    });
+    expect(patched.status).toBe(200);
+    const next = await call(server, 'POST', '/api/v1/events', { key, body: {} });
+    expect(next.status).toBe(400);
+    expectRateHeaders(next, { policy: 'POST /events', limit: 3, window: 60, remaining: 2, resetIn: 20 });
+  });
+});
+
+describe('requests without a key (UNAUTHENTICATED_RATE_LIMIT=5/30)', () => {
+  it('limits them per IP across tenant and admin URLs, with the headers on each 401', async () => {
+    clock.advance(60_000);
+    const headers = { policy: 'unauthenticated', limit: 5, window: 30 };
+    const requests = [
+      [`/api/t/${tenant.slug}/v1/partners`, 'api_key_missing'],
+      [`/api/t/${tenant.slug}/v1/me`, 'api_key_missing'],
+      ['/api/admin/tenants', 'api_key_missing'],
+      // No key and no tenant in the URL: 400, and counted all the same.
+      ['/api/v1/me', 'tenant_slug_missing'],
+      ['/api/admin/tenants', 'api_key_missing'],
+    ];
+    for (const [i, [path, code]] of requests.entries()) {
+      const response = await call(server, 'GET', path as string);
+      expect(response.body.code).toBe(code);
+      expectRateHeaders(response, { ...headers, remaining: 4 - i, resetIn: 6 * (i + 1) });
+    }
+    expectRateLimited(await call(server, 'GET', '/api/admin/tenants'), 6);
+    expectRateLimited(await call(server, 'GET', '/api/v1/partners'), 6);
+
+    // Never limited: probes and docs. Keys have their own budgets.
+    for (const path of ['/health', '/ready', '/api/doc.json']) {
+      const response = await call(server, 'GET', path);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-ratelimit-limit')).toBeNull();
+    }
+    expect((await me(tenant.key)).status).toBe(200);
+
+    clock.advance(30_000);
+    for (let i = 0; i < 5; i++) expect((await call(server, 'GET', '/api/admin/tenants')).status).toBe(401);
+    expect((await call(server, 'GET', '/api/admin/tenants')).status).toBe(429);
+  });
+});
+
+describe('quotas', () => {
+  it('allows a day quota until spent, then 429 quota_exceeded until 00:00 UTC', async () => {
+    clock.set(new Date('2026-05-01T23:59:00.000Z'));
+    const { id, key } = await keyWith({ quota: { limit: 3, period: 'day' } });
+    const midnight = Date.parse('2026-05-02T00:00:00.000Z') / 1000;
+    for (let i = 1; i <= 3; i++) {
+      const response = await me(key);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-quota-limit')).toBe('3');
+      expect(response.headers.get('x-quota-remaining')).toBe(String(3 - i));
+      expect(response.headers.get('x-quota-reset')).toBe(String(midnight));
+      expect(response.body.data.quota).toEqual({
+        limit: 3,
+        period: 'day',
+        remaining: 3 - i,
+        resetsAt: '2026-05-02T00:00:00.000Z',
+      });
+      expect(response.headers.get('x-ratelimit-remaining')).toBe(String(600 - i));
+    }
+    const spent = await me(key);
+    expectRateLimited(spent, 60, 'quota_exceeded');
+    expect(spent.body.title).toBe('Quota exceeded');
+    expect(spent.headers.get('x-quota-remaining')).toBe('0');
+    // A refused request takes nothing from the rate limit either.
+    expect(spent.headers.get('x-ratelimit-remaining')).toBe('597');
+
+    clock.advance(59_000);
+    expectRateLimited(await me(key), 1, 'quota_exceeded');
+    clock.advance(1_000);
+    const renewed = await me(key);
+    expect(renewed.status).toBe(200);
+    expect(renewed.headers.get('x-quota-remaining')).toBe('2');
+    expect(renewed.headers.get('x-quota-reset')).toBe(String(midnight + 86_400));
+
+    // The key record shows the quota; PATCH null removes it, and with it the headers.
+    const record = await call(server, 'GET', `/api/v1/api-keys/${id}`, { key: tenant.key });
+    expect(record.body.data.quota).toEqual({ limit: 3, period: 'day' });
+    const cleared = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: null },
+    });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body.data.quota).toBeNull();
+    const free = await me(key);
+    expect(free.status).toBe(200);
+    expect(free.headers.get('x-quota-limit')).toBeNull();
+    expect(free.body.data.quota).toBeNull();
+  });
+
+  it('renews a month quota on the 1st at 00:00 UTC, and keeps the count when the limit changes', async () => {
+    clock.set(new Date('2026-05-31T23:59:30.000Z'));
+    const { id, key } = await keyWith({});
+    const set = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: { limit: 2, period: 'month' } },
+    });
+    expect(set.status).toBe(200);
+    expect(set.body.data.quota).toEqual({ limit: 2, period: 'month' });
+    expect((await me(key)).status).toBe(200);
+    const last = await me(key);
+    expect(last.headers.get('x-quota-remaining')).toBe('0');
+    expect(last.headers.get('x-quota-reset')).toBe(String(Date.parse('2026-06-01T00:00:00.000Z') / 1000));
+    expectRateLimited(await me(key), 30, 'quota_exceeded');
+
+    const raised = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: { limit: 3, period: 'month' } },
+    });
+    expect(raised.status).toBe(200);
+    expect((await me(key)).headers.get('x-quota-remaining')).toBe('0');
+    expectRateLimited(await me(key), 30, 'quota_exceeded');
+
+    clock.set(new Date('2026-06-01T00:00:00.000Z'));
+    const renewed = await me(key);
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.data.quota).toEqual({
+      limit: 3,
+      period: 'month',
+      remaining: 2,
+      resetsAt: '2026-07-01T00:00:00.000Z',
+    });
+  });
+
+  it('is not consumed by a request the rate limit refuses', async () => {
+    const { key } = await keyWith({
+      rateLimit: { limit: 1, windowSeconds: 60 },
+      quota: { limit: 5, period: 'day' },
+    });
+    expect((await me(key)).headers.get('x-quota-remaining')).toBe('4');
+    const refused = await me(key);
+    expectRateLimited(refused, 60);
+    expect(refused.headers.get('x-quota-remaining')).toBe('4');
+    clock.advance(60_000);
+    expect((await me(key)).headers.get('x-quota-remaining')).toBe('3');
+  });
+
+  it.each([
+    ['an unknown period', { limit: 10, period: 'week' }, 'quota.period'],
+    ['a limit of 0', { limit: 0, period: 'day' }, 'quota.limit'],
+    ['no period', { limit: 10 }, 'quota.period'],
+    ['an extra field', { limit: 10, period: 'day', burst: 2 }, 'quota.burst'],
+  ])('refuses a quota with %s', async (_name, quota, field) => {
+    const response = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: { name: 'bad quota', scopes: ['read'], quota },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('validation_error');
+    expect(response.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+});
+
+describe('the in-process store', () => {
+  const check = (bucket: string) => ({
+    bucket,
+    policy: { kind: 'rate', name: 't', limit: 2, windowSeconds: 10 } as const,
+  });
+
+  it('stays within its bound by dropping the bucket used least recently', async () => {
+    const store = new MemoryRateLimitStore(3);
+    for (const bucket of ['a', 'b', 'c']) await store.hit([check(bucket)], START);
+    await store.hit([check('a')], START);
+    await store.hit([check('d')], START);
+    expect(store.size).toBe(3);
+    // `b` was dropped (full again), `a` was kept (one request left).
+    expect((await store.hit([check('b')], START)).decisions[0]?.remaining).toBe(1);
+    expect((await store.hit([check('a')], START)).allowed).toBe(false);
+  });
+
+  it('sweeps buckets that are full again', async () => {
+    const store = new MemoryRateLimitStore();
+    for (let i = 0; i < 100; i++) await store.hit([check(`ip-${i}`)], START);
+    expect(store.size).toBe(100);
+    await store.hit([check('late')], START + 10_000);
+    expect(store.size).toBe(1);
+  });
+});
+
+describe('rate-limit settings', () => {
+  it.each([
+    ['RATE_LIMIT_ROUTES', 'POST /events'],
+    ['RATE_LIMIT_ROUTES', 'POST /events=0/60'],
+    ['RATE_LIMIT_ROUTES', 'FETCH /events=10/60'],
+    ['RATE_LIMIT_ROUTES', 'POST /api/v1/events=10/60'],
+    ['RATE_LIMIT_ROUTES', 'POST /events=10/60,POST /events=20/60'],
+    ['RATE_LIMIT_PLANS', 'gold=10/60'],
+    ['RATE_LIMIT_PLANS', 'starter=10'],
+    ['UNAUTHENTICATED_RATE_LIMIT', '60'],
+    ['UNAUTHENTICATED_RATE_LIMIT', '10/100000'],
+    ['RATE_LIMIT_FAIL_CLOSED', 'maybe'],
+    ['RATE_LIMIT_REDIS_PREFIX', 'has space'],
+  ])('%s=%s is a ConfigError naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name} must be`));
+  });
+
+  it('refuses to start when RATE_LIMIT_ROUTES names a route the API does not have', async () => {
+    const testDb = await createTestDatabase();
+    const services = await createServices(loadConfig({ RATE_LIMIT_ROUTES: 'POST /event=10/60' }), {
+      database: testDb.database,
+    });
+    try {
+      await expect(buildApp(services)).rejects.toThrow(
+        new ConfigError('RATE_LIMIT_ROUTES names POST /event, which is not a route of the API'),
+      );
+    } finally {
+      await closeServices(services);
+      await testDb.drop();
+    }
+  });
+
+  it('parses routes (either path style), plan overrides and the unauthenticated limit', () => {
+    const { rateLimits } = loadConfig({
+      RATE_LIMIT_ROUTES: 'POST /events=100/60, GET /partners/{id}=5/1,PATCH /partners/:id=7/10',
+      RATE_LIMIT_PLANS: 'starter=120/60',
+      UNAUTHENTICATED_RATE_LIMIT: '10/60',
+      RATE_LIMIT_FAIL_CLOSED: 'true',
+    });
+    expect(Object.fromEntries(rateLimits.routes)).toEqual({
+      'POST /events': { limit: 100, windowSeconds: 60 },
+      'GET /partners/:id': { limit: 5, windowSeconds: 1 },
+      'PATCH /partners/:id': { limit: 7, windowSeconds: 10 },
+    });
+    expect(rateLimits.plans.starter).toEqual({ limit: 120, windowSeconds: 60 });
+    expect(rateLimits.plans.enterprise).toEqual({ limit: 1000, windowSeconds: 60 });
+    expect(rateLimits.unauthenticated).toEqual({ limit: 10, windowSeconds: 60 });
+    expect(rateLimits.failClosed).toBe(true);
+  });
+});
+
+describe('where the buckets live', () => {
+  it('in process memory without REDIS_URL', () => {
+    if (server.config.redisUrl)
+      return expect(server.services.rateLimits).toBeInstanceOf(FailoverRateLimitStore);
+    expect(server.services.rateLimits).toBeInstanceOf(MemoryRateLimitStore);
+  });
+
+  it('in Redis under the prefix of this server when REDIS_URL is set (the PostgreSQL + Redis run)', async () => {
+    if (!server.config.redisUrl)
+      return expect(server.services.rateLimits).toBeInstanceOf(MemoryRateLimitStore);
+    const redis = new Redis(server.config.redisUrl);
+    try {
+      expect((await redis.keys(`${server.config.rateLimits.redisPrefix}*`)).length).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
+    expect(server.services.rateLimits.failures).toBe(0);
+  });
+});

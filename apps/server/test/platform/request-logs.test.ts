@@ -1,0 +1,292 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  listRequestLogPartitions,
+  maintainRequestLogPartitions,
+} from '../../src/platform/request-logs/partitions.ts';
+import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
+
+const DAY_MS = 86_400_000;
+
+let server: TestServer;
+let tenant: TestTenant;
+let other: TestTenant;
+let live: { id: string; key: string };
+let sandbox: { id: string; key: string };
+/** Request ids of the live key's requests, in the order sent. */
+const sent: { id: string; status: number; bytes: number }[] = [];
+
+const logs = (query = '', key = tenant.key) => call(server, 'GET', `/api/v1/request-logs?${query}`, { key });
+
+async function send(key: string, path: string, status: number, headers: Record<string, string> = {}) {
+  const response = await call(server, 'GET', path, { key, headers });
+  expect(response.status, path).toBe(status);
+  return response;
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+  other = await createTenant(server);
+  live = await createKey(server, tenant.key, { name: 'live', scopes: ['partners:read'] });
+  sandbox = await createKey(server, tenant.key, {
+    name: 'sandbox',
+    scopes: ['partners:read'],
+    environment: 'test',
+  });
+  const ua = { 'user-agent': 'crm-sync/1.4' };
+  const requests: [string, number][] = [
+    ['/api/v1/partners?q=ada%40example.com&groupKey=secret-search', 200],
+    ['/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', 404],
+    ['/api/v1/partners?limit=0', 400],
+    [`/api/t/${tenant.slug}/v1/partners`, 200],
+    ['/api/v1/customers?token=hunter2', 403],
+  ];
+  for (const [path, status] of requests) {
+    const response = await send(live.key, path, status, ua);
+    sent.push({
+      id: response.headers.get('x-request-id') ?? '',
+      status,
+      bytes: Number(response.headers.get('content-length')),
+    });
+  }
+  await send(sandbox.key, '/api/v1/partners', 200);
+  await server.services.requestRecorder.flush();
+});
+afterAll(() => server.close());
+
+describe('GET /api/v1/request-logs', () => {
+  it("records each request of a live key with what it was and how it went; test keys' are not logged", async () => {
+    const response = await logs(`keyId=${live.id}`);
+    expect(response.status).toBe(200);
+    expect(response.body.data.map((row: any) => row.id)).toEqual(sent.map((r) => r.id).reverse());
+    const [notFound] = (await logs(`requestId=${sent[1]?.id}`)).body.data;
+    expect(notFound).toEqual({
+      id: sent[1]?.id,
+      createdAt: expect.any(String),
+      keyId: live.id,
+      method: 'GET',
+      path: '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f',
+      route: '/api/v1/partners/{id}',
+      status: 404,
+      latencyMs: expect.any(Number),
+      ip: '127.0.0.1',
+      userAgent: 'crm-sync/1.4',
+      responseBytes: sent[1]?.bytes,
+      errorCode: 'not_found',
+    });
+    expect(notFound.latencyMs).toBeGreaterThan(0);
+    expect((await logs(`keyId=${sandbox.id}`)).body.data).toEqual([]);
+  });
+
+  it('stores no query string: neither names nor values', async () => {
+    const rows = await sql`select * from request_logs`.execute(server.services.db);
+    const stored = JSON.stringify(rows.rows);
+    for (const secret of [
+      'example.com',
+      'secret-search',
+      'groupKey',
+      'q=',
+      'hunter2',
+      'token',
+      '?',
+      'limit=',
+    ]) {
+      expect(stored, secret).not.toContain(secret);
+    }
+    const paths = (await logs(`keyId=${live.id}`)).body.data.map((row: any) => row.path);
+    expect(paths).toContain('/api/v1/partners');
+    expect(paths).toContain(`/api/t/${tenant.slug}/v1/partners`);
+  });
+
+  it('masks an API key put into the path', async () => {
+    const response = await send(live.key, `/api/v1/partners/${live.key}`, 404);
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    expect(row.path).toBe('/api/v1/partners/[redacted-key]');
+    const rows = await sql`select path from request_logs`.execute(server.services.db);
+    expect(JSON.stringify(rows.rows)).not.toContain(live.key.slice(-20));
+  });
+
+  it.each([
+    ['status=404', (r: any) => r.status === 404],
+    ['statusClass=4xx', (r: any) => r.status >= 400 && r.status < 500],
+    ['statusClass=2xx', (r: any) => r.status >= 200 && r.status < 300],
+    [`route=${encodeURIComponent('/api/v1/partners')}`, (r: any) => r.route === '/api/v1/partners'],
+    ['method=GET', (r: any) => r.method === 'GET'],
+    ['method=POST', (r: any) => r.method === 'POST'],
+  ])('filter %s returns exactly the matching rows', async (query, matches) => {
+    // The list calls are logged too, and may be written between the two calls: leave them out.
+    const settled = (rows: any[]) => rows.filter((row) => row.route !== '/api/v1/request-logs');
+    const all = settled((await logs('limit=100')).body.data);
+    const filtered = await logs(`${query}&limit=100`);
+    expect(filtered.status).toBe(200);
+    expect(settled(filtered.body.data).length).toBeGreaterThan(0);
+    expect(settled(filtered.body.data)).toEqual(all.filter(matches));
+  });
+
+  it('filters by key and status together', async () => {
+    const response = await logs(`keyId=${live.id}&statusClass=4xx`);
+    expect(response.body.data.map((row: any) => row.status).sort()).toEqual([400, 403, 404, 404]);
+  });
+
+  it('filters by time', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + DAY_MS).toISOString().slice(0, 10);
+    const yesterday = new Date(Date.now() - DAY_MS).toISOString().slice(0, 10);
+    expect(
+      (await logs(`keyId=${live.id}&from=${today}&to=${today}`)).body.data.length,
+    ).toBeGreaterThanOrEqual(5);
+    expect((await logs(`keyId=${live.id}&from=${tomorrow}`)).body.data).toEqual([]);
+    expect((await logs(`keyId=${live.id}&to=${yesterday}`)).body.data).toEqual([]);
+    const [first] = (await logs(`requestId=${sent[0]?.id}`)).body.data;
+    const exact = await logs(`keyId=${live.id}&from=${first.createdAt}&to=${first.createdAt}`);
+    expect(exact.body.data.map((row: any) => row.id)).toContain(sent[0]?.id);
+  });
+
+  it('an unknown request id finds nothing', async () => {
+    expect((await logs('requestId=req_01jd8x3v4w5y6z7a8b9c0d1e2f')).body.data).toEqual([]);
+  });
+
+  it('pages by cursor, newest first, without gaps or repeats', async () => {
+    const pager = await createKey(server, tenant.key, { name: 'pager', scopes: ['partners:read'] });
+    for (let i = 0; i < 7; i++) await send(pager.key, '/api/v1/partners', 200);
+    await server.services.requestRecorder.flush();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    const sizes: number[] = [];
+    do {
+      const response = await logs(`keyId=${pager.id}&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(response.status).toBe(200);
+      sizes.push(response.body.data.length);
+      seen.push(...response.body.data.map((row: any) => row.id));
+      cursor = response.body.pagination.nextCursor;
+    } while (cursor);
+    expect(sizes).toEqual([3, 3, 1]);
+    expect(new Set(seen).size).toBe(7);
+    expect([...seen].sort().reverse()).toEqual(seen);
+    const classic = await logs(`keyId=${pager.id}&page=3&limit=3`);
+    expect(classic.body.pagination).toEqual({ page: 3, limit: 3, total: 7, pages: 3 });
+    expect(classic.body.data.map((row: any) => row.id)).toEqual(seen.slice(6));
+  });
+
+  it('refuses a forged cursor', async () => {
+    const response = await logs('cursor=bm9wZQ');
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('invalid_cursor');
+  });
+
+  it.each([
+    ['statusClass=6xx', 'statusClass'],
+    ['status=99', 'status'],
+    ['method=TRACE', 'method'],
+    ['from=not-a-date', 'from'],
+    ['path=/api', 'path'],
+  ])('%s is a 400', async (query, field) => {
+    const response = await logs(query);
+    expect(response.status).toBe(400);
+    expect(response.body.errors.map((e: any) => e.field)).toContain(field);
+  });
+
+  it('needs logs:read, which read and write do not include', async () => {
+    for (const scopes of [['read'], ['write']]) {
+      const key = await createKey(server, tenant.key, { name: 'no logs', scopes });
+      const response = await logs('', key.key);
+      expect(response.status).toBe(403);
+      expect(response.body.requiredScope).toBe('logs:read');
+    }
+    const auditor = await createKey(server, tenant.key, { name: 'auditor', scopes: ['logs:read'] });
+    expect((await logs('', auditor.key)).status).toBe(200);
+  });
+
+  it("shows nothing of another tenant's requests", async () => {
+    const response = await logs('limit=100', other.key);
+    expect(response.status).toBe(200);
+    const ids = new Set(response.body.data.map((row: any) => row.id));
+    for (const { id } of sent) expect(ids.has(id)).toBe(false);
+    expect((await logs(`keyId=${live.id}`, other.key)).body.data).toEqual([]);
+  });
+
+  it('logs the platform admin key with keyId null', async () => {
+    const response = await call(server, 'GET', `/api/t/${tenant.slug}/v1/partners`, { key: ADMIN_KEY });
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    expect(row).toMatchObject({ keyId: null, status: 200, route: '/api/v1/partners' });
+  });
+});
+
+describe('REQUEST_LOG_TEST_KEYS=true', () => {
+  it('logs test keys too', async () => {
+    const logging = await startServer({ env: { REQUEST_LOG_TEST_KEYS: 'true' } });
+    try {
+      const owner = await createTenant(logging);
+      const test = await createKey(logging, owner.key, {
+        name: 'sandbox',
+        scopes: ['read'],
+        environment: 'test',
+      });
+      const response = await call(logging, 'GET', '/api/v1/partners', { key: test.key });
+      await logging.services.requestRecorder.flush();
+      const rows = await call(logging, 'GET', `/api/v1/request-logs?keyId=${test.id}`, { key: owner.key });
+      expect(rows.body.data.map((row: any) => row.id)).toEqual([response.headers.get('x-request-id')]);
+    } finally {
+      await logging.close();
+    }
+  });
+});
+
+describe('retention (REQUEST_LOG_RETENTION_DAYS=30)', () => {
+  const now = Date.UTC(2026, 5, 15, 10, 0, 0);
+  const clock = new TestClock(new Date(now - 40 * DAY_MS));
+  let old: TestServer;
+  let owner: TestTenant;
+
+  const day = (offset: number) =>
+    new Date(now + offset * DAY_MS).toISOString().slice(0, 10).replaceAll('-', '');
+
+  beforeAll(async () => {
+    old = await startServer({ clock });
+    owner = await createTenant(old);
+  });
+  afterAll(() => old.close());
+
+  it('drops the partitions of days past retention and keeps the rest', async () => {
+    const key = await createKey(old, owner.key, { name: 'k', scopes: ['read'] });
+    const ids: Record<string, string> = {};
+    // Requests 40, 31, 30 and 0 days ago; the clock only moves forward (rate limits keep time).
+    for (const offset of [-40, -31, -30, 0]) {
+      clock.set(new Date(now + offset * DAY_MS));
+      const response = await call(old, 'GET', '/api/v1/partners', { key: key.key });
+      expect(response.status).toBe(200);
+      ids[offset] = response.headers.get('x-request-id') ?? '';
+      // A day the startup run did not create gets its partition on the first write.
+      await old.services.requestRecorder.flush();
+    }
+    const names = async () =>
+      (await listRequestLogPartitions(old.services.db)).map((d) =>
+        new Date(d).toISOString().slice(0, 10).replaceAll('-', ''),
+      );
+    expect(await names()).toEqual(expect.arrayContaining([day(-40), day(-31), day(-30), day(0)]));
+
+    const job = old.services.requestRecorder.jobs().find((j) => j.name === 'request-log-partitions');
+    expect(job).toBeDefined();
+    // Several processes run the job at once: they wait for each other and agree.
+    await Promise.all([job?.run(), job?.run()]);
+
+    const after = await names();
+    expect(after).not.toContain(day(-40));
+    expect(after).not.toContain(day(-31));
+    // Day -30 started 30 days before today's midnight but ends within the last 30 days: kept.
+    expect(after).toEqual(expect.arrayContaining([day(-30), day(0), day(1), day(2)]));
+    const listed = await call(old, 'GET', '/api/v1/request-logs?limit=100', { key: owner.key });
+    const listedIds = listed.body.data.map((row: any) => row.id);
+    expect(listedIds).toContain(ids[0]);
+    expect(listedIds).toContain(ids[-30]);
+    expect(listedIds).not.toContain(ids[-40]);
+    expect(listedIds).not.toContain(ids[-31]);
+
+    const again = await maintainRequestLogPartitions(old.services.db, clock.now(), 30);
+    expect(again).toEqual({ created: [], dropped: [] });
+  });
+});

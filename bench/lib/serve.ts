@@ -1,0 +1,46 @@
+/**
+ * A benchmark server process: boots the real services once and serves the full platform app and,
+ * when asked, a bare app on the same services, each on its own loopback port. Started by
+ * server-process.ts; answers `{ type: 'ready', urls }` on its IPC channel,
+ * reports its CPU time on `cpu-usage` and exits on `stop`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../apps/server/src/app.ts';
+import { closeServices, createServices } from '../../apps/server/src/platform/boot.ts';
+import { loadConfig } from '../../apps/server/src/platform/config.ts';
+import type { Services } from '../../apps/server/src/platform/services.ts';
+
+export interface ServeOptions {
+  env: Record<string, string>;
+  /** A module exporting `buildBareApp(services, options)`, and the options it gets. */
+  bare?: { module: string; options: unknown };
+}
+
+type BareAppBuilder = (services: Services, options: never) => Promise<FastifyInstance>;
+
+const options = JSON.parse(process.argv[2] ?? '{}') as ServeOptions;
+const services = await createServices(loadConfig(options.env));
+const apps: Record<string, FastifyInstance> = { platform: await buildApp(services) };
+if (options.bare) {
+  const { buildBareApp } = (await import(options.bare.module)) as { buildBareApp: BareAppBuilder };
+  apps.bare = await buildBareApp(services, options.bare.options as never);
+}
+const urls: Record<string, string> = {};
+for (const [name, app] of Object.entries(apps)) {
+  urls[name] = await app.listen({ port: 0, host: '127.0.0.1' });
+}
+process.send?.({ type: 'ready', urls });
+
+process.on('message', (message: { type?: string }) => {
+  if (message.type === 'cpu-usage') {
+    // The whole process (every thread): what the server spent, independent of what else runs.
+    process.send?.({ type: 'cpu-usage', usage: process.cpuUsage() });
+    return;
+  }
+  if (message.type !== 'stop') return;
+  void (async () => {
+    for (const app of Object.values(apps)) await app.close();
+    await closeServices(services);
+    process.exit(0);
+  })();
+});

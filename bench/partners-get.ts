@@ -1,0 +1,223 @@
+import { deepStrictEqual } from 'node:assert';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { buildApp } from '../apps/server/src/app.ts';
+import { closeServices, createServices } from '../apps/server/src/platform/boot.ts';
+import { loadConfig } from '../apps/server/src/platform/config.ts';
+import { planLimit } from '../apps/server/src/platform/plans.ts';
+import type { Services } from '../apps/server/src/platform/services.ts';
+import { ForeignCpuMeter } from './lib/cpu-share.ts';
+import {
+  type BenchDatabase,
+  createBenchDatabase,
+  type DatabaseKind,
+  selectedDatabases,
+} from './lib/databases.ts';
+import { injectCost } from './lib/inject.ts';
+import { assertClean, runLoad } from './lib/load.ts';
+import { formatNumber } from './lib/markdown.ts';
+import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
+import { startServerProcess } from './lib/server-process.ts';
+import { log, type Suite, setting } from './lib/suite.ts';
+import { buildBareApp } from './partners-get-bare.ts';
+import { type DatabaseResult, partnersGetReport, type Run, type Variant } from './partners-get-report.ts';
+
+export const SETTINGS = {
+  plan: 'enterprise' as const,
+  partners: setting('BENCH_PARTNERS', 100_000),
+  durationSeconds: setting('BENCH_DURATION', 5),
+  warmupSeconds: setting('BENCH_WARMUP', 3),
+  /** Rounds of one run per app, in ABBA order: short alternating runs share background noise fairly. */
+  rounds: setting('BENCH_ROUNDS', 6),
+  /** PGlite runs every query on the server's one thread, so more connections only lengthen its queue. */
+  connections: {
+    postgres: setting('BENCH_CONNECTIONS_POSTGRES', 32),
+    pglite: setting('BENCH_CONNECTIONS_PGLITE', 8),
+  } as Record<DatabaseKind, number>,
+  /**
+   * Requests spread over this many keys so no key reaches its plan's per-minute limit (a 429 would
+   * measure the refusal path); every run is also checked for non-2xx answers. 400 keys × 1,000/min
+   * stay clear of the limit up to about 6,600 req/s sustained for a whole minute.
+   */
+  keys: 400,
+  /** Prebuilt requests per connection, each for a random partner: 64,000 of them with 32 connections. */
+  requestsPerConnection: 2_000,
+  /** Requests per app and round of the in-process (`app.inject`) measurement, and its rounds. */
+  injectRequests: 1_500,
+  injectRounds: 6,
+};
+
+const BARE_MODULE = fileURLToPath(new URL('./partners-get-bare.ts', import.meta.url));
+
+type RequestMaker = () => { path: string; headers: Record<string, string> };
+
+const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
+
+/** A random seeded partner with a random key: the warm-up reaches every key, and the load spreads evenly. */
+function requestMaker(tenant: BenchTenant, ids: string[]): RequestMaker {
+  return () => ({
+    path: `/api/v1/partners/${pick(ids)}`,
+    headers: { 'x-api-key': pick(tenant.keys).key },
+  });
+}
+
+/** Both apps must give the same answer, or the comparison is not of the same work. */
+async function checkSameAnswer(urls: Record<string, string>, id: string, key: string): Promise<void> {
+  const get = (variant: Variant) =>
+    fetch(`${urls[variant]}/api/v1/partners/${id}`, { headers: { 'x-api-key': key } });
+  const [platform, bare] = await Promise.all([get('platform'), get('bare')]);
+  if (platform.status !== 200 || bare.status !== 200) {
+    throw new Error(`sanity check: platform answered ${platform.status}, bare ${bare.status}`);
+  }
+  deepStrictEqual(await platform.json(), await bare.json());
+  const limit = platform.headers.get('x-ratelimit-limit');
+  if (limit !== String(planLimit(SETTINGS.plan).limit)) {
+    throw new Error(
+      `sanity check: expected the ${SETTINGS.plan} plan's rate limit, got x-ratelimit-limit ${limit}`,
+    );
+  }
+}
+
+/**
+ * The platform layer's own CPU cost, without sockets: both apps built in this process on the same
+ * services, driven through `app.inject` in alternating rounds. Returns the median µs per request.
+ */
+async function measureInProcess(
+  services: Services,
+  tenant: BenchTenant,
+  next: RequestMaker,
+): Promise<Record<Variant, number>> {
+  const apps = {
+    platform: await buildApp(services),
+    bare: await buildBareApp(services, { tenantId: tenant.tenantId }),
+  };
+  const batch = () => Array.from({ length: SETTINGS.injectRequests }, next);
+  const samples: Record<Variant, number[]> = { platform: [], bare: [] };
+  try {
+    // The first batch also readies the apps (compiling every route's schemas): never counted.
+    for (let round = 0; round < 4; round++) {
+      for (const variant of ['platform', 'bare'] as const) await injectCost(apps[variant], batch(), 8);
+    }
+    for (let round = 0; round < SETTINGS.injectRounds; round++) {
+      const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
+      for (const variant of order) samples[variant].push((await injectCost(apps[variant], batch(), 8)).cpuUs);
+    }
+  } finally {
+    await apps.platform.close();
+    await apps.bare.close();
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return { platform: median(samples.platform), bare: median(samples.bare) };
+}
+
+async function loadTest(
+  database: BenchDatabase,
+  tenant: BenchTenant,
+  next: RequestMaker,
+  firstId: string,
+): Promise<{ runs: Record<Variant, Run[]>; loadAverage: [number, number] }> {
+  const { kind, label } = database;
+  const server = await startServerProcess({
+    env: benchEnv(database),
+    bare: { module: BARE_MODULE, options: { tenantId: tenant.tenantId } },
+  });
+  try {
+    await checkSameAnswer(server.urls, firstId, tenant.keys[0]!.key);
+    const load = async (variant: Variant, seconds: number): Promise<Run> => {
+      const meter = new ForeignCpuMeter([process.pid, server.pid, ...(await database.backendPids())]);
+      const cpuBefore = await server.cpuMicros();
+      meter.begin();
+      const result = await runLoad({
+        url: server.urls[variant]!,
+        connections: SETTINGS.connections[kind],
+        durationSeconds: seconds,
+        nextRequest: next,
+        requestsPerConnection: SETTINGS.requestsPerConnection,
+      });
+      const foreignCpu = meter.end();
+      const cpu = (await server.cpuMicros()) - cpuBefore;
+      assertClean(`${label} ${variant}`, result);
+      return { ...result, serverCpuUs: cpu / result.requests, foreignCpu };
+    };
+    // Two alternating warm-up runs each: after them both apps' code is optimised and every key cached.
+    for (let round = 0; round < 2; round++) {
+      for (const variant of ['platform', 'bare'] as const) await load(variant, SETTINGS.warmupSeconds);
+    }
+    const runs: Record<Variant, Run[]> = { platform: [], bare: [] };
+    const loadBefore = loadavg()[0]!;
+    // ABBA order, so drift over the run (other load, caches, autovacuum) weighs on both apps alike.
+    for (let round = 0; round < SETTINGS.rounds; round++) {
+      const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
+      for (const variant of order) {
+        const result = await load(variant, SETTINGS.durationSeconds);
+        runs[variant].push(result);
+        log(
+          `partners-get: ${label} ${variant}: ${formatNumber(result.requestsPerSecond)} req/s, ` +
+            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+            `server CPU ${result.serverCpuUs.toFixed(0)} µs/req, load generator ${result.clientCpuUs.toFixed(0)} µs/req, ` +
+            `other processes ${((result.foreignCpu ?? Number.NaN) * 100).toFixed(0)} % of CPU`,
+        );
+      }
+    }
+    return { runs, loadAverage: [loadBefore, loadavg()[0]!] };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function benchOn(kind: DatabaseKind): Promise<DatabaseResult> {
+  const database = await createBenchDatabase(kind);
+  try {
+    const env = benchEnv(database);
+    const services = await createServices(loadConfig(env));
+    let version: string;
+    let tenant: BenchTenant;
+    let ids: string[];
+    let inProcess: Record<Variant, number>;
+    let next: RequestMaker;
+    try {
+      version = await databaseVersion(services.database);
+      tenant = await seedTenant(services, {
+        slug: 'bench',
+        plan: SETTINGS.plan,
+        keys: SETTINGS.keys,
+        scopes: ['partners:read'],
+      });
+      const started = Date.now();
+      ids = await seedPartners(services.db, tenant.tenantId, SETTINGS.partners);
+      log(
+        `partners-get: ${database.label}: seeded ${SETTINGS.partners} partners in ${Date.now() - started} ms`,
+      );
+      next = requestMaker(tenant, ids);
+      inProcess = await measureInProcess(services, tenant, next);
+      log(
+        `partners-get: ${database.label} in-process: platform ${inProcess.platform.toFixed(0)} µs/req, ` +
+          `bare ${inProcess.bare.toFixed(0)} µs/req`,
+      );
+    } finally {
+      // PGlite's files belong to one process at a time: the server process opens them next.
+      await closeServices(services);
+    }
+    const { runs, loadAverage } = await loadTest(database, tenant, next, ids[0]!);
+    return {
+      label: database.label,
+      version,
+      connections: SETTINGS.connections[kind],
+      loadAverage,
+      runs,
+      inProcess,
+    };
+  } finally {
+    await database.drop();
+  }
+}
+
+export const partnersGetSuite: Suite = {
+  name: 'partners-get',
+  async run() {
+    const { kinds, skipped } = await selectedDatabases();
+    const results: DatabaseResult[] = [];
+    for (const kind of kinds) results.push(await benchOn(kind));
+    return partnersGetReport(results, skipped, SETTINGS);
+  },
+};
