@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const SECRET_LENGTH = 30; // 30 base62 characters ≈ 178 bits of randomness
@@ -63,7 +63,7 @@ export function parseKey(key: string, prefix: string): ParsedKey | undefined {
 
 /** SHA-256 of the whole key. Keys carry ≥ 128 random bits, so a fast hash is the right one. */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 export function safeEqual(a: string, b: string): boolean {

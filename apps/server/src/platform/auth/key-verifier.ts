@@ -3,7 +3,7 @@ import type { Tenant } from '../context.ts';
 import type { Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { compileAllowList } from './ip-allowlist.ts';
-import { hashKey, parseKey, safeEqual } from './key-format.ts';
+import { hashKey, type ParsedKey, parseKey, safeEqual } from './key-format.ts';
 import { TtlCache } from './ttl-cache.ts';
 
 /** What a verified key grants, as cached in process after the first lookup. */
@@ -45,17 +45,35 @@ export class KeyVerifier {
     this.cache = new TtlCache(ttlSeconds * 1000, 50_000);
   }
 
+  /**
+   * The key a presented string stands for, from the cache alone: undefined when it has to be read
+   * from the database (`verify`). Throws the 401 of a malformed, unknown, revoked, deactivated or
+   * expired key. No promise on this path: a cache hit is answered synchronously.
+   */
+  verifyCached(presented: string): VerifiedKey | undefined {
+    const hash = this.checkedHash(presented);
+    const key = this.cache.get(hash);
+    return key === undefined ? undefined : this.usable(key);
+  }
+
   async verify(presented: string): Promise<VerifiedKey> {
-    const parsed = parseKey(presented, this.prefix);
-    if (!parsed) throw invalidKey();
+    const cached = this.verifyCached(presented);
+    if (cached) return cached;
+    const id = `key_${(parseKey(presented, this.prefix) as ParsedKey).idSuffix}`;
     const hash = hashKey(presented);
-    let key = this.cache.get(hash);
-    if (key === undefined) {
-      const generation = this.generation;
-      key = (await this.load(`key_${parsed.idSuffix}`, hash)) ?? UNKNOWN;
-      // A change announced meanwhile may have committed after the read: answer this request only.
-      if (generation === this.generation) this.cache.set(hash, key);
-    }
+    const generation = this.generation;
+    const key = (await this.load(id, hash)) ?? UNKNOWN;
+    if (generation === this.generation) this.cache.set(hash, key);
+    return this.usable(key);
+  }
+
+  /** The key's hash, once its shape and checksum are right: a typo never reaches cache or database. */
+  private checkedHash(presented: string): string {
+    if (!parseKey(presented, this.prefix)) throw invalidKey();
+    return hashKey(presented);
+  }
+
+  private usable(key: VerifiedKey | typeof UNKNOWN): VerifiedKey {
     if (key === UNKNOWN) throw invalidKey();
     if (key.revokedAt) throw new ApiError('api_key_revoked', 'This API key has been revoked');
     if (key.deactivatedAt) {

@@ -1,10 +1,15 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { ipAllowed, normalizeIp } from '../auth/ip-allowlist.ts';
 import { safeEqual } from '../auth/key-format.ts';
+import type { VerifiedKey } from '../auth/key-verifier.ts';
 import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { limitKeyRequest, limitUnauthenticatedRequest } from '../rate-limit/request-limits.ts';
+import {
+  limitKeyRequest,
+  limitKeyRequestNow,
+  limitUnauthenticatedRequest,
+} from '../rate-limit/request-limits.ts';
 import { missingKey, presentedKey } from './credentials.ts';
 
 const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
@@ -23,7 +28,7 @@ function namedSlug(request: FastifyRequest, baseDomain: string | undefined): str
 }
 
 async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promise<AuthContext> {
-  const { config, keys, tenants, keyUsage, clock } = request.server.services;
+  const { config, keys, tenants } = request.server.services;
   const key = presentedKey(request);
   const slug = namedSlug(request, config.baseDomain);
   if (key === undefined) {
@@ -36,7 +41,7 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     }
     throw missingKey();
   }
-  if (config.adminApiKey !== undefined && safeEqual(key, config.adminApiKey)) {
+  if (isAdminKey(key, config.adminApiKey)) {
     if (slug === undefined) {
       throw new ApiError(
         'tenant_slug_missing',
@@ -47,7 +52,27 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     if (!tenant) throw new ApiError('tenant_not_found', `No tenant with slug ${slug}`);
     return { tenant, actor: { type: 'admin' }, scopes: ALL_SCOPES };
   }
-  const verified = await keys.verify(key);
+  return keyAuth(request, await keys.verify(key), slug);
+}
+
+function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
+  return adminApiKey !== undefined && safeEqual(key, adminApiKey);
+}
+
+/**
+ * A tenant key's request from the key cache alone: undefined when anything needs a promise (a key
+ * not cached yet, the admin key, no key at all). Throws the refusals `resolveAuth` throws.
+ */
+function cachedAuth(request: FastifyRequest): AuthContext | undefined {
+  const { config, keys } = request.server.services;
+  const key = presentedKey(request);
+  if (key === undefined || isAdminKey(key, config.adminApiKey)) return undefined;
+  const verified = keys.verifyCached(key);
+  return verified && keyAuth(request, verified, namedSlug(request, config.baseDomain));
+}
+
+/** A verified key's access to this request: the tenant in the URL, its IP allow-list, its tenant. */
+function keyAuth(request: FastifyRequest, verified: VerifiedKey, slug: string | undefined): AuthContext {
   // Another tenant's URL: refused exactly like an unknown key, so tenants cannot be probed.
   if (slug !== undefined && verified.tenant.slug !== slug) {
     throw new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
@@ -58,33 +83,80 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
   if (verified.tenant.status === 'suspended') {
     throw new ApiError('tenant_suspended', 'This tenant is suspended; contact the platform operator');
   }
+  const { keyUsage, clock } = request.server.services;
   keyUsage.touch(verified.id, normalizeIp(request.ip), clock.now());
-  return {
-    tenant: verified.tenant,
-    actor: {
-      type: 'api_key',
-      keyId: verified.id,
-      name: verified.name,
-      environment: verified.environment,
-      grantedScopes: verified.scopes,
-      createdAt: verified.createdAt,
-      lastUsedAt: verified.lastUsedAt,
-      rateLimit: verified.rateLimit,
-      quota: verified.quota,
-    },
-    scopes: expandScopes(verified.scopes),
-  };
+  return keyContext(verified);
+}
+
+/** One auth context per cached key: made on its first request, shared by the rest. */
+const keyContexts = new WeakMap<VerifiedKey, AuthContext>();
+
+function keyContext(verified: VerifiedKey): AuthContext {
+  let auth = keyContexts.get(verified);
+  if (!auth) {
+    auth = {
+      tenant: verified.tenant,
+      actor: {
+        type: 'api_key',
+        keyId: verified.id,
+        name: verified.name,
+        environment: verified.environment,
+        grantedScopes: verified.scopes,
+        createdAt: verified.createdAt,
+        lastUsedAt: verified.lastUsedAt,
+        rateLimit: verified.rateLimit,
+        quota: verified.quota,
+      },
+      scopes: expandScopes(verified.scopes),
+    };
+    keyContexts.set(verified, auth);
+  }
+  return auth;
 }
 
 /**
  * The tenant API's gate, run before the body is read: resolve tenant and caller, apply the rate
  * limits and quota (per key; per IP when no key is presented), then check the route's scope.
- * Handlers find the result on `request.auth`.
+ * Handlers find the result on `request.auth`. A request whose key is cached and whose limits are
+ * kept in memory passes without a single promise; anything else takes the asynchronous path.
  */
-export async function authenticateTenantRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const auth = await guarded(request, () => resolveAuth(request, reply));
+export function authenticateTenantRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  let auth: AuthContext | undefined;
+  try {
+    auth = guardedNow(request, () => cachedAuth(request));
+    if (auth) {
+      // Set before the limits: a refused request is metered and logged for its tenant too.
+      request.auth = auth;
+      if (limitKeyRequestNow(request, reply, auth)) {
+        requireRouteScope(request, auth);
+        done();
+        return;
+      }
+    }
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  authenticateAsync(request, reply, auth).then(() => done(), done);
+}
+
+/** The gate with promises: a key read from the database, the admin key, or limits kept in Redis. */
+async function authenticateAsync(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  cached: AuthContext | undefined,
+): Promise<void> {
+  const auth = cached ?? (await guarded(request, () => resolveAuth(request, reply)));
   request.auth = auth;
   await limitKeyRequest(request, reply, auth);
+  requireRouteScope(request, auth);
+}
+
+function requireRouteScope(request: FastifyRequest, auth: AuthContext): void {
   const scope = request.routeOptions.config.scope;
   if (scope) requireScope(auth.scopes, scope);
 }
@@ -94,16 +166,36 @@ export async function authenticateTenantRequest(request: FastifyRequest, reply: 
  * before its key is even looked at, and every refused credential counts as a failure.
  */
 async function guarded<T>(request: FastifyRequest, authenticate: () => Promise<T>): Promise<T> {
-  const { authFailures, clock } = request.server.services;
-  const now = clock.now().getTime();
-  authFailures.check(request.ip, now);
+  const now = checkFailures(request);
   try {
     return await authenticate();
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401 && error.code !== 'api_key_missing') {
-      authFailures.recordFailure(request.ip, now);
-    }
+    countFailure(request, error, now);
     throw error;
+  }
+}
+
+/** `guarded` for a synchronous step. */
+function guardedNow<T>(request: FastifyRequest, authenticate: () => T): T {
+  const now = checkFailures(request);
+  try {
+    return authenticate();
+  } catch (error) {
+    countFailure(request, error, now);
+    throw error;
+  }
+}
+
+function checkFailures(request: FastifyRequest): number {
+  const { authFailures, clock } = request.server.services;
+  const now = clock.now().getTime();
+  authFailures.check(request.ip, now);
+  return now;
+}
+
+function countFailure(request: FastifyRequest, error: unknown, now: number): void {
+  if (error instanceof ApiError && error.status === 401 && error.code !== 'api_key_missing') {
+    request.server.services.authFailures.recordFailure(request.ip, now);
   }
 }
 

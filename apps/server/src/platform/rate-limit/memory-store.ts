@@ -16,6 +16,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
   constructor(private readonly maxEntries = 200_000) {}
 
   async hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
+    return this.hitNow(checks, nowMs);
+  }
+
+  hitNow(checks: readonly LimitCheck[], nowMs: number): LimitResult {
     this.sweep(nowMs);
     const cells = checks.map((check) => cellOf(check, nowMs));
     const states = cells.map((cell) => this.current(cell.key, nowMs));

@@ -53,6 +53,8 @@ export interface LimitResult {
  */
 export interface RateLimitStore {
   hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult>;
+  /** The same, answered synchronously; only stores in this process's memory have it. */
+  hitNow?(checks: readonly LimitCheck[], nowMs: number): LimitResult;
   /** Calls to the shared store that failed since start (0 for a store in memory). */
   readonly failures: number;
   close(): Promise<void>;
@@ -87,6 +89,9 @@ export function quotaPeriodOf(period: QuotaPeriod, nowMs: number): { label: stri
   return { label: now.toISOString().slice(0, 10), endsAtMs: Date.UTC(year, month, now.getUTCDate() + 1) };
 }
 
+/** A rate check's cell never changes: made once per check (checks are reused per key and route). */
+const rateCells = new WeakMap<LimitCheck, GcraCell>();
+
 /**
  * The stored cell behind a check. A changed limit or window starts a bucket of its own, and each
  * quota period has its own counter, so a new period starts at zero on every process at once.
@@ -94,12 +99,17 @@ export function quotaPeriodOf(period: QuotaPeriod, nowMs: number): { label: stri
 export function cellOf(check: LimitCheck, nowMs: number): Cell {
   const { policy } = check;
   if (policy.kind === 'rate') {
-    return {
-      kind: 'gcra',
-      key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}`,
-      limit: policy.limit,
-      windowMs: policy.windowSeconds * 1000,
-    };
+    let cell = rateCells.get(check);
+    if (!cell) {
+      cell = {
+        kind: 'gcra',
+        key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}`,
+        limit: policy.limit,
+        windowMs: policy.windowSeconds * 1000,
+      };
+      rateCells.set(check, cell);
+    }
+    return cell;
   }
   const { label, endsAtMs } = quotaPeriodOf(policy.period, nowMs);
   return { kind: 'counter', key: `${check.bucket}:${label}`, limit: policy.limit, endsAtMs };

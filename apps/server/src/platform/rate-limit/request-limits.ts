@@ -40,16 +40,61 @@ export function quotaStatusOf(request: FastifyRequest): QuotaStatus | null {
 
 const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
 
+const routeNames = new Map<string, string>();
+
 /** `POST /events`: the route as RATE_LIMIT_ROUTES names it. */
 function routeName(request: FastifyRequest): string {
   const method = request.method === 'HEAD' ? 'GET' : request.method;
-  return `${method} ${(request.routeOptions.url ?? '').replace(TENANT_PREFIX, '')}`;
+  const url = request.routeOptions.url ?? '';
+  const id = `${method} ${url}`;
+  let name = routeNames.get(id);
+  if (name === undefined) {
+    name = `${method} ${url.replace(TENANT_PREFIX, '')}`;
+    routeNames.set(id, name);
+  }
+  return name;
 }
 
 /**
- * Takes a tenant request from its key's budget, the route's own per-key budget when
- * RATE_LIMIT_ROUTES names the route, and the key's quota when it has one — all or nothing. The
- * platform admin key is not limited.
+ * The budgets a request of this key on this route takes from: the key's own (or its plan's), the
+ * route's per-key budget when RATE_LIMIT_ROUTES names the route, and the key's quota. The same for
+ * every request of a key on a route, so made once per cached key and route.
+ */
+function keyChecks(request: FastifyRequest, auth: AuthContext, actor: ApiKeyActor): readonly LimitCheck[] {
+  let byRoute = checksByKey.get(auth);
+  if (!byRoute) {
+    byRoute = new Map();
+    checksByKey.set(auth, byRoute);
+  }
+  const route = routeName(request);
+  let checks = byRoute.get(route);
+  if (!checks) {
+    const { config } = request.server.services;
+    const owner = `{${actor.keyId}}`;
+    checks = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
+    const routeLimit = config.rateLimits.routes.get(route);
+    if (routeLimit) {
+      checks.push({
+        bucket: `${owner}:route:${route}`,
+        policy: { kind: 'rate', name: route, ...routeLimit },
+      });
+    }
+    if (actor.quota) {
+      checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
+    }
+    byRoute.set(route, checks);
+  }
+  return checks;
+}
+
+/** Checks per auth context (one per cached key, see tenant-api) and route name. */
+const checksByKey = new WeakMap<AuthContext, Map<string, LimitCheck[]>>();
+
+type ApiKeyActor = Extract<AuthContext['actor'], { type: 'api_key' }>;
+
+/**
+ * Takes a tenant request from every budget of its key, all or nothing (see keyChecks). The platform
+ * admin key is not limited.
  */
 export async function limitKeyRequest(
   request: FastifyRequest,
@@ -58,18 +103,21 @@ export async function limitKeyRequest(
 ): Promise<void> {
   const { actor } = auth;
   if (actor.type !== 'api_key') return;
-  const { config } = request.server.services;
-  const owner = `{${actor.keyId}}`;
-  const checks: LimitCheck[] = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
-  const route = routeName(request);
-  const routeLimit = config.rateLimits.routes.get(route);
-  if (routeLimit) {
-    checks.push({ bucket: `${owner}:route:${route}`, policy: { kind: 'rate', name: route, ...routeLimit } });
-  }
-  if (actor.quota) {
-    checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
-  }
-  await enforceLimits(request, reply, checks);
+  await enforceLimits(request, reply, keyChecks(request, auth, actor));
+}
+
+/**
+ * `limitKeyRequest` without a promise, when the store is in this process's memory; false when it
+ * is shared (Redis) and the caller has to await `limitKeyRequest` instead.
+ */
+export function limitKeyRequestNow(request: FastifyRequest, reply: FastifyReply, auth: AuthContext): boolean {
+  const { actor } = auth;
+  if (actor.type !== 'api_key') return true;
+  const { rateLimits, clock } = request.server.services;
+  if (!rateLimits.hitNow) return false;
+  const checks = keyChecks(request, auth, actor);
+  applyLimits(request, reply, checks, rateLimits.hitNow(checks, clock.now().getTime()));
+  return true;
 }
 
 /** Requests that present no key take from a budget per client IP (UNAUTHENTICATED_RATE_LIMIT). */
@@ -90,7 +138,16 @@ export async function enforceLimits(
   checks: readonly LimitCheck[],
 ): Promise<void> {
   const { rateLimits, clock } = request.server.services;
-  const result = await rateLimits.hit(checks, clock.now().getTime());
+  applyLimits(request, reply, checks, await rateLimits.hit(checks, clock.now().getTime()));
+}
+
+/** Sets the limit headers of a store's answer, and throws the 429 when it refused the request. */
+function applyLimits(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  checks: readonly LimitCheck[],
+  result: LimitResult,
+): void {
   const rate = reportedRateLimit(checks, result);
   const headers = rate ? rateLimitHeaders(rate.policy, rate.decision) : {};
   const quotaIndex = checks.findIndex((check) => check.policy.kind === 'quota');
