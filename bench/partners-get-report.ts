@@ -1,16 +1,12 @@
 import type { LoadResult } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
+import type { RunCpu } from './lib/run-cpu.ts';
 import type { SETTINGS } from './partners-get.ts';
 
 export type Variant = 'platform' | 'bare';
 
-export interface Run extends LoadResult {
-  /** CPU time of the server process per answered request, µs. */
-  serverCpuUs: number;
-  /** Share of the machine's CPU that other processes used during the run (Linux only). */
-  foreignCpu: number | undefined;
-}
+export type Run = LoadResult & RunCpu;
 
 export interface DatabaseResult {
   label: string;
@@ -39,6 +35,10 @@ function summary(runs: Run[]) {
     p50: mean(runs.map((r) => r.p50Ms)),
     p99: mean(runs.map((r) => r.p99Ms)),
     cpu: median(runs.map((r) => r.serverCpuUs)),
+    databaseCpu: runs.some((r) => r.databaseCpuUs === undefined)
+      ? undefined
+      : median(runs.map((r) => r.databaseCpuUs ?? 0)),
+    clientCpu: median(runs.map((r) => r.clientCpuUs)),
     requests: runs.reduce((sum, r) => sum + r.requests, 0),
     non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
     foreignCpu: runs.some((r) => r.foreignCpu === undefined)
@@ -64,6 +64,8 @@ function appRows(result: DatabaseResult): string[][] {
       s.p50.toFixed(2),
       s.p99.toFixed(2),
       formatNumber(s.cpu),
+      s.databaseCpu === undefined ? '—' : formatNumber(s.databaseCpu),
+      formatNumber(s.clientCpu),
       formatNumber(s.requests),
       String(s.non2xx),
       s.foreignCpu === undefined ? '?' : percent(s.foreignCpu),
@@ -124,7 +126,10 @@ export function partnersGetReport(
     '`KEY_CACHE_TTL_SECONDS` (60) and pool size.',
     '',
     '**Figures.** req/s, p50 and p99 are means over the runs, latencies timed with µs resolution.',
-    '*Server CPU* is the median user + system CPU time of the server process per answered request.',
+    '*Server CPU* is the median user + system CPU time of the server process per answered request;',
+    "*PostgreSQL CPU* that of its database sessions (the handler's query, and on the platform also the",
+    'batched request-log and usage writes); *Load generator CPU* that of autocannon, which parses every',
+    'answer. On this 2-core machine the three share the CPU, so all of them bound the throughput.',
     "*Other CPU* is the share of the machine's CPU used during the runs by processes other than the",
     'benchmark, its server and its PostgreSQL sessions; the further from 0 %, the noisier the run. The',
     '**overhead** is one minus the median of the per-round platform/bare throughput ratios (the two runs',
@@ -143,12 +148,14 @@ export function partnersGetReport(
         'p50 ms',
         'p99 ms',
         'Server CPU µs/req',
+        'PostgreSQL CPU µs/req',
+        'Load generator CPU µs/req',
         'Requests',
         'non-2xx',
         'Other CPU',
       ],
       results.flatMap(appRows),
-      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['left', 'left', ...Array<'right'>(11).fill('right')],
     ),
     '',
     markdownTable(

@@ -6,7 +6,6 @@ import { closeServices, createServices } from '../apps/server/src/platform/boot.
 import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { planLimit } from '../apps/server/src/platform/plans.ts';
 import type { Services } from '../apps/server/src/platform/services.ts';
-import { ForeignCpuMeter } from './lib/cpu-share.ts';
 import {
   type BenchDatabase,
   createBenchDatabase,
@@ -16,6 +15,7 @@ import {
 import { injectCost } from './lib/inject.ts';
 import { assertClean, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
+import { withRunCpu } from './lib/run-cpu.ts';
 import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
 import { startServerProcess } from './lib/server-process.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
@@ -124,20 +124,17 @@ async function loadTest(
   try {
     await checkSameAnswer(server.urls, firstId, tenant.keys[0]!.key);
     const load = async (variant: Variant, seconds: number): Promise<Run> => {
-      const meter = new ForeignCpuMeter([process.pid, server.pid, ...(await database.backendPids())]);
-      const cpuBefore = await server.cpuMicros();
-      meter.begin();
-      const result = await runLoad({
-        url: server.urls[variant]!,
-        connections: SETTINGS.connections[kind],
-        durationSeconds: seconds,
-        nextRequest: next,
-        requestsPerConnection: SETTINGS.requestsPerConnection,
-      });
-      const foreignCpu = meter.end();
-      const cpu = (await server.cpuMicros()) - cpuBefore;
+      const result = await withRunCpu(database, server, () =>
+        runLoad({
+          url: server.urls[variant]!,
+          connections: SETTINGS.connections[kind],
+          durationSeconds: seconds,
+          nextRequest: next,
+          requestsPerConnection: SETTINGS.requestsPerConnection,
+        }),
+      );
       assertClean(`${label} ${variant}`, result);
-      return { ...result, serverCpuUs: cpu / result.requests, foreignCpu };
+      return result;
     };
     // Two alternating warm-up runs each: after them both apps' code is optimised and every key cached.
     for (let round = 0; round < 2; round++) {
@@ -154,7 +151,9 @@ async function loadTest(
         log(
           `partners-get: ${label} ${variant}: ${formatNumber(result.requestsPerSecond)} req/s, ` +
             `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-            `server CPU ${result.serverCpuUs.toFixed(0)} µs/req, load generator ${result.clientCpuUs.toFixed(0)} µs/req, ` +
+            `server CPU ${result.serverCpuUs.toFixed(0)} µs/req, ` +
+            `PostgreSQL ${(result.databaseCpuUs ?? Number.NaN).toFixed(0)} µs/req, ` +
+            `load generator ${result.clientCpuUs.toFixed(0)} µs/req, ` +
             `other processes ${((result.foreignCpu ?? Number.NaN) * 100).toFixed(0)} % of CPU`,
         );
       }
