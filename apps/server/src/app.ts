@@ -6,7 +6,7 @@ import { partnerGroupsModule } from './modules/partner-groups/index.ts';
 import { partnersModule } from './modules/partners/index.ts';
 import { payoutsModule } from './modules/payouts/index.ts';
 import { transactionsModule } from './modules/transactions/index.ts';
-import { apiKeyRoutes } from './platform/api-keys/index.ts';
+import { apiKeyExpiryJob, apiKeyRoutes } from './platform/api-keys/index.ts';
 import { revokeLeakedKeysRoute } from './platform/api-keys/routes/revoke-leaked.ts';
 import { auditLogRoutes } from './platform/audit-log/routes.ts';
 import type { App } from './platform/http/fastify-types.ts';
@@ -28,6 +28,12 @@ import { requestLogRoutes } from './platform/request-logs/routes.ts';
 import type { Services } from './platform/services.ts';
 import { adminApi } from './platform/tenants/index.ts';
 import { usageRoutes } from './platform/usage/index.ts';
+import {
+  assertWebhookCatalogComplete,
+  registerWebhookEventSchemas,
+  type WebhookEventSchemas,
+} from './platform/webhooks/event-types.ts';
+import { webhookRoutes } from './platform/webhooks/index.ts';
 
 /** A domain module: one folder under src/modules, registered here with one line. */
 export interface Module {
@@ -35,6 +41,8 @@ export interface Module {
   routes(app: App): void;
   /** Background jobs the server runs for this module; each must be safe with several processes. */
   jobs?(services: Services): Job[];
+  /** The schema of `data` for each webhook event type about this module's resources. */
+  webhookEvents?: WebhookEventSchemas;
 }
 
 const MODULES: Module[] = [
@@ -73,6 +81,7 @@ async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> 
   auditLogRoutes(app);
   usageRoutes(app);
   requestLogRoutes(app);
+  webhookRoutes(app);
   for (const module of MODULES) module.routes(app);
 }
 
@@ -113,12 +122,25 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await typed.register(tenantApi, { prefix: '/api/v1', hidden: false });
   await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true });
   assertRateLimitedRoutesExist(app, config);
-  startJobs(services);
+  await startBackgroundWork(services, { dispatch: config.webhooks.dispatch });
   return app;
 }
 
-function startJobs(services: Services): void {
+/** Makes every webhook event type's schema known: events are rendered and documented with it. */
+function registerWebhookCatalog(): void {
+  for (const module of MODULES) if (module.webhookEvents) registerWebhookEventSchemas(module.webhookEvents);
+  assertWebhookCatalogComplete();
+}
+
+/**
+ * The background jobs, and the webhook dispatcher when `dispatch` is set: what a server runs
+ * beside its HTTP listener, and all that `partnerline worker` runs.
+ */
+export async function startBackgroundWork(services: Services, options: { dispatch: boolean }): Promise<void> {
+  registerWebhookCatalog();
   services.jobs.start(idempotencyCleanupJob(services.db, services.clock));
+  services.jobs.start(apiKeyExpiryJob(services));
   for (const job of services.requestRecorder.jobs()) services.jobs.start(job);
   for (const module of MODULES) for (const job of module.jobs?.(services) ?? []) services.jobs.start(job);
+  if (options.dispatch) await services.webhookDispatcher.start();
 }

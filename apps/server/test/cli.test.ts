@@ -82,6 +82,7 @@ describe('partnerline --help', () => {
     expect(general.code).toBe(0);
     for (const command of [
       'migrate',
+      'worker',
       'tenants create',
       'tenants list',
       'keys create',

@@ -29,7 +29,7 @@ export function generalHelp(commands: readonly Command[]): string {
   return [
     'Usage: partnerline <command> [options]',
     '',
-    'Administers a Partnerline database directly: migrations, tenants and API keys.',
+    'Administers a Partnerline database directly (migrations, tenants, API keys) and runs webhook workers.',
     '',
     'Commands:',
     ...columns(commands.map((c) => [[c.name, ...(c.positionals ?? [])].join(' '), c.summary])),

@@ -8,8 +8,9 @@ import { commandHelp, generalHelp, groupHelp } from './help.ts';
 import { keyCommands } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
 import { tenantCommands } from './tenants.ts';
+import { workerCommand } from './worker.ts';
 
-const COMMANDS: Command[] = [migrateCommand, ...tenantCommands, ...keyCommands];
+const COMMANDS: Command[] = [migrateCommand, workerCommand, ...tenantCommands, ...keyCommands];
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 

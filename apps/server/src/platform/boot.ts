@@ -13,6 +13,7 @@ import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
 import { type Clock, type Services, systemClock } from './services.ts';
 import { RequestRecorder } from './usage/request-recorder.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export function createLogger(config: Config): FastifyBaseLogger {
   return pino({ level: config.logLevel });
@@ -56,6 +57,7 @@ export async function createServices(
     authFailures: new AuthFailureGuard(config.authFailureLimit, logger),
     requestRecorder,
     redisProbe: config.redisUrl ? redisProbe(config.redisUrl) : undefined,
+    webhookDispatcher: new WebhookDispatcher(database.db, config.webhooks, clock, logger, database.url),
   };
 }
 
@@ -79,6 +81,7 @@ function redisProbe(url: string): NonNullable<Services['redisProbe']> {
 
 /** Flushes what is buffered and closes the database: the last step of a graceful shutdown. */
 export async function closeServices(services: Services): Promise<void> {
+  await services.webhookDispatcher.stop();
   await services.jobs.stop();
   await services.keyChanges.stop();
   services.redisProbe?.close();

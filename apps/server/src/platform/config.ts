@@ -30,6 +30,29 @@ export interface Config {
   requestLogTestKeys: boolean;
   /** Bearer token GET /metrics requires; open without one. */
   metricsToken: string | undefined;
+  /** WEBHOOK_* settings: outgoing webhook delivery. */
+  webhooks: WebhookSettings;
+  /** How often keys expiring within 7 days are looked for (api_key.expiring). */
+  apiKeyExpiryCheckIntervalMs: number;
+}
+
+export interface WebhookSettings {
+  /** Run the dispatcher in this server process (`partnerline worker` always runs it). */
+  dispatch: boolean;
+  allowPrivateTargets: boolean;
+  /** Plain http:// endpoint URLs; off in production unless WEBHOOK_ALLOW_HTTP=true. */
+  allowHttp: boolean;
+  /** Delay before each retry, in ms: one retry per entry after the first attempt. */
+  retrySchedule: number[];
+  /** An endpoint whose every attempt failed for this long is disabled. */
+  disableAfterMs: number;
+  timeoutMs: number;
+  /** How long a claimed message stays with its worker before another may take it over. */
+  leaseMs: number;
+  /** Deliveries in flight per process, and per endpoint in each process. */
+  concurrency: number;
+  endpointConcurrency: number;
+  pollIntervalMs: number;
 }
 
 /** Thrown for a setting that cannot be used; the message is one line naming the variable. */
@@ -134,6 +157,67 @@ function metricsToken(env: Env): string | undefined {
   return raw;
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION = /^(\d{1,9})(ms|s|m|h|d)?$/;
+
+/** `1500`, `1500ms`, `5s`, `5m`, `2h` or `5d`; a bare number is milliseconds. */
+function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1);
+}
+
+function duration(env: Env, name: string, fallback: string, minMs: number, maxMs: number): number {
+  const raw = read(env, name) ?? fallback;
+  const value = parseDuration(raw);
+  if (value === undefined || value < minMs || value > maxMs) {
+    fail(
+      name,
+      `a duration such as 500ms, 5s, 5m, 2h or 5d (from ${minMs} ms to ${maxMs / 86_400_000} days)`,
+      raw,
+    );
+  }
+  return value;
+}
+
+const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
+
+function retrySchedule(env: Env): number[] {
+  const raw = read(env, 'WEBHOOK_RETRY_SCHEDULE') ?? DEFAULT_RETRY_SCHEDULE;
+  if (raw === 'none') return [];
+  const delays = raw.split(',').map(parseDuration);
+  if (delays.length > 50 || delays.some((d) => d === undefined || d < 1 || d > 7 * 86_400_000)) {
+    fail(
+      'WEBHOOK_RETRY_SCHEDULE',
+      'a comma-separated list of up to 50 durations (e.g. 5s,5m,30m) or none',
+      raw,
+    );
+  }
+  return delays as number[];
+}
+
+function webhookSettings(env: Env, nodeEnv: Config['nodeEnv']): WebhookSettings {
+  const timeoutMs = duration(env, 'WEBHOOK_TIMEOUT', '15s', 100, 60_000);
+  const leaseMs = duration(env, 'WEBHOOK_LEASE', '60s', 500, 3_600_000);
+  if (leaseMs <= timeoutMs) {
+    throw new ConfigError(
+      `WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT (${timeoutMs} ms), got ${leaseMs} ms`,
+    );
+  }
+  return {
+    dispatch: oneOf(env, 'WEBHOOK_DISPATCH', ['on', 'off'] as const, 'on') === 'on',
+    allowPrivateTargets: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', false),
+    allowHttp: boolean(env, 'WEBHOOK_ALLOW_HTTP', nodeEnv !== 'production'),
+    retrySchedule: retrySchedule(env),
+    disableAfterMs: duration(env, 'WEBHOOK_DISABLE_AFTER', '5d', 0, 365 * 86_400_000),
+    timeoutMs,
+    leaseMs,
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 10_000),
+    endpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 10, 1, 1_000),
+    pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 250, 10, 60_000),
+  };
+}
+
 /** Parses and validates the environment; throws ConfigError on the first unusable value. */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
@@ -170,5 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestLogRetentionDays: integer(env, 'REQUEST_LOG_RETENTION_DAYS', 30, 1, 3_650),
     requestLogTestKeys: boolean(env, 'REQUEST_LOG_TEST_KEYS', false),
     metricsToken: metricsToken(env),
+    webhooks: webhookSettings(env, nodeEnv),
+    apiKeyExpiryCheckIntervalMs: integer(env, 'API_KEY_EXPIRY_CHECK_INTERVAL_MS', 60_000, 50, 86_400_000),
   };
 }

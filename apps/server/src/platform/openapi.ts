@@ -47,6 +47,11 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         },
         { name: 'Request logs', description: 'Every request of the last days, with its status and timing' },
         { name: 'Audit log', description: 'Who changed what, when and from where' },
+        {
+          name: 'Webhooks',
+          description:
+            'Endpoints subscribed to events, signed per Standard Webhooks, retried, logged and resendable',
+        },
         { name: 'Tenants', description: 'Platform administration with ADMIN_API_KEY' },
         { name: 'Health', description: 'Liveness and readiness probes' },
       ],

@@ -8,6 +8,7 @@ import type { Database, Db } from './db/index.ts';
 import type { JobRunner } from './jobs.ts';
 import type { RateLimitStore } from './rate-limit/policy.ts';
 import type { RequestRecorder } from './usage/request-recorder.ts';
+import type { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface Clock {
   now(): Date;
@@ -34,4 +35,6 @@ export interface Services {
   requestRecorder: RequestRecorder;
   /** Checks the optional Redis connection for /ready; absent without REDIS_URL. */
   redisProbe: { ping(): Promise<void>; close(): void } | undefined;
+  /** Sends webhooks; started in the server unless WEBHOOK_DISPATCH=off, and by `partnerline worker`. */
+  webhookDispatcher: WebhookDispatcher;
 }

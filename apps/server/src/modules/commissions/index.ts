@@ -1,6 +1,7 @@
 import type { Module } from '../../app.ts';
 import { getCommissionRoute } from './routes/get.ts';
 import { listCommissionsRoute, listPartnerCommissionsRoute } from './routes/list.ts';
+import { CommissionSchema } from './schemas.ts';
 import { approveDueCommissions } from './service.ts';
 
 export const commissionsModule: Module = {
@@ -9,6 +10,12 @@ export const commissionsModule: Module = {
     listCommissionsRoute(app);
     getCommissionRoute(app);
     listPartnerCommissionsRoute(app);
+  },
+  webhookEvents: {
+    'commission.created': CommissionSchema,
+    'commission.approved': CommissionSchema,
+    'commission.reversed': CommissionSchema,
+    'commission.paid': CommissionSchema,
   },
   jobs: (services) => [
     {

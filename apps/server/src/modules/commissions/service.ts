@@ -2,11 +2,17 @@ import { type Selectable, sql } from 'kysely';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { CommissionKind, CommissionStatus, CommissionsTable, Db } from '../../platform/db/index.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { insertRow } from '../../platform/db/insert-row.ts';
+import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { notFound } from '../../platform/errors.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { fromMinor, mulDivHalfEven } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import {
+  queueWebhookEvent,
+  queueWebhookEvents,
+  transactionWithOutbox,
+} from '../../platform/webhooks/outbox.ts';
 
 export type Commission = Omit<Selectable<CommissionsTable>, 'tenantId'>;
 
@@ -57,35 +63,54 @@ export interface NewCommission {
   eventId?: string | null;
 }
 
+/**
+ * A new pending commission that becomes payable `holdbackDays` after it was earned, as
+ * `commissionInsert` writes it (its `rule` as given, before the database normalises the JSON).
+ */
+export function pendingCommission(ctx: { now: Date }, input: NewCommission): Commission {
+  return {
+    id: newId('com'),
+    partnerId: input.partnerId,
+    transactionId: input.transactionId ?? null,
+    customerId: input.customerId ?? null,
+    eventId: input.eventId ?? null,
+    payoutId: null,
+    reversesCommissionId: null,
+    kind: input.kind,
+    amountMinor: input.amountMinor,
+    reversedMinor: 0,
+    currency: input.currency,
+    status: 'pending',
+    statusReason: null,
+    rule: input.rule,
+    occurredAt: input.occurredAt,
+    availableAt: new Date(input.occurredAt.getTime() + input.holdbackDays * DAY_MS),
+    approvedAt: null,
+    paidAt: null,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+  };
+}
+
+/**
+ * The insert of a commission, not yet executed: for a caller that sends it in one statement with
+ * related writes (as a `with` clause), written only if the one named `onlyIf` was.
+ */
+export function commissionInsert(ctx: ScopeContext, commission: Commission, onlyIf?: string) {
+  return insertRow(
+    ctx.db,
+    'commissions',
+    { ...commission, tenantId: ctx.tenantId, rule: JSON.stringify(commission.rule) },
+    onlyIf,
+  );
+}
+
 /** Inserts a pending commission that becomes payable `holdbackDays` after it was earned. */
 export async function createCommission(
   ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
   input: NewCommission,
 ) {
-  return ctx.db
-    .insertInto('commissions')
-    .values({
-      id: newId('com'),
-      tenantId: ctx.tenantId,
-      partnerId: input.partnerId,
-      transactionId: input.transactionId ?? null,
-      customerId: input.customerId ?? null,
-      eventId: input.eventId ?? null,
-      payoutId: null,
-      reversesCommissionId: null,
-      kind: input.kind,
-      amountMinor: input.amountMinor,
-      currency: input.currency,
-      status: 'pending',
-      statusReason: null,
-      rule: JSON.stringify(input.rule),
-      occurredAt: input.occurredAt,
-      availableAt: new Date(input.occurredAt.getTime() + input.holdbackDays * DAY_MS),
-      approvedAt: null,
-      paidAt: null,
-      createdAt: ctx.now,
-      updatedAt: ctx.now,
-    })
+  return commissionInsert(ctx, pendingCommission(ctx, input))
     .returning(COMMISSION_COLUMNS)
     .executeTakeFirstOrThrow();
 }
@@ -145,6 +170,7 @@ export async function reverseForRefund(
         .where('id', '=', commission.id)
         .returning(COMMISSION_COLUMNS)
         .executeTakeFirstOrThrow();
+      await queueWebhookEvent(ctx, 'commission.reversed', commissionView(changed));
       touched.push(changed);
     } else {
       const clawback = await ctx.db
@@ -173,6 +199,7 @@ export async function reverseForRefund(
         })
         .returning(COMMISSION_COLUMNS)
         .executeTakeFirstOrThrow();
+      await queueWebhookEvent(ctx, 'commission.created', commissionView(clawback));
       touched.push(clawback);
     }
   }
@@ -195,24 +222,41 @@ export async function rejectUnpaidCommissions(
   } else {
     query = query.where('partnerId', '=', where.partnerId).where('status', '=', 'pending');
   }
-  return query.returning(COMMISSION_COLUMNS).execute();
+  const rejected = await query.returning(COMMISSION_COLUMNS).execute();
+  // Rejected has no event type of its own: to a subscriber the commission stopped counting.
+  await queueWebhookEvents(ctx, 'commission.reversed', rejected.map(commissionView));
+  return rejected;
 }
 
 /**
  * The scheduled approval: pending commissions whose holdback has passed, and whose transaction was
- * neither refunded nor rejected, become approved. One atomic statement across all tenants, so any
- * number of processes may run it at the same time.
+ * neither refunded nor rejected, become approved. One atomic statement across all tenants (with
+ * its commission.approved events in the same transaction), so any number of processes may run it.
  */
 export async function approveDueCommissions(db: Db, now: Date): Promise<number> {
-  const result = await sql`
-    update commissions c set status = 'approved', approved_at = ${now}, updated_at = ${now}
-    where c.status = 'pending' and c.available_at <= ${now}
-      and not exists (
-        select 1 from transactions t
-        where t.id = c.transaction_id and t.status in ('refunded', 'rejected')
+  return transactionWithOutbox(db, async (trx) => {
+    const approved = await trx
+      .updateTable('commissions as c')
+      .set({ status: 'approved', approvedAt: now, updatedAt: now })
+      .where('c.status', '=', 'pending')
+      .where('c.availableAt', '<=', now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('transactions as t')
+              .select('t.id')
+              .whereRef('t.id', '=', 'c.transactionId')
+              .where('t.status', 'in', ['refunded', 'rejected']),
+          ),
+        ),
       )
-  `.execute(db);
-  return Number(result.numAffectedRows ?? 0);
+      .returning([...COMMISSION_COLUMNS, 'tenantId'])
+      .execute();
+    for (const { tenantId, ...commission } of approved) {
+      await queueWebhookEvent({ db: trx, tenantId, now }, 'commission.approved', commissionView(commission));
+    }
+    return approved.length;
+  });
 }
 
 export interface CommissionFilters extends PageRequest {

@@ -1,5 +1,7 @@
 import type { DomainContext } from '../../platform/context.ts';
 import { updateScoped } from '../../platform/db/tenant-scope.ts';
+import { queueWebhookEvents } from '../../platform/webhooks/outbox.ts';
+import { COMMISSION_COLUMNS, commissionView } from './service.ts';
 
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'now'>;
 
@@ -28,8 +30,9 @@ export async function markPayoutCommissionsPaid(ctx: Ctx, payoutId: string): Pro
     .set({ status: 'paid', paidAt: ctx.now, updatedAt: ctx.now })
     .where('payoutId', '=', payoutId)
     .where('status', '=', 'approved')
-    .returning('id')
+    .returning(COMMISSION_COLUMNS)
     .execute();
+  await queueWebhookEvents(ctx, 'commission.paid', rows.map(commissionView));
   return rows.length;
 }
 

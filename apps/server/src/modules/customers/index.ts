@@ -3,6 +3,7 @@ import { createCustomerRoute } from './routes/create.ts';
 import { getCustomerRoute } from './routes/get.ts';
 import { listCustomersRoute } from './routes/list.ts';
 import { updateCustomerRoute } from './routes/update.ts';
+import { CustomerSchema } from './schemas.ts';
 
 export const customersModule: Module = {
   name: 'customers',
@@ -12,4 +13,5 @@ export const customersModule: Module = {
     getCustomerRoute(app);
     updateCustomerRoute(app);
   },
+  webhookEvents: { 'customer.created': CustomerSchema, 'customer.updated': CustomerSchema },
 };

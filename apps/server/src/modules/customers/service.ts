@@ -4,12 +4,14 @@ import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
 import type { CustomersTable } from '../../platform/db/index.ts';
+import { insertRow } from '../../platform/db/insert-row.ts';
 import { containsPattern } from '../../platform/db/like.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { getPartnerOrThrow } from '../partners/service.ts';
 
 export type Customer = Omit<Selectable<CustomersTable>, 'tenantId'>;
@@ -35,40 +37,73 @@ export interface CustomerIdentity {
   name?: string | undefined;
 }
 
+export interface CustomerReferral {
+  partnerId: string;
+  at: Date;
+  lifetime: boolean;
+}
+
+/** A customer an event sees for the first time, attributed to `referral`'s partner if given. */
+export function newEventCustomer(
+  ctx: Pick<Ctx, 'now'>,
+  identity: CustomerIdentity,
+  referral: CustomerReferral | undefined,
+): Customer {
+  return {
+    id: newId('cus'),
+    externalId: identity.externalId,
+    email: identity.email?.toLowerCase() ?? null,
+    name: identity.name ?? null,
+    partnerId: referral?.partnerId ?? null,
+    attributedAt: referral?.at ?? null,
+    lifetime: referral?.lifetime ?? false,
+    version: 1,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+  };
+}
+
+/**
+ * The insert of a new customer that does nothing if the externalId is taken, not yet executed: for
+ * a caller that sends it in one statement with related writes, written only if the one named
+ * `onlyIf` returned a row.
+ */
+export function customerInsert(ctx: ScopeContext, customer: Customer, onlyIf?: string) {
+  return insertRow(ctx.db, 'customers', { ...customer, tenantId: ctx.tenantId }, onlyIf).onConflict((oc) =>
+    oc.columns(['tenantId', 'externalId']).doNothing(),
+  );
+}
+
+/** Queues customer.created for a customer written by `customerInsert`. */
+export function queueCustomerCreated(ctx: Ctx, customer: Customer): Promise<void> {
+  return queueWebhookEvent(ctx, 'customer.created', customer);
+}
+
 /**
  * The customer an event names, created on first sight. First touch wins: a customer keeps the
  * partner that first referred them, so `referral` only attributes a customer who has none yet.
- * Returns whether this call attributed the customer.
+ * Returns whether this call created and whether it attributed the customer.
  */
 export async function upsertCustomerForEvent(
   ctx: Ctx,
   identity: CustomerIdentity,
-  referral: { partnerId: string; at: Date; lifetime: boolean } | undefined,
-): Promise<{ customer: Customer; attributed: boolean }> {
-  const inserted = await ctx.db
-    .insertInto('customers')
-    .values({
-      id: newId('cus'),
-      tenantId: ctx.tenantId,
-      externalId: identity.externalId,
-      email: identity.email?.toLowerCase() ?? null,
-      name: identity.name ?? null,
-      partnerId: referral?.partnerId ?? null,
-      attributedAt: referral?.at ?? null,
-      lifetime: referral?.lifetime ?? false,
-      createdAt: ctx.now,
-      updatedAt: ctx.now,
-    })
-    .onConflict((oc) => oc.columns(['tenantId', 'externalId']).doNothing())
+  referral: CustomerReferral | undefined,
+): Promise<{ customer: Customer; created: boolean; attributed: boolean }> {
+  const inserted = await customerInsert(ctx, newEventCustomer(ctx, identity, referral))
     .returning(CUSTOMER_COLUMNS)
     .executeTakeFirst();
-  if (inserted) return { customer: inserted, attributed: referral !== undefined };
+  if (inserted) {
+    await queueCustomerCreated(ctx, inserted);
+    return { customer: inserted, created: true, attributed: referral !== undefined };
+  }
   const existing = await selectScoped(ctx, 'customers')
     .select(CUSTOMER_COLUMNS)
     .where('externalId', '=', identity.externalId)
     .forUpdate()
     .executeTakeFirstOrThrow();
-  if (existing.partnerId !== null || referral === undefined) return { customer: existing, attributed: false };
+  if (existing.partnerId !== null || referral === undefined) {
+    return { customer: existing, created: false, attributed: false };
+  }
   const attributed = await updateScoped(ctx, 'customers')
     .set({
       partnerId: referral.partnerId,
@@ -80,7 +115,8 @@ export async function upsertCustomerForEvent(
     .where('id', '=', existing.id)
     .returning(CUSTOMER_COLUMNS)
     .executeTakeFirstOrThrow();
-  return { customer: attributed, attributed: true };
+  await queueWebhookEvent(ctx, 'customer.updated', attributed);
+  return { customer: attributed, created: false, attributed: true };
 }
 
 export interface CustomerInput extends CustomerIdentity {
@@ -91,7 +127,7 @@ export interface CustomerInput extends CustomerIdentity {
 /** Creates a customer by hand, attributed to a partner when one is given. */
 export async function createCustomer(ctx: DomainContext, input: CustomerInput): Promise<Customer> {
   if (input.partnerId) await getPartnerOrThrow(ctx, input.partnerId);
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     try {
       const customer = await trx
         .insertInto('customers')
@@ -115,6 +151,7 @@ export async function createCustomer(ctx: DomainContext, input: CustomerInput): 
         resourceId: customer.id,
         after: customer,
       });
+      await queueWebhookEvent({ ...ctx, db: trx }, 'customer.created', customer);
       return customer;
     } catch (error) {
       if (isUniqueViolation(error, 'customers_external_uq')) {
@@ -150,7 +187,7 @@ export async function updateCustomer(
   ifMatch?: readonly number[],
 ): Promise<Customer> {
   if (changes.partnerId) await getPartnerOrThrow(ctx, changes.partnerId);
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await getCustomerOrThrow(tx, id);
     assertVersionMatches(ifMatch, before.version);
@@ -178,6 +215,7 @@ export async function updateCustomer(
       before,
       after,
     });
+    await queueWebhookEvent(tx, 'customer.updated', after);
     return after;
   });
 }

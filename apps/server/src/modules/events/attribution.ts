@@ -1,8 +1,10 @@
+import { sql } from 'kysely';
+import { TtlCache } from '../../platform/auth/ttl-cache.ts';
 import type { DomainContext } from '../../platform/context.ts';
-import { selectScoped } from '../../platform/db/tenant-scope.ts';
+import { type ScopeContext, selectScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, type FieldError } from '../../platform/errors.ts';
 import { isId } from '../../platform/ids.ts';
-import { groupForPartner, type PartnerGroup } from '../partner-groups/service.ts';
+import { applicableGroupStamp, groupForPartner, type PartnerGroup } from '../partner-groups/service.ts';
 import { PARTNER_COLUMNS, type Partner } from '../partners/service.ts';
 
 const DAY_MS = 86_400_000;
@@ -29,14 +31,78 @@ function unknownReference(field: string, value: string): ApiError {
 
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'now'>;
 
+/** Partners with the stamp of the group that applies to each, so the group may come from memory. */
+function partnersWithGroupStamp(ctx: Ctx) {
+  return selectScoped(ctx, 'partners')
+    .select(PARTNER_COLUMNS)
+    .select((eb) => applicableGroupStamp(ctx, eb.ref('partners.groupKey')).as('groupStamp'));
+}
+
+async function withGroup(
+  ctx: Ctx,
+  row: Partner & { groupStamp: string | null },
+): Promise<{ partner: Partner; group: PartnerGroup }> {
+  const { groupStamp, ...partner } = row;
+  return { partner, group: await groupForPartner(ctx, partner.groupKey, groupStamp) };
+}
+
+/** A partner of the tenant with the group whose rules apply to it. */
+export async function partnerWithGroup(
+  ctx: Ctx,
+  partnerId: string,
+): Promise<{ partner: Partner; group: PartnerGroup }> {
+  return withGroup(
+    ctx,
+    await partnersWithGroupStamp(ctx).where('id', '=', partnerId).executeTakeFirstOrThrow(),
+  );
+}
+
+/** What a write checks a remembered referral against: its partner's version and group stamp. */
+export interface ReferralCheck {
+  partnerId: string;
+  version: number;
+  groupStamp: string;
+}
+
+/**
+ * Referrals by partnerId as this process last resolved them. A write uses one only together with
+ * `referralStillHolds` in its own statement and writes nothing if the partner or its group changed
+ * since (each change bumps a version), so no revocation, move or rule change is ever missed.
+ */
+const rememberedReferrals = new TtlCache<string, { referral: Referral; check: ReferralCheck }>(
+  60_000,
+  10_000,
+);
+
+/** The remembered referral of an event naming its partner by partnerId, if there is one. */
+export function rememberedReferral(ctx: Pick<Ctx, 'tenantId'>, ref: PartnerReference) {
+  if (ref.partnerId === undefined || ref.referralCode !== undefined || ref.clickId !== undefined) {
+    return undefined;
+  }
+  return rememberedReferrals.get(`${ctx.tenantId}:${ref.partnerId}`);
+}
+
+export function forgetReferral(ctx: Pick<Ctx, 'tenantId'>, partnerId: string): void {
+  rememberedReferrals.delete(`${ctx.tenantId}:${partnerId}`);
+}
+
+/** A query that returns a row while the partner and its group are as `check` has them. */
+export function referralStillHolds(ctx: ScopeContext, check: ReferralCheck) {
+  return selectScoped(ctx, 'partners')
+    .select(sql<number>`1`.as('holds'))
+    .where('id', '=', check.partnerId)
+    .where('version', '=', check.version)
+    .where((eb) => eb(applicableGroupStamp(ctx, eb.ref('partners.groupKey')), '=', check.groupStamp));
+}
+
 /** The partner an event names by partnerId, referralCode or clickId; undefined when it names none. */
 export async function resolveReferral(
   ctx: Ctx,
   ref: PartnerReference,
   occurredAt: Date,
 ): Promise<Referral | undefined> {
-  const partners = selectScoped(ctx, 'partners').select(PARTNER_COLUMNS);
-  let partner: Partner | undefined;
+  const partners = partnersWithGroupStamp(ctx);
+  let partner: (Partner & { groupStamp: string | null }) | undefined;
   let click: { id: string; occurredAt: Date } | undefined;
   if (ref.partnerId !== undefined) {
     partner = isId('prt', ref.partnerId)
@@ -59,11 +125,22 @@ export async function resolveReferral(
   } else {
     return undefined;
   }
-  const group = await groupForPartner(ctx, partner.groupKey);
+  const { group } = await withGroup(ctx, partner);
+  const { groupStamp, ...named } = partner;
   const windowOpen =
     click === undefined ||
     occurredAt.getTime() - click.occurredAt.getTime() <= group.attributionWindowDays * DAY_MS;
-  return { partner, group, clickId: click?.id, attributable: windowOpen && partner.status !== 'revoked' };
+  const referral = {
+    partner: named,
+    group,
+    clickId: click?.id,
+    attributable: windowOpen && named.status !== 'revoked',
+  };
+  if (ref.partnerId !== undefined && groupStamp !== null) {
+    const check = { partnerId: named.id, version: named.version, groupStamp };
+    rememberedReferrals.set(`${ctx.tenantId}:${named.id}`, { referral, check });
+  }
+  return referral;
 }
 
 /** How many identifiers name the partner: an event may use at most one. */

@@ -1,33 +1,28 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { EventsTable, EventType } from '../../platform/db/index.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { selectScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, type FieldError, notFound } from '../../platform/errors.ts';
 import { isId, newId } from '../../platform/ids.ts';
-import { assertCurrency, fromMinor } from '../../platform/money.ts';
+import { assertCurrency, fromMinor, toMinor } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
-import { COMMISSION_COLUMNS, commissionView } from '../commissions/service.ts';
-import { type PartnerReference, referenceCount, resolveReferral } from './attribution.ts';
+import { transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
+import { COMMISSION_COLUMNS, type Commission, commissionView } from '../commissions/service.ts';
+import {
+  forgetReferral,
+  type PartnerReference,
+  type Referral,
+  type ReferralCheck,
+  referenceCount,
+  rememberedReferral,
+  resolveReferral,
+} from './attribution.ts';
+import { type NewCustomerSale, processNewCustomerSale, RepeatedEvent } from './new-customer-sale.ts';
 import { type EventInput, processClick, processLead, processRefund, processSale } from './processing.ts';
+import { EVENT_COLUMNS, newEventRow } from './rows.ts';
 
 export type StoredEvent = Omit<Selectable<EventsTable>, 'tenantId'>;
-
-const COLUMNS = [
-  'id',
-  'type',
-  'externalId',
-  'partnerId',
-  'customerId',
-  'clickId',
-  'transactionId',
-  'amountMinor',
-  'currency',
-  'saleExternalId',
-  'occurredAt',
-  'metadata',
-  'createdAt',
-] as const;
 
 /** Events may be back-dated freely but not dated more than a day ahead. */
 const MAX_FUTURE_MS = 86_400_000;
@@ -98,23 +93,18 @@ function checkShape(input: EventInput, now: Date): void {
   if (input.currency !== undefined) assertCurrency(input.currency);
 }
 
-export async function eventView(
-  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
-  event: StoredEvent,
-  withCommissions = true,
-) {
+function eventOnlyView(event: StoredEvent) {
   const { amountMinor, ...rest } = event;
-  const view = {
+  return {
     ...rest,
     amount: amountMinor === null || event.currency === null ? null : fromMinor(amountMinor, event.currency),
   };
-  if (!withCommissions) return view;
-  const commissions = await selectScoped(ctx, 'commissions')
-    .select(COMMISSION_COLUMNS)
-    .where('eventId', '=', event.id)
-    .execute();
+}
+
+/** The event as the API shows it with `commissions`, the ones it earned. */
+export function eventViewWith(event: StoredEvent, commissions: Commission[]) {
   return {
-    ...view,
+    ...eventOnlyView(event),
     commissions: commissions.map((c) => {
       const { id, kind, amount, currency, status } = commissionView(c);
       return { id, kind, amount, currency, status };
@@ -122,69 +112,139 @@ export async function eventView(
   };
 }
 
+export async function eventView(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  event: StoredEvent,
+  withCommissions = true,
+) {
+  if (!withCommissions) return eventOnlyView(event);
+  const commissions = await selectScoped(ctx, 'commissions')
+    .select(COMMISSION_COLUMNS)
+    .where('eventId', '=', event.id)
+    .execute();
+  return eventViewWith(event, commissions);
+}
+
+type Ingested =
+  | { event: StoredEvent; created: true; commissions: Commission[] }
+  | { event: StoredEvent; created: false };
+
+function firstEvent(ctx: Pick<DomainContext, 'db' | 'tenantId'>, input: EventInput): Promise<StoredEvent> {
+  return selectScoped(ctx, 'events')
+    .select(EVENT_COLUMNS)
+    .where('type', '=', input.type)
+    .where('externalId', '=', input.externalId ?? '')
+    .executeTakeFirstOrThrow();
+}
+
+/** The partner a sale names, or UNRESOLVED when it names an unknown one: refused after the repeat check. */
+const UNRESOLVED = Symbol('unresolved reference');
+
+function isAmount(input: EventInput): boolean {
+  try {
+    toMinor(input.amount as string, input.currency as string, { positive: true });
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError) return false;
+    throw error;
+  }
+}
+
+async function lookUpReferral(
+  ctx: DomainContext,
+  input: EventInput,
+  occurredAt: Date,
+): Promise<Referral | undefined | typeof UNRESOLVED> {
+  try {
+    return await resolveReferral(ctx, input as PartnerReference, occurredAt);
+  } catch (error) {
+    if (error instanceof ApiError) return UNRESOLVED;
+    throw error;
+  }
+}
+
+/**
+ * A sale by the one-statement path of a new customer's sale, with the referral this process
+ * remembers for its partner (checked by the write itself) or else one read now. When that writes
+ * nothing (the customer exists, or the partner is unknown), returns the referral for the usual path.
+ */
+async function recordNewCustomerSale(
+  tx: DomainContext,
+  event: Insertable<EventsTable>,
+  input: EventInput,
+  occurredAt: Date,
+): Promise<
+  | Extract<NewCustomerSale, { outcome: 'written' }>
+  | { outcome: 'not written'; referral: Referral | undefined | typeof UNRESOLVED }
+> {
+  // Like an unknown partner, an amount that does not parse is refused after the repeat check.
+  if (!isAmount(input)) return { outcome: 'not written', referral: UNRESOLVED };
+  const attempt = (referral: Referral | undefined, check?: ReferralCheck) =>
+    processNewCustomerSale({ ctx: tx, eventId: event.id, input, occurredAt, referral }, event, check);
+  const remembered = rememberedReferral(tx, input);
+  if (remembered) {
+    const result = await attempt(remembered.referral, remembered.check);
+    if (result.outcome === 'written') return result;
+    if (result.outcome === 'customer exists')
+      return { outcome: 'not written', referral: remembered.referral };
+    forgetReferral(tx, remembered.check.partnerId);
+  }
+  const referral = await lookUpReferral(tx, input, occurredAt);
+  const result = referral === UNRESOLVED ? undefined : await attempt(referral);
+  return result?.outcome === 'written' ? result : { outcome: 'not written', referral };
+}
+
+async function recordEvent(tx: DomainContext, input: EventInput, occurredAt: Date): Promise<Ingested> {
+  const row = newEventRow(tx, newId('evt'), input, occurredAt);
+  const { id } = row;
+  let referral: Referral | undefined | typeof UNRESOLVED = UNRESOLVED;
+  if (input.type === 'sale') {
+    // Most sales are a new customer's: then one statement writes them whole.
+    const sale = await recordNewCustomerSale(tx, row, input, occurredAt);
+    if (sale.outcome === 'written')
+      return { event: sale.event, created: true, commissions: sale.commissions };
+    referral = sale.referral;
+  }
+  const inserted = await tx.db
+    .insertInto('events')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['tenantId', 'type', 'externalId']).where('externalId', 'is not', null).doNothing(),
+    )
+    .returning(EVENT_COLUMNS)
+    .executeTakeFirst();
+  if (!inserted) return { event: await firstEvent(tx, input), created: false };
+  if (referral === UNRESOLVED) referral = await resolveReferral(tx, input as PartnerReference, occurredAt);
+  const step = { ctx: tx, eventId: id, input, occurredAt, referral };
+  const { effects, commissions } =
+    input.type === 'click'
+      ? await processClick(step)
+      : input.type === 'lead'
+        ? await processLead(step)
+        : input.type === 'sale'
+          ? await processSale(step)
+          : await processRefund(step);
+  // The processing wrote the effects to the event's row; the rest of the row is as inserted.
+  return { event: { ...inserted, ...effects }, created: true, commissions };
+}
+
 /**
  * Records a conversion event and all its effects — customer, attribution, click, transaction,
  * commissions, refunds — in one database transaction. An `externalId` already seen for the tenant
  * and type returns the first event instead (`created: false`), also under concurrent delivery:
- * the unique index makes the second insert wait for the first and then find it.
+ * the unique index makes the second insert wait for the first and then find it. A new event comes
+ * with the commissions it earned.
  */
-export async function ingestEvent(
-  ctx: DomainContext,
-  input: EventInput,
-): Promise<{ event: StoredEvent; created: boolean }> {
+export async function ingestEvent(ctx: DomainContext, input: EventInput): Promise<Ingested> {
   checkShape(input, ctx.now);
   const occurredAt = input.occurredAt === undefined ? ctx.now : new Date(input.occurredAt);
-  return ctx.db.transaction().execute(async (trx) => {
-    const tx = { ...ctx, db: trx };
-    const id = newId('evt');
-    const inserted = await trx
-      .insertInto('events')
-      .values({
-        id,
-        tenantId: ctx.tenantId,
-        type: input.type,
-        externalId: input.externalId ?? null,
-        partnerId: null,
-        customerId: null,
-        clickId: null,
-        transactionId: null,
-        amountMinor: null,
-        currency: input.currency ?? null,
-        saleExternalId: input.saleExternalId ?? null,
-        occurredAt,
-        metadata: JSON.stringify(input.metadata ?? {}),
-        createdAt: ctx.now,
-      })
-      .onConflict((oc) =>
-        oc.columns(['tenantId', 'type', 'externalId']).where('externalId', 'is not', null).doNothing(),
-      )
-      .returning('id')
-      .executeTakeFirst();
-    if (!inserted) {
-      const first = await selectScoped(tx, 'events')
-        .select(COLUMNS)
-        .where('type', '=', input.type)
-        .where('externalId', '=', input.externalId ?? '')
-        .executeTakeFirstOrThrow();
-      return { event: first, created: false };
-    }
-    const referral = await resolveReferral(tx, input as PartnerReference, occurredAt);
-    const step = { ctx: tx, eventId: id, input, occurredAt, referral };
-    const effects =
-      input.type === 'click'
-        ? await processClick(step)
-        : input.type === 'lead'
-          ? await processLead(step)
-          : input.type === 'sale'
-            ? await processSale(step)
-            : await processRefund(step);
-    const event = await updateScoped(tx, 'events')
-      .set(effects)
-      .where('id', '=', id)
-      .returning(COLUMNS)
-      .executeTakeFirstOrThrow();
-    return { event, created: true };
-  });
+  try {
+    return await transactionWithOutbox(ctx.db, (trx) => recordEvent({ ...ctx, db: trx }, input, occurredAt));
+  } catch (error) {
+    if (!(error instanceof RepeatedEvent)) throw error;
+    // A concurrent delivery of the same event committed first; this one wrote nothing.
+    return { event: await firstEvent(ctx, input), created: false };
+  }
 }
 
 export async function getEventOrThrow(
@@ -192,7 +252,7 @@ export async function getEventOrThrow(
   id: string,
 ): Promise<StoredEvent> {
   const row = isId('evt', id)
-    ? await selectScoped(ctx, 'events').select(COLUMNS).where('id', '=', id).executeTakeFirst()
+    ? await selectScoped(ctx, 'events').select(EVENT_COLUMNS).where('id', '=', id).executeTakeFirst()
     : undefined;
   if (!row) throw notFound('event', id);
   return row;
@@ -208,7 +268,7 @@ export interface EventFilters extends PageRequest {
 }
 
 export function listEvents(ctx: Pick<DomainContext, 'db' | 'tenantId'>, filters: EventFilters) {
-  let query = selectScoped(ctx, 'events').select(COLUMNS);
+  let query = selectScoped(ctx, 'events').select(EVENT_COLUMNS);
   if (filters.type) query = query.where('type', '=', filters.type);
   if (filters.partnerId) query = query.where('partnerId', '=', filters.partnerId);
   if (filters.customerId) query = query.where('customerId', '=', filters.customerId);

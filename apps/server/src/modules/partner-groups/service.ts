@@ -1,10 +1,11 @@
-import type { Selectable } from 'kysely';
+import type { Expression, Selectable } from 'kysely';
 import { sql } from 'kysely';
 import { recordAudit } from '../../platform/audit.ts';
+import { TtlCache } from '../../platform/auth/ttl-cache.ts';
 import type { DomainContext } from '../../platform/context.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
 import type { PartnerGroupsTable } from '../../platform/db/schema.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
 import { isId, newId } from '../../platform/ids.ts';
@@ -198,11 +199,47 @@ export async function updateGroup(
   });
 }
 
-/** The group whose rules apply to a partner: its `groupKey`'s group, else the tenant's default. */
+/**
+ * Groups as this process last read them, by `id:version`. Every change of a group bumps its version,
+ * and an entry is only looked up under the stamp a caller has just read from the database, so a
+ * changed rule is never served from here; old versions simply age out.
+ */
+const groupsByStamp = new TtlCache<string, PartnerGroup>(600_000, 1_000);
+
+/**
+ * A scalar subquery for the group whose rules apply to a partner (its `groupKey`'s group, else the
+ * tenant's default) as `id:version`, null while the tenant has no default group yet. Selected with
+ * the partner and passed to `groupForPartner`, it spares a query for the group itself.
+ */
+export function applicableGroupStamp(ctx: ScopeContext, groupKey: Expression<string | null>) {
+  return selectScoped(ctx, 'partnerGroups')
+    .select(sql<string>`id || ':' || version`.as('stamp'))
+    .where((eb) => eb.or([eb('key', '=', groupKey), eb('isDefault', '=', true)]))
+    .orderBy('isDefault')
+    .limit(1);
+}
+
+/**
+ * The group whose rules apply to a partner: its `groupKey`'s group, else the tenant's default.
+ * With the partner's `applicableGroupStamp`, an unchanged group comes from memory.
+ */
 export async function groupForPartner(
   ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
   groupKey: string | null,
+  stamp?: string | null,
 ): Promise<PartnerGroup> {
+  if (stamp) {
+    const cached = groupsByStamp.get(stamp);
+    if (cached) return cached;
+    const group = await selectScoped(ctx, 'partnerGroups')
+      .select(COLUMNS)
+      .where('id', '=', stamp.slice(0, stamp.lastIndexOf(':')))
+      .executeTakeFirst();
+    if (group) {
+      groupsByStamp.set(`${group.id}:${group.version}`, group);
+      return group;
+    }
+  }
   if (groupKey !== null) {
     const group = await selectScoped(ctx, 'partnerGroups')
       .select(COLUMNS)

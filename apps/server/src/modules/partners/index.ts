@@ -8,6 +8,7 @@ import { listPartnersRoute } from './routes/list.ts';
 import { revokePartnerRoute } from './routes/revoke.ts';
 import { partnerStatsRoute } from './routes/stats.ts';
 import { updatePartnerRoute } from './routes/update.ts';
+import { PartnerSchema } from './schemas.ts';
 
 export const partnersModule: Module = {
   name: 'partners',
@@ -21,5 +22,11 @@ export const partnersModule: Module = {
     activatePartnerRoute(app);
     revokePartnerRoute(app);
     partnerStatsRoute(app);
+  },
+  webhookEvents: {
+    'partner.created': PartnerSchema,
+    'partner.updated': PartnerSchema,
+    'partner.invited': PartnerSchema,
+    'partner.revoked': PartnerSchema,
   },
 };

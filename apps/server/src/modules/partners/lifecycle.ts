@@ -5,6 +5,7 @@ import type { DomainContext } from '../../platform/context.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { isId } from '../../platform/ids.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { rejectUnpaidCommissions } from '../commissions/service.ts';
 import type { PartnerStatus } from './schemas.ts';
 import { PARTNER_COLUMNS, type Partner, statusChangeFields } from './service.ts';
@@ -56,6 +57,8 @@ async function transition(
     before: { ...before },
     after: { ...after },
   });
+  // Activation has no event type of its own: to a subscriber it is a change of the partner.
+  await queueWebhookEvent(ctx, action === 'partner.activated' ? 'partner.updated' : action, after);
   return after;
 }
 
@@ -75,7 +78,7 @@ export async function invitePartner(
 ): Promise<{ partner: Partner; invite: Invite }> {
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(ctx.now.getTime() + INVITE_TTL_MS);
-  const partner = await ctx.db.transaction().execute(async (trx) => {
+  const partner = await transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await lockPartnerOrThrow(tx, id);
     if (before.status === 'revoked') {
@@ -92,7 +95,7 @@ export async function invitePartner(
 
 /** Redeems an invite token of this tenant: the partner becomes active and the token is spent. */
 export async function acceptInvite(ctx: DomainContext, token: string): Promise<Partner> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const row = await selectScoped(tx, 'partners')
       .select([...PARTNER_COLUMNS, 'inviteExpiresAt'])
@@ -112,7 +115,7 @@ export async function acceptInvite(ctx: DomainContext, token: string): Promise<P
 
 /** Activates an invited or revoked partner; an active one is returned unchanged. */
 export async function activatePartner(ctx: DomainContext, id: string): Promise<Partner> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await lockPartnerOrThrow(tx, id);
     if (before.status === 'active') return before;
@@ -130,7 +133,7 @@ export async function revokePartner(
   id: string,
   options: { cancelPending?: boolean | undefined; reason?: string | undefined },
 ): Promise<{ partner: Partner; canceledCommissions: number }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await lockPartnerOrThrow(tx, id);
     if (before.status === 'revoked') return { partner: before, canceledCommissions: 0 };

@@ -10,6 +10,7 @@ import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import type { PartnerStatus } from './schemas.ts';
 
 export interface Partner {
@@ -93,25 +94,29 @@ export async function createPartner(ctx: DomainContext, input: PartnerInput): Pr
   for (let attempt = 0; ; attempt++) {
     const referralCode = input.referralCode ?? generateReferralCode();
     try {
-      return await ctx.db
-        .insertInto('partners')
-        .values({
-          id: newId('prt'),
-          tenantId: ctx.tenantId,
-          email,
-          name: input.name ?? null,
-          status,
-          groupKey: input.groupKey ?? null,
-          referralCode,
-          metadata: JSON.stringify(input.metadata ?? {}),
-          invitedAt: status === 'invited' ? ctx.now : null,
-          activatedAt: status === 'active' ? ctx.now : null,
-          revokedAt: status === 'revoked' ? ctx.now : null,
-          createdAt: ctx.now,
-          updatedAt: ctx.now,
-        })
-        .returning(PARTNER_COLUMNS)
-        .executeTakeFirstOrThrow();
+      return await transactionWithOutbox(ctx.db, async (trx) => {
+        const partner = await trx
+          .insertInto('partners')
+          .values({
+            id: newId('prt'),
+            tenantId: ctx.tenantId,
+            email,
+            name: input.name ?? null,
+            status,
+            groupKey: input.groupKey ?? null,
+            referralCode,
+            metadata: JSON.stringify(input.metadata ?? {}),
+            invitedAt: status === 'invited' ? ctx.now : null,
+            activatedAt: status === 'active' ? ctx.now : null,
+            revokedAt: status === 'revoked' ? ctx.now : null,
+            createdAt: ctx.now,
+            updatedAt: ctx.now,
+          })
+          .returning(PARTNER_COLUMNS)
+          .executeTakeFirstOrThrow();
+        await queueWebhookEvent({ ...ctx, db: trx }, 'partner.created', partner);
+        return partner;
+      });
     } catch (error) {
       const generatedCollision =
         input.referralCode === undefined &&
@@ -185,7 +190,7 @@ export async function updatePartner(
   };
   if (Object.keys(set).length === 0) return { before, after: before };
   try {
-    return await ctx.db.transaction().execute(async (trx) => {
+    return await transactionWithOutbox(ctx.db, async (trx) => {
       const after = await updateScoped({ ...ctx, db: trx }, 'partners')
         .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
         .where('id', '=', id)
@@ -200,6 +205,7 @@ export async function updatePartner(
         before: { ...before },
         after: { ...after },
       });
+      await queueWebhookEvent({ ...ctx, db: trx }, 'partner.updated', after);
       return { before, after };
     });
   } catch (error) {

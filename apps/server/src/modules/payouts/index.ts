@@ -4,6 +4,7 @@ import { createPayoutRoute } from './routes/create.ts';
 import { getPayoutRoute } from './routes/get.ts';
 import { listPayoutsRoute } from './routes/list.ts';
 import { markPayoutPaidRoute } from './routes/mark-paid.ts';
+import { PayoutSchema } from './schemas.ts';
 
 export const payoutsModule: Module = {
   name: 'payouts',
@@ -14,4 +15,5 @@ export const payoutsModule: Module = {
     markPayoutPaidRoute(app);
     cancelPayoutRoute(app);
   },
+  webhookEvents: { 'payout.created': PayoutSchema, 'payout.paid': PayoutSchema },
 };

@@ -8,6 +8,7 @@ import { ApiError, notFound } from '../../platform/errors.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { assertCurrency, fromMinor } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import {
   claimPayableCommissions,
   markPayoutCommissionsPaid,
@@ -72,7 +73,7 @@ export async function createPayout(
   const partner = await getPartnerOrThrow(ctx, input.partnerId);
   const { currency } = input;
   const period = input.period ?? ctx.now.toISOString().slice(0, 7);
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const id = newId('po');
     // A concurrent request for the same period waits here until the first commits or rolls back.
@@ -127,6 +128,7 @@ export async function createPayout(
       resourceId: id,
       after: payoutView(payout),
     });
+    await queueWebhookEvent(tx, 'payout.created', payoutView(payout));
     return { payout, created: true };
   });
 }
@@ -157,7 +159,7 @@ async function closePayout(
   id: string,
   outcome: { status: 'paid'; reference: string } | { status: 'canceled' },
 ): Promise<Payout> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await getPayoutOrThrow(tx, id, { lock: true });
     if (before.status !== 'pending') {
@@ -185,6 +187,7 @@ async function closePayout(
       before: payoutView(before),
       after: payoutView(after),
     });
+    if (outcome.status === 'paid') await queueWebhookEvent(tx, 'payout.paid', payoutView(after));
     return after;
   });
 }

@@ -2,6 +2,7 @@ import type { Module } from '../../app.ts';
 import { decideTransactionRoutes } from './routes/decide.ts';
 import { getTransactionRoute } from './routes/get.ts';
 import { listTransactionsRoute } from './routes/list.ts';
+import { TransactionSchema } from './schemas.ts';
 
 export const transactionsModule: Module = {
   name: 'transactions',
@@ -9,5 +10,11 @@ export const transactionsModule: Module = {
     listTransactionsRoute(app);
     getTransactionRoute(app);
     decideTransactionRoutes(app);
+  },
+  webhookEvents: {
+    'transaction.created': TransactionSchema,
+    'transaction.approved': TransactionSchema,
+    'transaction.rejected': TransactionSchema,
+    'transaction.refunded': TransactionSchema,
   },
 };

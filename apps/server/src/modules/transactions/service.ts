@@ -3,11 +3,13 @@ import { recordAudit } from '../../platform/audit.ts';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { TransactionStatus, TransactionsTable } from '../../platform/db/index.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { insertRow } from '../../platform/db/insert-row.ts';
+import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { fromMinor } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { rejectUnpaidCommissions, reverseForRefund } from '../commissions/service.ts';
 
 export type Transaction = Omit<Selectable<TransactionsTable>, 'tenantId'>;
@@ -39,31 +41,62 @@ export function transactionView(row: Transaction) {
 
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'now'>;
 
-export async function createTransaction(
-  ctx: Ctx,
-  input: {
-    eventId: string;
-    customerId: string;
-    partnerId: string | null;
-    externalId: string | null;
-    amountMinor: number;
-    currency: string;
-    occurredAt: Date;
-  },
-): Promise<Transaction> {
-  return ctx.db
-    .insertInto('transactions')
-    .values({
-      id: newId('txn'),
+export interface NewTransaction {
+  eventId: string;
+  customerId: string;
+  partnerId: string | null;
+  externalId: string | null;
+  amountMinor: number;
+  currency: string;
+  occurredAt: Date;
+}
+
+/**
+ * The insert of a pending sale transaction, not yet executed: for a caller that sends it in one
+ * statement with related writes (as a `with` clause), written only if the one named `onlyIf` was.
+ */
+export function transactionInsert(
+  ctx: ScopeContext & Pick<Ctx, 'now'>,
+  input: NewTransaction & { id: string },
+  onlyIf?: string,
+) {
+  return insertRow(
+    ctx.db,
+    'transactions',
+    {
       tenantId: ctx.tenantId,
       status: 'pending',
       statusReason: null,
       createdAt: ctx.now,
       updatedAt: ctx.now,
       ...input,
-    })
+    },
+    onlyIf,
+  );
+}
+
+export async function createTransaction(ctx: Ctx, input: NewTransaction): Promise<Transaction> {
+  const transaction = await transactionInsert(ctx, { id: newId('txn'), ...input })
     .returning(COLUMNS)
     .executeTakeFirstOrThrow();
+  await queueWebhookEvent(ctx, 'transaction.created', transactionView(transaction));
+  return transaction;
+}
+
+/**
+ * Queues transaction.created for a sale written by `transactionInsert` with the same input: the
+ * row is known without reading it back, so the insert can stay inside a larger statement.
+ */
+export function queueTransactionCreated(ctx: Ctx, input: NewTransaction & { id: string }): Promise<void> {
+  const transaction: Transaction = {
+    status: 'pending',
+    statusReason: null,
+    refundedMinor: 0,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+    ...input,
+  };
+  return queueWebhookEvent(ctx, 'transaction.created', transactionView(transaction));
 }
 
 /** The sale a refund names, locked for the rest of the caller's transaction. */
@@ -111,6 +144,7 @@ export async function applyRefund(ctx: Ctx, sale: Transaction, refundMinor: numb
     .where('id', '=', sale.id)
     .returning(COLUMNS)
     .executeTakeFirstOrThrow();
+  await queueWebhookEvent(ctx, 'transaction.refunded', transactionView(updated));
   const commissions = await reverseForRefund(ctx, updated, eventId);
   return { transaction: updated, commissions };
 }
@@ -133,7 +167,7 @@ export async function decideTransaction(
   decision: 'approved' | 'rejected',
   reason: string | undefined,
 ): Promise<Transaction> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const before = await getTransactionOrThrow(tx, id);
     const allowed = decision === 'approved' ? ['pending'] : ['pending', 'approved', 'partially_refunded'];
@@ -164,6 +198,7 @@ export async function decideTransaction(
       before: { status: before.status, statusReason: before.statusReason },
       after: { status: after.status, statusReason: after.statusReason },
     });
+    await queueWebhookEvent(tx, `transaction.${decision}`, transactionView(after));
     return after;
   });
 }

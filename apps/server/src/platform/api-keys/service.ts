@@ -11,10 +11,20 @@ import { ApiError, type FieldError, notFound, validationError } from '../errors.
 import { assertVersionMatches, staleEtag } from '../http/etag.ts';
 import { isId, newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
+import { registerWebhookEventSchemas, type WebhookEventType } from '../webhooks/event-types.ts';
+import { queueWebhookEvent, transactionWithOutbox } from '../webhooks/outbox.ts';
+import { ApiKeySchema } from './schemas.ts';
+
+// Registered here, not at app start: the CLI and the first-start bootstrap create keys too.
+registerWebhookEventSchemas({
+  'api_key.created': ApiKeySchema,
+  'api_key.revoked': ApiKeySchema,
+  'api_key.expiring': ApiKeySchema,
+});
 
 export type KeyStatus = 'active' | 'inactive' | 'expired' | 'revoked';
 
-type Row = Omit<Selectable<ApiKeysTable>, 'tenantId' | 'keyHash'>;
+type Row = Omit<Selectable<ApiKeysTable>, 'tenantId' | 'keyHash' | 'expiryWarnedAt'>;
 export type ApiKeyView = Omit<Row, 'version'> & { status: KeyStatus; version: number };
 
 const COLUMNS = [
@@ -109,7 +119,7 @@ export async function createApiKey(
 ): Promise<ApiKeyView & { key: string }> {
   assertGrantable(ctx, input.scopes);
   checkSettings(ctx, input);
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const created = await insertKey(trx, ctx, input);
     await recordAudit(trx, ctx, {
       action: 'api_key.created',
@@ -117,6 +127,7 @@ export async function createApiKey(
       resourceId: created.id,
       after: created,
     });
+    await queueWebhookEvent({ ...ctx, db: trx }, 'api_key.created', created);
     return created;
   });
 }
@@ -228,8 +239,9 @@ async function changeKey(
   action: string,
   change: (before: ApiKeyView) => Record<string, unknown> | undefined,
   ifMatch?: readonly number[],
+  webhookEvent?: WebhookEventType,
 ): Promise<{ before: ApiKeyView; after: ApiKeyView }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     const before = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
     assertVersionMatches(ifMatch, before.version);
     const set = change(before);
@@ -243,6 +255,7 @@ async function changeKey(
     if (!row) throw staleEtag();
     const after = toView(row, ctx.now);
     await recordAudit(trx, ctx, { action, resourceType: 'api_key', resourceId: id, before, after });
+    if (webhookEvent) await queueWebhookEvent({ ...ctx, db: trx }, webhookEvent, after);
     return { before, after };
   });
 }
@@ -274,7 +287,7 @@ export async function updateApiKey(
         ...(changes.description !== undefined ? { description: changes.description } : {}),
         ...(changes.scopes !== undefined ? { scopes: [...new Set(changes.scopes)] } : {}),
         ...(changes.expiresAt !== undefined
-          ? { expiresAt: changes.expiresAt ? new Date(changes.expiresAt) : null }
+          ? { expiresAt: changes.expiresAt ? new Date(changes.expiresAt) : null, expiryWarnedAt: null }
           : {}),
         ...(changes.allowedIps !== undefined ? { allowedIps: changes.allowedIps } : {}),
         ...(changes.rateLimit !== undefined ? { rateLimit: json(changes.rateLimit) } : {}),
@@ -298,8 +311,13 @@ export function setApiKeyActive(ctx: KeyContext, id: string, active: boolean) {
 
 /** Revokes a key for good; the record stays so lists and logs can still name it. Idempotent. */
 export async function revokeApiKey(ctx: KeyContext, id: string): Promise<ApiKeyView> {
-  const { after } = await changeKey(ctx, id, 'api_key.revoked', (before) =>
-    before.revokedAt ? undefined : { revokedAt: ctx.now },
+  const { after } = await changeKey(
+    ctx,
+    id,
+    'api_key.revoked',
+    (before) => (before.revokedAt ? undefined : { revokedAt: ctx.now }),
+    undefined,
+    'api_key.revoked',
   );
   return after;
 }
@@ -313,7 +331,7 @@ export async function rotateApiKey(
   id: string,
   gracePeriodSeconds: number,
 ): Promise<{ old: ApiKeyView; created: ApiKeyView & { key: string } }> {
-  return ctx.db.transaction().execute(async (trx) => {
+  return transactionWithOutbox(ctx.db, async (trx) => {
     // Locked: a concurrent rotation waits, then sees replacedBy and gets 409.
     const old = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
     if (old.status !== 'active') {
@@ -355,6 +373,7 @@ export async function rotateApiKey(
       resourceId: created.id,
       after: created,
     });
+    await queueWebhookEvent(tx, 'api_key.created', created);
     return { old: after, created };
   });
 }
@@ -395,10 +414,42 @@ export async function revokeLeakedKeys(
       now,
       origin,
     };
-    await changeKey(ctx, row.id, 'api_key.revoked_leaked', (before) =>
-      before.revokedAt ? undefined : { revokedAt: now },
+    await changeKey(
+      ctx,
+      row.id,
+      'api_key.revoked_leaked',
+      (before) => (before.revokedAt ? undefined : { revokedAt: now }),
+      undefined,
+      'api_key.revoked',
     );
     revoked.push({ keyId: row.id, tenantId: row.tenantId });
   }
   return revoked;
+}
+
+const EXPIRY_WARNING_MS = 7 * 86_400_000;
+
+/**
+ * Sends api_key.expiring for every usable key, of any tenant, that expires within 7 days and was
+ * not warned about for this expiry date yet (a new expiresAt clears the mark). Keys replaced by a
+ * rotation are left out: their expiry is the rotation's grace period. One statement marks them, so
+ * several processes running this never warn twice.
+ */
+export async function warnExpiringKeys(db: Db, now: Date): Promise<number> {
+  return transactionWithOutbox(db, async (trx) => {
+    const rows = await trx
+      .updateTable('apiKeys')
+      .set({ expiryWarnedAt: now })
+      .where('expiryWarnedAt', 'is', null)
+      .where('revokedAt', 'is', null)
+      .where('replacedBy', 'is', null)
+      .where('expiresAt', '>', now)
+      .where('expiresAt', '<=', new Date(now.getTime() + EXPIRY_WARNING_MS))
+      .returning([...COLUMNS, 'tenantId'])
+      .execute();
+    for (const { tenantId, ...row } of rows) {
+      await queueWebhookEvent({ db: trx, tenantId, now }, 'api_key.expiring', toView(row, now));
+    }
+    return rows.length;
+  });
 }

@@ -37,6 +37,8 @@ export interface ApiKeysTable {
   replacedBy: string | null;
   requestCount: Generated<number>;
   version: Generated<number>;
+  /** When api_key.expiring was sent for the current expiresAt. */
+  expiryWarnedAt: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 /** A key's own request budget, overriding its tenant plan's. */
@@ -228,6 +230,73 @@ export interface PayoutsTable {
   updatedAt: CreatedAt;
 }
 
+export type WebhookDisabledReason = 'manual' | 'gone' | 'failing';
+
+export interface WebhookEndpointsTable {
+  id: string;
+  tenantId: string;
+  url: string;
+  description: string | null;
+  eventTypes: string[];
+  enabled: boolean;
+  disabledReason: WebhookDisabledReason | null;
+  disabledAt: Date | null;
+  metadata: Json<Record<string, string>>;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  failingSince: Date | null;
+  version: Generated<number>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface WebhookOutboxTable {
+  id: Generated<number>;
+  tenantId: string;
+  eventType: string;
+  payload: string;
+  createdAt: Date;
+}
+
+export type WebhookMessageStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookMessagesTable {
+  id: string;
+  tenantId: string;
+  endpointId: string;
+  eventType: string;
+  body: string;
+  status: WebhookMessageStatus;
+  attempts: Generated<number>;
+  retryIndex: Generated<number>;
+  nextTrigger: ColumnType<WebhookAttemptTrigger, WebhookAttemptTrigger | undefined, WebhookAttemptTrigger>;
+  nextAttemptAt: Date | null;
+  lockedUntil: Date | null;
+  leaseToken: string | null;
+  lastAttemptAt: Date | null;
+  deliveredAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type WebhookAttemptTrigger = 'scheduled' | 'manual' | 'test';
+
+export interface WebhookAttemptsTable {
+  id: string;
+  tenantId: string;
+  messageId: string;
+  endpointId: string;
+  attempt: number;
+  trigger: WebhookAttemptTrigger;
+  status: 'delivered' | 'failed';
+  responseStatus: number | null;
+  responseBody: string | null;
+  durationMs: number;
+  error: string | null;
+  createdAt: Date;
+}
+
 export interface DB {
   tenants: TenantsTable;
   apiKeys: ApiKeysTable;
@@ -241,4 +310,8 @@ export interface DB {
   transactions: TransactionsTable;
   commissions: CommissionsTable;
   payouts: PayoutsTable;
+  webhookEndpoints: WebhookEndpointsTable;
+  webhookOutbox: WebhookOutboxTable;
+  webhookMessages: WebhookMessagesTable;
+  webhookAttempts: WebhookAttemptsTable;
 }

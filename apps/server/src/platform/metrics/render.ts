@@ -1,8 +1,9 @@
 import type { Services } from '../services.ts';
+import type { WebhookQueueDepth } from '../webhooks/queue-stats.ts';
 import { writeFamily } from './exposition.ts';
 
 /** The whole /metrics page of this process, read from the services at scrape time. */
-export function renderMetrics(services: Services): string {
+export function renderMetrics(services: Services, webhookQueue: WebhookQueueDepth): string {
   const out: string[] = [];
   const { requestRecorder: recorder, rateLimits, database } = services;
   recorder.http.write(out);
@@ -60,6 +61,41 @@ export function renderMetrics(services: Services): string {
     gauge('idle', 'PostgreSQL connections open and idle', pool.idle);
     gauge('waiting', 'Queries waiting for a free connection', pool.waiting);
   }
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_webhook_queue_depth',
+      help: 'Webhook work waiting: outbox events not yet fanned out, messages due now, messages waiting for a retry',
+      type: 'gauge',
+    },
+    [
+      { labels: { queue: 'outbox' }, value: webhookQueue.outbox },
+      { labels: { queue: 'due' }, value: webhookQueue.due },
+      { labels: { queue: 'scheduled' }, value: webhookQueue.scheduled },
+    ],
+  );
+  const dispatcher = services.webhookDispatcher.stats;
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_webhook_in_flight',
+      help: 'Webhook attempts this process is sending now',
+      type: 'gauge',
+    },
+    [{ value: dispatcher.inFlight }],
+  );
+  writeFamily(
+    out,
+    {
+      name: 'partnerline_webhook_attempts_total',
+      help: 'Webhook attempts this process made, by result',
+      type: 'counter',
+    },
+    [
+      { labels: { result: 'delivered' }, value: dispatcher.delivered },
+      { labels: { result: 'failed' }, value: dispatcher.failed },
+    ],
+  );
   recorder.process.write(out);
   out.push('');
   return out.join('\n');

@@ -1,6 +1,7 @@
 import { safeEqual } from '../auth/key-format.ts';
 import { ApiError } from '../errors.ts';
 import type { App } from '../http/fastify-types.ts';
+import { webhookQueueDepth } from '../webhooks/queue-stats.ts';
 import { renderMetrics } from './render.ts';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -24,6 +25,7 @@ export function metricsRoutes(app: App): void {
     }
     reply.header('cache-control', 'no-store');
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return renderMetrics(request.server.services);
+    const { services } = request.server;
+    return renderMetrics(services, await webhookQueueDepth(services.db, services.clock.now()));
   });
 }

@@ -341,6 +341,30 @@ describe('partner groups', () => {
     expect(await earned(plain.id, 3)).toMatchObject({ amount: '2.01', rule: { groupKey: 'default' } });
   });
 
+  it("apply a partner's move, its group's creation and a rule change from the very next sale", async () => {
+    const program = await startProgram(server, PERCENT_20);
+    const partner = await program.partner({ groupKey: 'later' });
+    const earned = async () => {
+      const bought = created(await program.event(sale(`crm-next-${counter}`, { partnerId: partner.id })));
+      return bought.commissions[0]?.amount;
+    };
+    // No group `later` yet: the default group's 20 % of 100.00.
+    expect(await earned()).toBe('20.00');
+    await program.rules({ saleCommission: { type: 'percentage', basisPoints: 1000 } });
+    expect(await earned()).toBe('10.00');
+    const rate = (key: string, basisPoints: number) =>
+      program.post('/partner-groups', {
+        key,
+        name: key,
+        saleCommission: { type: 'percentage', basisPoints },
+      });
+    expect((await rate('later', 3000)).status).toBe(201);
+    expect(await earned()).toBe('30.00');
+    expect((await rate('other', 4000)).status).toBe(201);
+    expect((await program.patch(`/partners/${partner.id}`, { groupKey: 'other' })).status).toBe(200);
+    expect(await earned()).toBe('40.00');
+  });
+
   it('earn nothing while the default group has no rules', async () => {
     const program = await startProgram(server);
     const partner = await program.partner();

@@ -47,6 +47,11 @@ describe('an externalId seen before', () => {
     const changed = await program.event({ ...body, amount: '99.00', customer: { externalId: 'crm-2' } });
     expect(changed.status).toBe(200);
     expect(changed.body.data).toEqual(first);
+    for (const change of [{ partnerId: 'prt_01h455vb4pex5vsknk084sn02q' }, { amount: '1.234' }]) {
+      const invalid = await program.event({ ...body, ...change });
+      expect(invalid.status).toBe(200);
+      expect(invalid.body.data).toEqual(first);
+    }
     expect(await counts(program)).toEqual({ events: 1, customers: 1, transactions: 1, commissions: 1 });
   });
 
@@ -156,6 +161,30 @@ describe('concurrent delivery', () => {
     const first = responses.find((r) => r.status === 201)?.body.data;
     for (const response of responses) expect(response.body.data).toEqual(first);
     expect(first.commissions).toMatchObject([{ kind: 'sale', amount: '15.00' }]);
+    expect(await counts(program)).toEqual({ events: 1, customers: 1, transactions: 1, commissions: 1 });
+  });
+
+  it('10 deliveries of one sale naming different new customers at once: one 201, and no customer for the repeats', async () => {
+    const program = await startProgram(server, RULES);
+    const partner = await program.partner();
+    const sale = (customer: string) =>
+      program.event({
+        type: 'sale',
+        partnerId: partner.id,
+        customer: { externalId: customer },
+        amount: '20.00',
+        currency: 'EUR',
+        externalId: 'order-resent',
+      });
+    const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => sale(`crm-resent-${i}`)));
+    const statuses = responses.map((r) => r.status).sort((a, b) => a - b);
+    expect(statuses, JSON.stringify(responses.find((r) => r.status >= 300)?.body)).toEqual([
+      ...Array(9).fill(200),
+      201,
+    ]);
+    const first = responses.find((r) => r.status === 201)?.body.data;
+    for (const response of responses) expect(response.body.data).toEqual(first);
+    expect((await sale('crm-resent-late')).body.data).toEqual(first);
     expect(await counts(program)).toEqual({ events: 1, customers: 1, transactions: 1, commissions: 1 });
   });
 

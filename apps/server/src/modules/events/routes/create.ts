@@ -2,7 +2,7 @@ import { domainContext } from '../../../platform/http/domain-context.ts';
 import type { App } from '../../../platform/http/fastify-types.ts';
 import { DataEnvelope, errorResponses } from '../../../platform/http/schemas.ts';
 import { CreateEventBody, EventSchema } from '../schemas.ts';
-import { eventView, ingestEvent } from '../service.ts';
+import { eventView, eventViewWith, ingestEvent } from '../service.ts';
 
 export function createEventRoute(app: App): void {
   app.post(
@@ -42,8 +42,11 @@ export function createEventRoute(app: App): void {
     },
     async (request, reply) => {
       const ctx = domainContext(request);
-      const { event, created } = await ingestEvent(ctx, request.body);
-      return reply.code(created ? 201 : 200).send({ data: await eventView(ctx, event) });
+      const ingested = await ingestEvent(ctx, request.body);
+      if (ingested.created) {
+        return reply.code(201).send({ data: eventViewWith(ingested.event, ingested.commissions) });
+      }
+      return reply.code(200).send({ data: await eventView(ctx, ingested.event) });
     },
   );
 }

@@ -1,0 +1,197 @@
+import { lookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { isLocalName, literalAddress, refusedAddressReason } from './address-policy.ts';
+
+/** How much of a response is kept with the attempt. */
+export const RESPONSE_EXCERPT_BYTES = 4096;
+/** Past this much response body the connection is dropped rather than read to the end. */
+const MAX_DRAIN_BYTES = 256 * 1024;
+
+export interface DeliveryRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+  allowPrivateTargets: boolean;
+}
+
+export interface DeliveryResult {
+  delivered: boolean;
+  /** The HTTP status, or null when no response came (refused, DNS, connection, timeout). */
+  status: number | null;
+  durationMs: number;
+  /** The first 4 KiB of the response body. */
+  responseBody: string | null;
+  /** Why the attempt failed, in words; null when delivered. */
+  error: string | null;
+  /** From Retry-After on a 429 or 503, in ms. */
+  retryAfterMs: number | null;
+}
+
+// Keep-alive: a receiver's connection is reused across deliveries. Sockets were opened to an address
+// vetted when they were opened, so reuse never reaches an address that was not vetted.
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+class Refused extends Error {}
+
+/** The address to connect to: the host resolved now and vetted, or Refused with the reason. */
+async function vettedAddress(url: URL, allowPrivate: boolean): Promise<{ address: string; family: number }> {
+  const literal = literalAddress(url.hostname);
+  let candidates: { address: string; family: number }[];
+  if (literal) {
+    candidates = [{ address: literal, family: literal.includes(':') ? 6 : 4 }];
+  } else {
+    if (isLocalName(url.hostname) && !allowPrivate) {
+      throw new Refused(`refused: ${url.hostname} is this machine (loopback)`);
+    }
+    try {
+      candidates = await lookup(url.hostname, { all: true, verbatim: true });
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'failed';
+      throw new Refused(`dns: ${url.hostname} did not resolve (${code})`);
+    }
+  }
+  if (allowPrivate) {
+    const first = candidates[0];
+    if (!first) throw new Refused(`dns: ${url.hostname} has no addresses`);
+    return first;
+  }
+  const allowed = candidates.find((c) => refusedAddressReason(c.address) === undefined);
+  if (allowed) return allowed;
+  const first = candidates[0];
+  const reason = first ? refusedAddressReason(first.address) : 'no address';
+  throw new Refused(
+    `refused: ${url.hostname} resolves to ${first?.address ?? 'nothing'}, a ${reason} address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
+  );
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in ms; undefined when absent or unusable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | null {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+function excerpt(chunks: Buffer[]): string {
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
+  // PostgreSQL text cannot hold NUL.
+  return text.replaceAll('\u0000', '');
+}
+
+/**
+ * POSTs one webhook. The host is resolved here, at delivery time, and the connection goes to the
+ * vetted address only (the name is kept for Host and TLS). Redirects are not followed; only a 2xx
+ * counts as delivered. Never throws: every failure comes back as a result with its reason.
+ */
+export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const failed = (error: string, status: number | null = null, responseBody: string | null = null) => ({
+    delivered: false,
+    status,
+    durationMs: elapsed(),
+    responseBody,
+    error,
+    retryAfterMs: null,
+  });
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    return failed('invalid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return failed('unsupported URL scheme');
+  let target: { address: string; family: number };
+  try {
+    target = await vettedAddress(url, request.allowPrivateTargets);
+  } catch (error) {
+    if (error instanceof Refused) return failed(error.message);
+    throw error;
+  }
+  const pinned: LookupFunction = (_hostname, options, callback) => {
+    if ((options as { all?: boolean }).all) {
+      (callback as unknown as (e: null, list: { address: string; family: number }[]) => void)(null, [target]);
+    } else callback(null, target.address, target.family);
+  };
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise<DeliveryResult>((resolve) => {
+    let settled = false;
+    const finish = (result: DeliveryResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const req = client.request(
+      {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || undefined,
+        path: `${url.pathname}${url.search}`,
+        method: 'POST',
+        headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
+        agent: agents[url.protocol as 'http:' | 'https:'],
+        lookup: pinned,
+        ...(url.username
+          ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
+          : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (kept < RESPONSE_EXCERPT_BYTES) {
+            const part = chunk.subarray(0, RESPONSE_EXCERPT_BYTES - kept);
+            chunks.push(part);
+            kept += part.length;
+          }
+          if (total > MAX_DRAIN_BYTES) res.destroy();
+        });
+        const done = () => {
+          const status = res.statusCode ?? 0;
+          const body = excerpt(chunks);
+          if (status >= 200 && status < 300) {
+            finish({
+              delivered: true,
+              status,
+              durationMs: elapsed(),
+              responseBody: body,
+              error: null,
+              retryAfterMs: null,
+            });
+            return;
+          }
+          const location = res.headers.location;
+          const error =
+            status >= 300 && status < 400
+              ? `HTTP ${status}: redirects are not followed${location ? ` (to ${location.slice(0, 200)})` : ''}`
+              : `HTTP ${status}`;
+          const retryAfter = status === 429 || status === 503 ? res.headers['retry-after'] : undefined;
+          finish({
+            ...failed(error, status, body),
+            retryAfterMs: parseRetryAfter(retryAfter, Date.now()),
+          });
+        };
+        res.on('end', done);
+        res.on('close', done);
+        res.on('error', done);
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish(failed(`timeout: no complete response within ${request.timeoutMs} ms`));
+    }, request.timeoutMs);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      finish(failed(`connection: ${error.code ?? error.message} (${target.address})`));
+    });
+    req.end(request.body);
+  });
+}

@@ -1,0 +1,418 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../helpers/http.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../../helpers/server.ts';
+import { eventually, type ReceivedWebhook, verify, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { FAST_APPROVAL, type Program, startProgram } from '../../modules/events/program.ts';
+
+let server: TestServer;
+let receiver: WebhookReceiver;
+let pathCounter = 0;
+
+beforeAll(async () => {
+  receiver = await new WebhookReceiver().start();
+  server = await startServer({
+    env: {
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      WEBHOOK_RETRY_SCHEDULE: '100ms,100ms',
+      LOG_LEVEL: 'error',
+      WEBHOOK_POLL_INTERVAL_MS: '50',
+      API_KEY_EXPIRY_CHECK_INTERVAL_MS: '100',
+      ...FAST_APPROVAL,
+    },
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await receiver?.close();
+});
+
+interface Endpoint {
+  id: string;
+  secret: string;
+  path: string;
+}
+
+/** Subscribes a fresh receiver path of its own; replies come from `reply` for that path. */
+async function subscribe(program: Program, body: Record<string, unknown> = {}): Promise<Endpoint> {
+  pathCounter += 1;
+  const path = `/hooks/${pathCounter}`;
+  const response = await program.post('/webhook-endpoints', {
+    url: `${receiver.url}${path}`,
+    eventTypes: ['*'],
+    ...body,
+  });
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  return { id: response.body.data.id, secret: response.body.data.secret, path };
+}
+
+/** Waits for a delivery to `endpoint` matching `match` and verifies its signature. */
+async function delivered(
+  endpoint: Endpoint,
+  match: (r: ReceivedWebhook) => boolean,
+): Promise<ReceivedWebhook> {
+  await receiver.waitFor(() => receiver.at(endpoint.path).some(match));
+  const found = receiver.at(endpoint.path).find(match) as ReceivedWebhook;
+  verify(endpoint.secret, found);
+  return found;
+}
+
+const replies = new Map<
+  string,
+  (r: ReceivedWebhook, n: number) => ReturnType<Parameters<WebhookReceiver['respond']>[0]>
+>();
+beforeAll(() => {
+  receiver.respond((r) => {
+    const reply = replies.get(r.path);
+    return reply ? reply(r, receiver.at(r.path).length) : { status: 200, body: 'ok' };
+  });
+});
+
+async function messages(program: Program, endpoint: Endpoint, query = '') {
+  const response = await program.get(`/webhook-endpoints/${endpoint.id}/messages${query}`);
+  expect(response.status, JSON.stringify(response.body)).toBe(200);
+  return response.body;
+}
+
+describe('a message for each domain change', () => {
+  it('partners, customers, sales, refunds, rejections, approvals, payouts and keys each send theirs', async () => {
+    const program = await startProgram(server, {
+      holdbackDays: 0,
+      saleCommission: { type: 'percentage', basisPoints: 2000 },
+    });
+    const endpoint = await subscribe(program);
+    const partner = await program.partner({ name: 'Ada' });
+    expect((await program.patch(`/partners/${partner.id}`, { name: 'Ada K' })).status).toBe(200);
+    expect((await program.post(`/partners/${partner.id}/invite`)).status).toBe(200);
+    const customer = await program.post('/customers', { externalId: 'hand-1', partnerId: partner.id });
+    expect(customer.status, JSON.stringify(customer.body)).toBe(201);
+    expect((await program.patch(`/customers/${customer.body.data.id}`, { name: 'Bo' })).status).toBe(200);
+
+    const seller = await program.partner();
+    const sale = (externalId: string) =>
+      program.event({
+        type: 'sale',
+        partnerId: seller.id,
+        customer: { externalId: `buyer-${externalId}` },
+        amount: '100.00',
+        currency: 'EUR',
+        externalId,
+      });
+    const sale1 = await sale('sale-1');
+    expect(sale1.status, JSON.stringify(sale1.body)).toBe(201);
+    const txn1 = sale1.body.data.transactionId;
+    expect((await program.post(`/transactions/${txn1}/approve`)).status).toBe(200);
+    await delivered(endpoint, (r) => r.payload.type === 'commission.approved');
+    const payout = await program.post('/payouts', { partnerId: seller.id, currency: 'EUR' });
+    expect(payout.status, JSON.stringify(payout.body)).toBe(201);
+    const paid = await program.post(`/payouts/${payout.body.data.id}/mark-paid`, { reference: 'SEPA-1' });
+    expect(paid.status).toBe(200);
+
+    expect((await sale('sale-2')).status).toBe(201);
+    const refund = await program.event({
+      type: 'refund',
+      saleExternalId: 'sale-2',
+      amount: '50.00',
+      currency: 'EUR',
+    });
+    expect(refund.status, JSON.stringify(refund.body)).toBe(201);
+    const sale3 = await sale('sale-3');
+    expect((await program.post(`/transactions/${sale3.body.data.transactionId}/reject`, {})).status).toBe(
+      200,
+    );
+    expect((await program.post(`/partners/${partner.id}/revoke`)).status).toBe(200);
+
+    const expiresAt = new Date(Date.now() + 3 * 86_400_000).toISOString();
+    const key = await program.post('/api-keys', { name: 'revoked', scopes: ['read'] });
+    expect(key.status).toBe(201);
+    const expiringKey = await program.post('/api-keys', { name: 'expiring', scopes: ['read'], expiresAt });
+    expect(
+      (await call(server, 'DELETE', `/api/v1/api-keys/${key.body.data.id}`, { key: program.tenant.key }))
+        .status,
+    ).toBe(200);
+
+    const expected = [
+      'partner.created',
+      'partner.updated',
+      'partner.invited',
+      'partner.revoked',
+      'customer.created',
+      'customer.updated',
+      'transaction.created',
+      'transaction.approved',
+      'transaction.rejected',
+      'transaction.refunded',
+      'commission.created',
+      'commission.approved',
+      'commission.reversed',
+      'commission.paid',
+      'payout.created',
+      'payout.paid',
+      'api_key.created',
+      'api_key.revoked',
+      'api_key.expiring',
+    ];
+    await receiver.waitFor(() => {
+      const types = new Set(receiver.at(endpoint.path).map((r) => r.payload.type));
+      return expected.every((type) => types.has(type));
+    });
+    const all = receiver.at(endpoint.path);
+    for (const delivery of all) verify(endpoint.secret, delivery);
+    // One message per event, each with an id of its own.
+    expect(new Set(all.map((r) => r.id)).size).toBe(all.length);
+
+    // `data` is the resource exactly as the API returns it.
+    const created = all.find((r) => r.payload.type === 'transaction.created' && r.payload.data.id === txn1);
+    const txnNow = await program.get(`/transactions/${txn1}`);
+    expect(created?.payload.data).toEqual({
+      ...txnNow.body.data,
+      status: 'pending',
+      updatedAt: created?.payload.data.updatedAt,
+    });
+    const keyEvent = all.find(
+      (r) => r.payload.type === 'api_key.created' && r.payload.data.id === key.body.data.id,
+    );
+    expect(keyEvent?.payload.data.key).toBeUndefined();
+    expect(keyEvent?.body).not.toContain(key.body.data.key);
+    const expiring = all.filter((r) => r.payload.type === 'api_key.expiring');
+    expect(expiring.map((r) => r.payload.data.id)).toEqual([expiringKey.body.data.id]);
+    const paidCommission = all.find((r) => r.payload.type === 'commission.paid');
+    expect(paidCommission?.payload.data.status).toBe('paid');
+  });
+
+  it('sends only the subscribed types, and nothing from before the endpoint existed', async () => {
+    const program = await startProgram(server);
+    const before = await program.partner();
+    const endpoint = await subscribe(program, { eventTypes: ['partner.updated'] });
+    const partner = await program.partner();
+    expect((await program.patch(`/partners/${partner.id}`, { name: 'Changed' })).status).toBe(200);
+    const update = await delivered(endpoint, (r) => r.payload.type === 'partner.updated');
+    expect(update.payload.data.id).toBe(partner.id);
+    const test = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(test.status).toBe(200);
+    const types = receiver.at(endpoint.path).map((r) => r.payload.type);
+    expect(types).toEqual(['partner.updated', 'webhook.test']);
+    expect(receiver.at(endpoint.path).some((r) => r.payload.data.id === before.id)).toBe(false);
+  });
+});
+
+describe('test sends', () => {
+  it('sends webhook.test at once and returns the attempt', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program);
+    const response = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(response.body.data).toMatchObject({
+      status: 'delivered',
+      responseStatus: 200,
+      responseBody: 'ok',
+      trigger: 'test',
+      attempt: 1,
+      error: null,
+    });
+    expect(response.body.data.durationMs).toBeGreaterThanOrEqual(0);
+    const delivery = receiver.at(endpoint.path)[0] as ReceivedWebhook;
+    expect(verify(endpoint.secret, delivery)).toMatchObject({
+      type: 'webhook.test',
+      data: { endpointId: endpoint.id },
+    });
+    expect(delivery.id).toBe(response.body.data.messageId);
+  });
+
+  it('reports a failing receiver with its status and the first 4 KiB of its answer', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program);
+    replies.set(endpoint.path, () => ({ status: 500, body: 'x'.repeat(10_000) }));
+    const response = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(response.body.data).toMatchObject({ status: 'failed', responseStatus: 500, error: 'HTTP 500' });
+    expect(response.body.data.responseBody).toHaveLength(4096);
+  });
+});
+
+describe('retries', () => {
+  it('retries on the schedule with the same webhook-id until a 2xx, and logs every attempt', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    replies.set(endpoint.path, (_r, n) => (n < 3 ? { status: 503, body: `down ${n}` } : { status: 204 }));
+    await program.partner();
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 3);
+    const attempts = receiver.at(endpoint.path);
+    expect(new Set(attempts.map((r) => r.id)).size).toBe(1);
+    expect(new Set(attempts.map((r) => r.body)).size).toBe(1);
+    for (const attempt of attempts) verify(endpoint.secret, attempt);
+
+    const message = await eventually(async () => {
+      const page = await messages(program, endpoint);
+      return page.data[0]?.status === 'delivered' ? page.data[0] : undefined;
+    });
+    expect(message).toMatchObject({ id: attempts[0]?.id, attempts: 3, eventType: 'partner.created' });
+    const log = await program.get(`/webhook-messages/${message.id}/attempts`);
+    expect(
+      log.body.data.map((a: { status: string; responseStatus: number; responseBody: string }) => [
+        a.status,
+        a.responseStatus,
+        a.responseBody,
+      ]),
+    ).toEqual([
+      ['delivered', 204, ''],
+      ['failed', 503, 'down 2'],
+      ['failed', 503, 'down 1'],
+    ]);
+    const failedOnly = await program.get(`/webhook-messages/${message.id}/attempts?status=failed&limit=1`);
+    expect(failedOnly.body.data).toHaveLength(1);
+    expect(failedOnly.body.pagination.nextCursor).toEqual(expect.any(String));
+    const next = await program.get(
+      `/webhook-messages/${message.id}/attempts?status=failed&limit=1&cursor=${failedOnly.body.pagination.nextCursor}`,
+    );
+    expect(next.body.data[0].responseBody).toBe('down 1');
+    expect(next.body.pagination.nextCursor).toBeNull();
+  });
+
+  it('fails a message when the schedule is spent; retry and recover resend it on demand', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    let healthy = false;
+    replies.set(endpoint.path, () => (healthy ? { status: 200 } : { status: 500 }));
+    await program.partner();
+    await program.partner();
+    const failed = await eventually(async () => {
+      const page = await messages(program, endpoint, '?status=failed');
+      return page.data.length === 2 ? page.data : undefined;
+    });
+    expect(failed.map((m: { attempts: number }) => m.attempts)).toEqual([3, 3]);
+    expect(receiver.at(endpoint.path)).toHaveLength(6);
+
+    healthy = true;
+    const retried = await program.post(`/webhook-messages/${failed[1].id}/retry`);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+    await eventually(async () => {
+      const message = await program.get(`/webhook-messages/${failed[1].id}`);
+      return message.body.data.status === 'delivered' ? true : undefined;
+    });
+    const log = await program.get(`/webhook-messages/${failed[1].id}/attempts`);
+    expect(log.body.data[0]).toMatchObject({ trigger: 'manual', status: 'delivered', attempt: 4 });
+
+    const recover = await program.post(`/webhook-endpoints/${endpoint.id}/recover`, {
+      since: new Date(Date.now() - 60_000).toISOString(),
+    });
+    expect(recover.status, JSON.stringify(recover.body)).toBe(202);
+    expect(recover.body.data.messages).toBe(1);
+    await eventually(async () => {
+      const page = await messages(program, endpoint, '?status=delivered');
+      return page.data.length === 2 ? true : undefined;
+    });
+    expect(receiver.at(endpoint.path)).toHaveLength(8);
+  });
+
+  it('honours Retry-After on a 429', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    replies.set(endpoint.path, () => ({ status: 429, headers: { 'retry-after': '3600' } }));
+    const before = Date.now();
+    await program.partner();
+    const message = await eventually(async () => {
+      const page = await messages(program, endpoint);
+      return page.data[0]?.attempts === 1 ? page.data[0] : undefined;
+    });
+    expect(message.status).toBe('pending');
+    expect(new Date(message.nextAttemptAt).getTime()).toBeGreaterThanOrEqual(before + 3_600_000);
+  });
+
+  it('disables an endpoint that answers 410 Gone, and audits it', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    replies.set(endpoint.path, () => ({ status: 410 }));
+    await program.partner();
+    const disabled = await eventually(async () => {
+      const response = await program.get(`/webhook-endpoints/${endpoint.id}`);
+      return response.body.data.enabled ? undefined : response.body.data;
+    });
+    expect(disabled).toMatchObject({ enabled: false, disabledReason: 'gone' });
+    const audit = await program.get('/audit-log?action=webhook_endpoint.disabled');
+    expect(audit.status, JSON.stringify(audit.body)).toBe(200);
+    expect(audit.body.data.map((e: { resourceId: string }) => e.resourceId)).toContain(endpoint.id);
+    // Nothing more is sent to it.
+    await program.partner();
+    const test = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(test.body.data.status).toBe('failed');
+    expect(receiver.at(endpoint.path).filter((r) => r.payload.type === 'partner.created')).toHaveLength(1);
+  });
+});
+
+describe('logs', () => {
+  it('lists an endpoint’s messages with filters, in both pagination modes', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program);
+    const partner = await program.partner();
+    await program.patch(`/partners/${partner.id}`, { name: 'Renamed' });
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 2);
+    await eventually(async () => {
+      const page = await messages(program, endpoint, '?status=delivered');
+      return page.data.length === 2 ? true : undefined;
+    });
+    const classic = await messages(program, endpoint);
+    expect(classic.pagination).toMatchObject({ page: 1, total: 2 });
+    expect(classic.data.map((m: { eventType: string }) => m.eventType)).toEqual([
+      'partner.updated',
+      'partner.created',
+    ]);
+    expect(classic.data[1].payload.data.id).toBe(partner.id);
+    expect((await messages(program, endpoint, '?eventType=partner.created')).data).toHaveLength(1);
+    expect((await messages(program, endpoint, '?status=failed')).data).toHaveLength(0);
+    expect((await messages(program, endpoint, '?from=2000-01-01&to=2000-01-02')).data).toHaveLength(0);
+    const first = await messages(
+      program,
+      endpoint,
+      `?limit=1&cursor=${Buffer.from(`v1:${classic.data[0].id}`).toString('base64url')}`,
+    );
+    expect(first.data.map((m: { id: string }) => m.id)).toEqual([classic.data[1].id]);
+    const bad = await program.get(`/webhook-endpoints/${endpoint.id}/messages?status=lost`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('validation_error');
+  });
+});
+
+describe('secret rotation', () => {
+  it('signs with both secrets for 24 h; each verifies on its own', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program);
+    const rotated = await program.post(`/webhook-endpoints/${endpoint.id}/rotate-secret`);
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    const newSecret = rotated.body.data.secret as string;
+    expect(newSecret).toMatch(/^whsec_/);
+    expect(newSecret).not.toBe(endpoint.secret);
+    const shown = await program.get(`/webhook-endpoints/${endpoint.id}/secret`);
+    expect(shown.body.data.secret).toBe(newSecret);
+    expect(new Date(shown.body.data.previousSecretExpiresAt).getTime()).toBeGreaterThan(
+      Date.now() + 23 * 3_600_000,
+    );
+
+    const test = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(test.body.data.status).toBe('delivered');
+    const delivery = receiver.at(endpoint.path)[0] as ReceivedWebhook;
+    expect(delivery.signature.split(' ')).toHaveLength(2);
+    expect(verify(newSecret, delivery)).toMatchObject({ type: 'webhook.test' });
+    expect(verify(endpoint.secret, delivery)).toMatchObject({ type: 'webhook.test' });
+    expect(() => verify(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, delivery)).toThrow();
+  });
+});
+
+describe('metrics', () => {
+  it('/metrics shows the webhook queue depth', async () => {
+    const response = await fetch(`${server.url}/metrics`);
+    const text = await response.text();
+    expect(text).toMatch(/^partnerline_webhook_queue_depth\{queue="outbox"\} \d+$/m);
+    expect(text).toMatch(/^partnerline_webhook_queue_depth\{queue="due"\} \d+$/m);
+    expect(text).toMatch(/^partnerline_webhook_attempts_total\{result="delivered"\} [1-9]\d*$/m);
+  });
+});
+
+describe('admin key', () => {
+  it('works on a tenant URL too', async () => {
+    const program = await startProgram(server);
+    const response = await call(server, 'GET', `/api/t/${program.tenant.slug}/v1/webhook-event-types`, {
+      key: ADMIN_KEY,
+    });
+    expect(response.status).toBe(200);
+  });
+});

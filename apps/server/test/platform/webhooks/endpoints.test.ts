@@ -1,0 +1,282 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/platform/config.ts';
+import { call, createKey, createTenant, type TestTenant } from '../../helpers/http.ts';
+import { startServer, TestClock, type TestServer } from '../../helpers/server.ts';
+import { eventually, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { startProgram } from '../../modules/events/program.ts';
+
+let server: TestServer;
+let tenant: TestTenant;
+const URL = 'https://hooks.example.com/partnerline';
+
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const api = (method: string, path: string, body?: unknown, key = tenant.key) =>
+  call(server, method, `/api/v1${path}`, { key, body });
+
+describe('webhook endpoints', () => {
+  it('creates, reads, lists, updates and deletes an endpoint; the secret only where asked for', async () => {
+    const created = await api('POST', '/webhook-endpoints', {
+      url: URL,
+      description: 'CRM',
+      eventTypes: ['partner.created', 'partner.created', 'payout.paid'],
+      metadata: { team: 'growth' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const endpoint = created.body.data;
+    expect(endpoint).toMatchObject({
+      url: URL,
+      description: 'CRM',
+      eventTypes: ['partner.created', 'payout.paid'],
+      enabled: true,
+      disabledReason: null,
+      metadata: { team: 'growth' },
+      failingSince: null,
+    });
+    expect(endpoint.id).toMatch(/^whe_/);
+    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+
+    const got = await api('GET', `/webhook-endpoints/${endpoint.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body.data.secret).toBeUndefined();
+    const etag = got.headers.get('etag') as string;
+    const secret = await api('GET', `/webhook-endpoints/${endpoint.id}/secret`);
+    expect(secret.body.data).toEqual({ secret: endpoint.secret, previousSecretExpiresAt: null });
+
+    const list = await api('GET', '/webhook-endpoints');
+    expect(list.body.data.map((e: { id: string }) => e.id)).toContain(endpoint.id);
+    expect(list.body.pagination).toMatchObject({ page: 1, limit: 50 });
+    expect(list.body.data[0].secret).toBeUndefined();
+    const byCursor = await api('GET', '/webhook-endpoints?limit=1&enabled=true');
+    expect(
+      byCursor.body.pagination.nextCursor === null || typeof byCursor.body.pagination.nextCursor === 'string',
+    ).toBe(true);
+
+    const patched = await call(server, 'PATCH', `/api/v1/webhook-endpoints/${endpoint.id}`, {
+      key: tenant.key,
+      body: { eventTypes: ['*'], enabled: false, description: null },
+      headers: { 'if-match': etag },
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body.data).toMatchObject({
+      eventTypes: ['*'],
+      enabled: false,
+      disabledReason: 'manual',
+      description: null,
+    });
+    const stale = await call(server, 'PATCH', `/api/v1/webhook-endpoints/${endpoint.id}`, {
+      key: tenant.key,
+      body: { enabled: true },
+      headers: { 'if-match': etag },
+    });
+    expect(stale.status).toBe(412);
+
+    const removed = await api('DELETE', `/webhook-endpoints/${endpoint.id}`);
+    expect(removed.body.data).toEqual({ id: endpoint.id, deleted: true });
+    expect((await api('GET', `/webhook-endpoints/${endpoint.id}`)).status).toBe(404);
+
+    // Every change is audited with before and after, and never with a secret.
+    const audit = await api('GET', `/audit-log?resourceId=${endpoint.id}`);
+    expect(audit.status, JSON.stringify(audit.body)).toBe(200);
+    expect(audit.body.data.map((e: { action: string }) => e.action).sort()).toEqual([
+      'webhook_endpoint.created',
+      'webhook_endpoint.deleted',
+      'webhook_endpoint.updated',
+    ]);
+    expect(JSON.stringify(audit.body)).not.toContain('whsec_');
+  });
+
+  it('audits a secret rotation without the secrets', async () => {
+    const created = await api('POST', '/webhook-endpoints', { url: URL, eventTypes: ['*'] });
+    const rotated = await api('POST', `/webhook-endpoints/${created.body.data.id}/rotate-secret`);
+    expect(rotated.status).toBe(200);
+    const audit = await api('GET', `/audit-log?resourceId=${created.body.data.id}`);
+    expect(audit.body.data.map((e: { action: string }) => e.action)).toContain(
+      'webhook_endpoint.secret_rotated',
+    );
+    expect(JSON.stringify(audit.body)).not.toContain('whsec_');
+  });
+
+  it.each([
+    [{ url: 'ftp://example.com/x', eventTypes: ['*'] }, 'url'],
+    [{ url: 'not a url', eventTypes: ['*'] }, 'url'],
+    [{ url: URL, eventTypes: [] }, 'eventTypes'],
+    [{ url: URL, eventTypes: ['partner.exploded'] }, 'eventTypes.0'],
+    [{ url: URL, eventTypes: ['*', 'partner.created'] }, 'eventTypes'],
+    [{ url: URL }, 'eventTypes'],
+    [{ url: URL, eventTypes: ['*'], secret: 'whsec_x' }, 'secret'],
+    [{ url: `${URL}#frag`, eventTypes: ['*'] }, 'url'],
+  ])('refuses %j with a 400 naming %s', async (body, field) => {
+    const response = await api('POST', '/webhook-endpoints', body);
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(response.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(response.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  it('needs webhooks:read to read, webhooks:write to change or see secrets; other tenants get 404', async () => {
+    const created = await api('POST', '/webhook-endpoints', { url: URL, eventTypes: ['*'] });
+    const id = created.body.data.id;
+    const reader = await createKey(server, tenant.key, { name: 'reader', scopes: ['webhooks:read'] });
+    expect((await api('GET', `/webhook-endpoints/${id}`, undefined, reader.key)).status).toBe(200);
+    expect((await api('GET', '/webhook-event-types', undefined, reader.key)).status).toBe(200);
+    for (const [method, path] of [
+      ['POST', '/webhook-endpoints'],
+      ['GET', `/webhook-endpoints/${id}/secret`],
+      ['POST', `/webhook-endpoints/${id}/rotate-secret`],
+      ['POST', `/webhook-endpoints/${id}/test`],
+      ['DELETE', `/webhook-endpoints/${id}`],
+    ] as const) {
+      const response = await api(method, path, method === 'POST' ? {} : undefined, reader.key);
+      expect(response.status, `${method} ${path}`).toBe(403);
+      expect(response.body.code).toBe('insufficient_scope');
+    }
+    const other = await createTenant(server);
+    for (const path of [
+      `/webhook-endpoints/${id}`,
+      `/webhook-endpoints/${id}/secret`,
+      `/webhook-endpoints/${id}/messages`,
+    ]) {
+      const response = await api('GET', path, undefined, other.key);
+      expect(response.status, path).toBe(404);
+    }
+    expect((await api('GET', '/webhook-messages/msg_01jd8x3v4w5y6z7a8b9c0d1e2f/attempts')).status).toBe(404);
+    expect((await api('POST', '/webhook-messages/nope/retry', {})).status).toBe(404);
+  });
+});
+
+describe('GET /webhook-event-types', () => {
+  it('lists every type with a description, an example and the API schema of its data', async () => {
+    const response = await api('GET', '/webhook-event-types');
+    expect(response.status).toBe(200);
+    const types = response.body.data.map((t: { type: string }) => t.type);
+    expect(types).toEqual([
+      'partner.created',
+      'partner.updated',
+      'partner.invited',
+      'partner.revoked',
+      'customer.created',
+      'customer.updated',
+      'transaction.created',
+      'transaction.approved',
+      'transaction.rejected',
+      'transaction.refunded',
+      'commission.created',
+      'commission.approved',
+      'commission.reversed',
+      'commission.paid',
+      'payout.created',
+      'payout.paid',
+      'api_key.created',
+      'api_key.revoked',
+      'api_key.expiring',
+      'webhook.test',
+    ]);
+    const partner = response.body.data[0];
+    expect(partner.description).toEqual(expect.any(String));
+    expect(partner.example).toMatchObject({
+      type: 'partner.created',
+      data: { id: expect.stringMatching(/^prt_/) },
+    });
+    // The schema is the API's own: the one GET /partners/{id} is documented with.
+    const doc = await call(server, 'GET', '/api/doc.json');
+    const documented =
+      doc.body.paths['/api/v1/partners/{id}'].get.responses['200'].content['application/json'].schema
+        .properties.data;
+    expect(partner.schema).toEqual(documented);
+  });
+});
+
+describe('an endpoint that keeps failing', () => {
+  const clock = new TestClock(new Date('2026-05-01T00:00:00.000Z'));
+  let failing: TestServer;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    receiver.respond(() => ({ status: 500, body: 'broken' }));
+    failing = await startServer({
+      clock,
+      env: {
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_RETRY_SCHEDULE:
+          '1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h,1h',
+        WEBHOOK_DISABLE_AFTER: '5d',
+        WEBHOOK_POLL_INTERVAL_MS: '20',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await failing?.close();
+    await receiver?.close();
+  });
+
+  it('is disabled (and audited, and shown so) once every attempt failed for 5 days', async () => {
+    const program = await startProgram(failing);
+    const created = await program.post('/webhook-endpoints', {
+      url: `${receiver.url}/x`,
+      eventTypes: ['partner.created'],
+    });
+    const id = created.body.data.id;
+    await program.partner();
+    const first = await eventually(async () => {
+      const response = await program.get(`/webhook-endpoints/${id}`);
+      return response.body.data.failingSince ?? undefined;
+    });
+    expect(first).toBe('2026-05-01T00:00:00.000Z');
+    // A day later the retry fails too: still enabled.
+    clock.advance(86_400_000);
+    await receiver.waitFor((all) => all.length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await program.get(`/webhook-endpoints/${id}`)).body.data.enabled).toBe(true);
+    // Five days after the first failure, the next failed attempt disables it.
+    clock.advance(4 * 86_400_000);
+    const disabled = await eventually(async () => {
+      const response = await program.get(`/webhook-endpoints/${id}`);
+      return response.body.data.enabled ? undefined : response.body.data;
+    });
+    expect(disabled).toMatchObject({ disabledReason: 'failing', disabledAt: '2026-05-06T00:00:00.000Z' });
+    const audit = await program.get(`/audit-log?resourceId=${id}`);
+    const entry = audit.body.data.find((e: { action: string }) => e.action === 'webhook_endpoint.disabled');
+    expect(entry).toMatchObject({ actorType: 'system' });
+    expect(entry.changes).toMatchObject({ enabled: { before: true, after: false } });
+    const messages = await program.get(`/webhook-endpoints/${id}/messages`);
+    expect(messages.body.data[0]).toMatchObject({ status: 'failed', attempts: 3 });
+  });
+});
+
+describe('settings', () => {
+  it.each(
+    [
+      ['WEBHOOK_RETRY_SCHEDULE', '5s,soon'],
+      ['WEBHOOK_RETRY_SCHEDULE', ''.padEnd(0)],
+      ['WEBHOOK_DISPATCH', 'maybe'],
+      ['WEBHOOK_ALLOW_PRIVATE_TARGETS', 'yes'],
+      ['WEBHOOK_DISABLE_AFTER', '5 days'],
+      ['WEBHOOK_TIMEOUT', '0'],
+      ['WEBHOOK_CONCURRENCY', '0'],
+      ['WEBHOOK_LEASE', '10s'],
+    ].filter(([, value]) => value !== ''),
+  )('%s=%s is refused with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name as string]: value as string })).toThrow(new RegExp(`^${name}`));
+  });
+
+  it('parses the retry schedule and defaults https-only to production', () => {
+    expect(loadConfig({}).webhooks.retrySchedule).toEqual([
+      5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+    ]);
+    expect(loadConfig({ WEBHOOK_RETRY_SCHEDULE: '250ms,2s,1500' }).webhooks.retrySchedule).toEqual([
+      250, 2000, 1500,
+    ]);
+    expect(loadConfig({ NODE_ENV: 'production' }).webhooks.allowHttp).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', WEBHOOK_ALLOW_HTTP: 'true' }).webhooks.allowHttp).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).webhooks.allowHttp).toBe(true);
+  });
+});

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refusedAddressReason } from '../../../src/platform/webhooks/address-policy.ts';
+import { startServer, type TestServer } from '../../helpers/server.ts';
+import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { type Program, startProgram } from '../../modules/events/program.ts';
+
+describe.each([
+  ['127.0.0.1', 'loopback'],
+  ['127.255.0.9', 'loopback'],
+  ['10.0.0.1', 'private'],
+  ['172.16.5.4', 'private'],
+  ['192.168.1.1', 'private'],
+  ['169.254.169.254', 'link-local (cloud metadata)'],
+  ['100.64.0.1', 'shared CGNAT'],
+  ['100.100.100.200', 'shared CGNAT'],
+  ['0.0.0.0', 'unspecified ("this network")'],
+  ['224.0.0.251', 'multicast'],
+  ['255.255.255.255', 'broadcast'],
+  ['168.63.129.16', 'cloud metadata (Azure)'],
+  ['::1', 'loopback'],
+  ['::', 'unspecified'],
+  ['::ffff:127.0.0.1', 'loopback'],
+  ['::ffff:a9fe:a9fe', 'link-local (cloud metadata)'],
+  ['::ffff:10.1.2.3', 'private'],
+  ['64:ff9b::7f00:1', 'loopback'],
+  ['2002:c0a8:101::1', 'private'],
+  ['fe80::1', 'link-local'],
+  ['fe80::1%eth0', 'link-local'],
+  ['fc00::1', 'private (unique local)'],
+  ['fd00:ec2::254', 'private (unique local)'],
+  ['ff02::1', 'multicast'],
+])('the address %s', (address, reason) => {
+  it(`is refused as ${reason}`, () => {
+    expect(refusedAddressReason(address)).toBe(reason);
+  });
+});
+
+describe.each(['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::200e'])(
+  'the public address %s',
+  (address) => {
+    it('is allowed', () => {
+      expect(refusedAddressReason(address)).toBeUndefined();
+    });
+  },
+);
+
+describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
+  let server: TestServer;
+  let receiver: WebhookReceiver;
+  let program: Program;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    server = await startServer({ env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_ALLOW_HTTP: 'false' } });
+    program = await startProgram(server);
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await receiver?.close();
+  });
+
+  it.each([
+    'https://127.0.0.1/hook',
+    'https://[::1]/hook',
+    'https://10.0.0.7/hook',
+    'https://169.254.169.254/latest/meta-data/',
+    'https://[::ffff:127.0.0.1]/hook',
+    'https://[::ffff:a9fe:a9fe]/hook',
+    'https://0x7f.1/hook',
+    'https://2130706433/hook',
+    'https://0/hook',
+    'https://localhost:8443/hook',
+    'https://api.localhost/hook',
+    'https://100.64.1.1/hook',
+    'https://[fe80::1]/hook',
+    'https://[fd00:ec2::254]/hook',
+    'https://224.0.0.1/hook',
+  ])('refuses to create an endpoint for %s (400)', async (url) => {
+    const response = await program.post('/webhook-endpoints', { url, eventTypes: ['*'] });
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(response.body.code).toBe('validation_error');
+    expect(response.body.errors[0]).toMatchObject({ field: 'url', code: 'forbidden_target' });
+  });
+
+  it('requires https when plain http is not allowed', async () => {
+    const response = await program.post('/webhook-endpoints', {
+      url: 'http://hooks.example.com/x',
+      eventTypes: ['*'],
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.errors[0]).toMatchObject({ field: 'url', code: 'https_required' });
+  });
+
+  it('refuses at delivery time a host that now resolves to loopback, and records why', async () => {
+    const created = await program.post('/webhook-endpoints', {
+      url: 'https://hooks.example.com/partnerline',
+      eventTypes: ['*'],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.data.id as string;
+    // As if DNS had been rebound: the stored URL now points at the loopback receiver.
+    await server.services.db
+      .updateTable('webhookEndpoints')
+      .set({ url: `${receiver.url}/stolen` })
+      .where('id', '=', id)
+      .execute();
+    const test = await program.post(`/webhook-endpoints/${id}/test`);
+    expect(test.status).toBe(200);
+    expect(test.body.data).toMatchObject({ status: 'failed', responseStatus: null, responseBody: null });
+    expect(test.body.data.error).toMatch(
+      /^refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/,
+    );
+    const attempts = await program.get(`/webhook-messages/${test.body.data.messageId}/attempts`);
+    expect(attempts.body.data[0].error).toBe(test.body.data.error);
+    expect(receiver.received).toHaveLength(0);
+  });
+});
