@@ -17,9 +17,21 @@ export async function buildBareApp(
   services: Services,
   options: { tenantId: string },
 ): Promise<FastifyInstance> {
+  const app = bareFastify(services);
+  registerBarePartnerRoute(app, services, options.tenantId);
+  return app;
+}
+
+/** A plain Fastify instance with the platform's logger level and validator, and nothing else. */
+export function bareFastify(services: Services): FastifyInstance {
   const app = Fastify({ logger: { level: services.config.logLevel } });
   app.setValidatorCompiler(validatorCompiler);
-  const ctx = { db: services.db, tenantId: options.tenantId };
+  return app;
+}
+
+/** The bare `GET /api/v1/partners/:id`, for other baselines that add one thing in front of it. */
+export function registerBarePartnerRoute(app: FastifyInstance, services: Services, tenantId: string): void {
+  const ctx = { db: services.db, tenantId };
   app
     .withTypeProvider<TypeBoxTypeProvider>()
     .get(
@@ -31,5 +43,4 @@ export async function buildBareApp(
         return { data: partner };
       },
     );
-  return app;
 }

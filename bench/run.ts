@@ -10,7 +10,9 @@ import { keyVerifySuite } from './key-verify.ts';
 import { replaceSection } from './lib/markdown.ts';
 import { log, type Suite } from './lib/suite.ts';
 import { partnersGetSuite } from './partners-get.ts';
+import { rateLimitSuite } from './rate-limit.ts';
 import { transactionsCursorSuite } from './transactions-cursor.ts';
+import { webhooksSuite } from './webhooks.ts';
 
 const SUITES: Suite[] = [
   partnersGetSuite,
@@ -18,6 +20,8 @@ const SUITES: Suite[] = [
   keyPropagationSuite,
   eventsSuite,
   transactionsCursorSuite,
+  rateLimitSuite,
+  webhooksSuite,
 ];
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 

@@ -1,7 +1,7 @@
 /**
  * A benchmark server process: boots the real services once and serves the full platform app and,
- * when asked, a bare app on the same services, each on its own loopback port. Started by
- * server-process.ts; answers `{ type: 'ready', urls }` on its IPC channel,
+ * when asked, a bare app and named variant apps on the same services, each on its own loopback
+ * port. Started by server-process.ts; answers `{ type: 'ready', urls }` on its IPC channel,
  * reports its CPU time on `cpu-usage` and exits on `stop`.
  */
 import type { FastifyInstance } from 'fastify';
@@ -14,16 +14,23 @@ export interface ServeOptions {
   env: Record<string, string>;
   /** A module exporting `buildBareApp(services, options)`, and the options it gets. */
   bare?: { module: string; options: unknown };
+  /** More apps by name, each built by the `builder` export of `module` as `builder(services, options)`. */
+  apps?: Record<string, { module: string; builder: string; options?: unknown }>;
 }
 
-type BareAppBuilder = (services: Services, options: never) => Promise<FastifyInstance>;
+type AppBuilder = (services: Services, options: never) => Promise<FastifyInstance>;
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ServeOptions;
 const services = await createServices(loadConfig(options.env));
 const apps: Record<string, FastifyInstance> = { platform: await buildApp(services) };
 if (options.bare) {
-  const { buildBareApp } = (await import(options.bare.module)) as { buildBareApp: BareAppBuilder };
+  const { buildBareApp } = (await import(options.bare.module)) as { buildBareApp: AppBuilder };
   apps.bare = await buildBareApp(services, options.bare.options as never);
+}
+for (const [name, app] of Object.entries(options.apps ?? {})) {
+  const builder = ((await import(app.module)) as Record<string, AppBuilder | undefined>)[app.builder];
+  if (!builder) throw new Error(`${app.module} exports no ${app.builder}`);
+  apps[name] = await builder(services, app.options as never);
 }
 const urls: Record<string, string> = {};
 for (const [name, app] of Object.entries(apps)) {

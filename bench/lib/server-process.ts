@@ -9,7 +9,7 @@ const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
 
 export interface ServerProcess {
   pid: number;
-  /** Base URL of each app the process serves: `platform`, and `bare` when asked for. */
+  /** Base URL of each app the process serves: `platform`, and `bare` and named apps when asked for. */
   urls: Record<string, string>;
   /** CPU time the server process has used so far, user plus system, in µs. */
   cpuMicros(): Promise<number>;
