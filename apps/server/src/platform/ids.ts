@@ -28,20 +28,33 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 /** Random bytes drawn from the OS in blocks, 10 per id, so an id costs no system call of its own. */
 const POOL = Buffer.alloc(10 * 256);
 let poolOffset = POOL.length;
+/** The last id's bytes: the next id in the same millisecond counts up from them. */
 const bytes = new Uint8Array(16);
+let lastMs = -1;
 
 /**
  * A new time-sortable id: a TypeID whose suffix is a UUIDv7 (48-bit millisecond time, version and
- * variant bits, 74 random bits) in base32. Ids of one type sort by creation time as plain strings.
- * Built here rather than by typeid-js, which draws fresh random bytes and allocates per id: request
- * ids are made on every request.
+ * variant bits, 74 random bits) in base32. Ids sort by creation time as plain strings, also within
+ * a millisecond of one process: there the next id is the last one plus one in its random bits
+ * (RFC 9562, method 2). Built here rather than by typeid-js, which allocates per id: request ids
+ * are made on every request.
  */
 export function newId(prefix: IdPrefix): string {
-  if (poolOffset === POOL.length) {
-    randomFillSync(POOL);
-    poolOffset = 0;
-  }
   const ms = Date.now();
+  if (ms > lastMs) {
+    lastMs = ms;
+    writeTime(ms);
+    writeRandom();
+  } else if (!increment()) {
+    // 2^74 ids in one millisecond cannot happen; a clock set back can: keep counting forward.
+    lastMs += 1;
+    writeTime(lastMs);
+    writeRandom();
+  }
+  return `${prefix}_${base32(bytes)}`;
+}
+
+function writeTime(ms: number): void {
   const high = Math.floor(ms / 2 ** 16);
   bytes[0] = high >>> 24;
   bytes[1] = (high >>> 16) & 0xff;
@@ -49,10 +62,44 @@ export function newId(prefix: IdPrefix): string {
   bytes[3] = high & 0xff;
   bytes[4] = (ms >>> 8) & 0xff;
   bytes[5] = ms & 0xff;
+}
+
+function writeRandom(): void {
+  if (poolOffset === POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
   for (let i = 6; i < 16; i++) bytes[i] = POOL[poolOffset++] as number;
   bytes[6] = 0x70 | ((bytes[6] as number) & 0x0f);
   bytes[8] = 0x80 | ((bytes[8] as number) & 0x3f);
-  return `${prefix}_${base32(bytes)}`;
+}
+
+/** Adds one to the 74 random bits (around the version and variant bits); false on overflow. */
+function increment(): boolean {
+  for (let i = 15; i >= 6; i--) {
+    if (i === 8) {
+      const low = (bytes[8] as number) & 0x3f;
+      if (low < 0x3f) {
+        bytes[8] = 0x80 | (low + 1);
+        return true;
+      }
+      bytes[8] = 0x80;
+    } else if (i === 6) {
+      const low = (bytes[6] as number) & 0x0f;
+      if (low < 0x0f) {
+        bytes[6] = 0x70 | (low + 1);
+        return true;
+      }
+      return false;
+    } else {
+      if ((bytes[i] as number) < 0xff) {
+        bytes[i] = (bytes[i] as number) + 1;
+        return true;
+      }
+      bytes[i] = 0;
+    }
+  }
+  return false;
 }
 
 /** 128 bits as 26 base32 characters, the first holding the top 3 bits (the TypeID encoding). */
