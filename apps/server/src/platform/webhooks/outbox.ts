@@ -20,17 +20,33 @@ const pending = new WeakMap<Db, OutboxRow[]>();
 export const outboxWrites = new EventEmitter();
 outboxWrites.setMaxListeners(0);
 
-async function insertOutboxRows(db: Db, rows: OutboxRow[]): Promise<void> {
-  const values = rows.map((row) => sql`(${row.tenantId}, ${row.type}, ${row.payload}, ${row.createdAt})`);
-  // One statement: the rows, and a notification PostgreSQL delivers only if the transaction commits.
-  await sql`
+/**
+ * Writes the events that an enabled endpoint of their tenant subscribes to, in one statement, with a
+ * notification PostgreSQL delivers only if the transaction commits and only when a row was written.
+ * An event nobody subscribes to is dropped here: the dispatcher would fan it out to no endpoint
+ * anyway, since only endpoints that exist when the event happens receive it. Returns the rows written.
+ */
+async function insertOutboxRows(db: Db, rows: OutboxRow[]): Promise<number> {
+  const values = rows.map(
+    (row) => sql`(${row.tenantId}, ${row.type}, ${row.payload}, ${row.createdAt}::timestamptz)`,
+  );
+  const result = await sql<{ written: number }>`
     with inserted as (
       insert into webhook_outbox (tenant_id, event_type, payload, created_at)
-      values ${sql.join(values)}
+      select v.tenant_id, v.event_type, v.payload, v.created_at
+      from (values ${sql.join(values)}) as v (tenant_id, event_type, payload, created_at)
+      where exists (
+        select 1 from webhook_endpoints e
+        where e.tenant_id = v.tenant_id and e.enabled
+          and (v.event_type = any(e.event_types) or '*' = any(e.event_types))
+      )
       returning 1
-    )
-    select pg_notify(${OUTBOX_CHANNEL}, '') from (select count(*) from inserted) written
+    ),
+    counted as (select count(*)::int as written from inserted)
+    select written, case when written > 0 then pg_notify(${OUTBOX_CHANNEL}, '') end
+    from counted
   `.execute(db);
+  return result.rows[0]?.written ?? 0;
 }
 
 /**
@@ -46,8 +62,7 @@ export async function transactionWithOutbox<T>(db: Db, fn: (trx: Transaction<DB>
     pending.set(trx, rows);
     try {
       const value = await fn(trx);
-      if (rows.length > 0) await insertOutboxRows(trx, rows);
-      written = rows.length;
+      if (rows.length > 0) written = await insertOutboxRows(trx, rows);
       return value;
     } finally {
       pending.delete(trx);
@@ -73,8 +88,8 @@ export async function queueWebhookEvent(
     batch.push(row);
     return;
   }
-  await insertOutboxRows(ctx.db, [row]);
-  if (!ctx.db.isTransaction) outboxWrites.emit('written');
+  const written = await insertOutboxRows(ctx.db, [row]);
+  if (written > 0 && !ctx.db.isTransaction) outboxWrites.emit('written');
 }
 
 /** Queues several events of one type (a statement that changed many rows). */
