@@ -9,6 +9,8 @@ export interface Config {
   publicUrl: string;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** Run parameterised statements as named prepared statements on PostgreSQL (see db/prepared.ts). */
+  preparedStatements: boolean;
   redisUrl: string | undefined;
   adminApiKey: string | undefined;
   nodeEnv: 'development' | 'production' | 'test';
@@ -229,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: publicUrl(env, host, port),
     dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    preparedStatements: boolean(env, 'DATABASE_PREPARED_STATEMENTS', true),
     redisUrl: serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
     adminApiKey: adminApiKey(env),
     nodeEnv,

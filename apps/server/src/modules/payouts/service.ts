@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import { recordAudit } from '../../platform/audit.ts';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
@@ -97,7 +97,9 @@ export async function createPayout(
       .onConflict((oc) =>
         oc
           .columns(['tenantId', 'partnerId', 'currency', 'period'])
-          .where('status', '<>', 'canceled')
+          // A literal, not a parameter: PostgreSQL matches the partial unique index by this
+          // predicate when it prepares the statement, before any parameter has a value.
+          .where('status', '<>', sql.lit('canceled'))
           .doNothing(),
       )
       .returning('id')

@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { prepareStatements } from './prepared.ts';
 import type { DB } from './schema.ts';
 
 export type * from './schema.ts';
@@ -57,7 +58,14 @@ export async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-export async function openPostgres(url: string, poolSize = 10): Promise<Database> {
+/** Statement texts named (prepared once per connection) per pool; see prepareStatements. */
+const MAX_PREPARED_STATEMENTS = 500;
+
+export async function openPostgres(
+  url: string,
+  options: { poolSize?: number; preparedStatements?: boolean } = {},
+): Promise<Database> {
+  const { poolSize = 10, preparedStatements = true } = options;
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -66,6 +74,7 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as never,
     },
   });
+  if (preparedStatements) prepareStatements(pool, MAX_PREPARED_STATEMENTS);
   pool.on('error', () => {
     // An idle client lost its connection; the pool replaces it on the next checkout.
   });
@@ -107,6 +116,9 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Database
 export function openDatabase(options: {
   databaseUrl: string | undefined;
   dataDir: string;
+  preparedStatements: boolean;
 }): Promise<Database> {
-  return options.databaseUrl ? openPostgres(options.databaseUrl) : openPglite(options.dataDir);
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, { preparedStatements: options.preparedStatements })
+    : openPglite(options.dataDir);
 }

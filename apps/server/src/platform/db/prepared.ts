@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+/** SQLSTATE 0A000 with this message: a column was added to a table a prepared `*` reads. */
+const PLAN_CHANGED = 'cached plan must not change result type';
+
+type Query = (config: pg.QueryConfig) => Promise<pg.QueryResult>;
+
+/**
+ * Makes every connection of the pool run parameterised statements as named prepared statements,
+ * so PostgreSQL parses and plans each statement text once per connection instead of on every
+ * call — for the one-statement sale of `POST /events` that planning was most of its database time.
+ * The name is a hash of the text, so the same text always gets the same name. At most
+ * `maxStatements` texts are named per pool (each connection keeps a plan for each): beyond that,
+ * new texts run unnamed. A statement whose plan a migration invalidated (a column added to a table
+ * it reads with `*`) runs unnamed from then on, and at once again when it was not in a transaction
+ * (in one, PostgreSQL has aborted the transaction; its caller sees the error).
+ */
+export function prepareStatements(pool: pg.Pool, maxStatements: number): void {
+  /** Text → its statement name; null for a text that runs unnamed for good. */
+  const names = new Map<string, string | null>();
+  const nameOf = (text: string): string | null => {
+    let name = names.get(text);
+    if (name === undefined) {
+      name = names.size < maxStatements ? `pl_${createHash('sha1').update(text).digest('hex')}` : null;
+      if (name !== null) names.set(text, name);
+    }
+    return name;
+  };
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const named: Query = async (config) => {
+      try {
+        return await (query(config) as Promise<pg.QueryResult>);
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.includes(PLAN_CHANGED)) throw error;
+        names.set(config.text, null);
+        return (await query(config.text, config.values)) as pg.QueryResult;
+      }
+    };
+    // Kysely calls query(text, values) and awaits the promise; other forms pass through unchanged.
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const [text, values] = args;
+      if (args.length === 2 && typeof text === 'string' && Array.isArray(values) && values.length > 0) {
+        const name = nameOf(text);
+        if (name !== null) return named({ name, text, values });
+      }
+      return query(...args);
+    };
+  });
+}
