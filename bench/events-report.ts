@@ -5,6 +5,7 @@ import type { LoadResult } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
 import type { RunCpu } from './lib/run-cpu.ts';
+import { mean, percent } from './lib/stats.ts';
 
 /** The issue's target: sustained sale events per second on PostgreSQL on this 2-core machine. */
 export const EVENTS_TARGET = 1_000;
@@ -26,9 +27,6 @@ export interface EventsDatabaseResult {
   created: number;
   rows: SaleRows;
 }
-
-const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
 
 function byConnections(result: EventsDatabaseResult): Map<number, EventsRun[]> {
   const groups = new Map<number, EventsRun[]>();

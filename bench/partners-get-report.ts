@@ -2,6 +2,7 @@ import type { LoadResult } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
 import type { RunCpu } from './lib/run-cpu.ts';
+import { mean, median, percent } from './lib/stats.ts';
 import type { SETTINGS } from './partners-get.ts';
 
 export type Variant = 'platform' | 'bare';
@@ -18,16 +19,6 @@ export interface DatabaseResult {
   /** CPU µs per request through `app.inject`, no sockets. */
   inProcess: Record<Variant, number>;
 }
-
-const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-}
-
-const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
 
 function summary(runs: Run[]) {
   return {

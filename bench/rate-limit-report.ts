@@ -2,6 +2,7 @@ import type { LoadResult } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
 import type { RunCpu } from './lib/run-cpu.ts';
+import { mean, median, percent } from './lib/stats.ts';
 import type { SETTINGS, Variant } from './rate-limit.ts';
 import type { AccuracyLimiter, AccuracyReport } from './rate-limit-accuracy.ts';
 
@@ -59,15 +60,6 @@ const ACCURACY_LABELS: Record<AccuracyLimiter, string> = {
 /** The variants that write a request-log row per request. */
 const METERED: Variant[] = ['metering-only', 'memory', 'redis'];
 
-const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-}
-
-const percent = (value: number) => `${value < 0 ? '−' : ''}${Math.abs(value * 100).toFixed(1)} %`;
 const signed = (value: number) => `${value >= 0 ? '+' : '−'}${formatNumber(Math.abs(value))}`;
 
 function summary(runs: Run[]) {

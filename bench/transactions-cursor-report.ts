@@ -2,6 +2,7 @@ import type { LoadResult } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
 import type { RunCpu } from './lib/run-cpu.ts';
+import { mean, median } from './lib/stats.ts';
 import type { CURSOR_SETTINGS } from './transactions-cursor.ts';
 
 export const VARIANTS = ['cursor-first', 'cursor-deep', 'page-first', 'page-deep'] as const;
@@ -34,14 +35,6 @@ export interface CursorResult {
 }
 
 type Settings = typeof CURSOR_SETTINGS;
-
-const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-}
 
 function describe(variant: Variant, settings: Settings): { mode: string; request: string; skipped: number } {
   const { rows, pageSize } = settings;

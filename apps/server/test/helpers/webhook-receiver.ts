@@ -110,3 +110,26 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs 
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** Every domain event type of the catalog, in its order (`webhook.test` comes last, after these). */
+export const DOMAIN_EVENT_TYPES = [
+  'partner.created',
+  'partner.updated',
+  'partner.invited',
+  'partner.revoked',
+  'customer.created',
+  'customer.updated',
+  'transaction.created',
+  'transaction.approved',
+  'transaction.rejected',
+  'transaction.refunded',
+  'commission.created',
+  'commission.approved',
+  'commission.reversed',
+  'commission.paid',
+  'payout.created',
+  'payout.paid',
+  'api_key.created',
+  'api_key.revoked',
+  'api_key.expiring',
+];

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../../helpers/server.ts';
-import { eventually, type ReceivedWebhook, verify, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import {
+  DOMAIN_EVENT_TYPES,
+  eventually,
+  type ReceivedWebhook,
+  verify,
+  WebhookReceiver,
+} from '../../helpers/webhook-receiver.ts';
 import { FAST_APPROVAL, type Program, startProgram } from '../../modules/events/program.ts';
 
 let server: TestServer;
@@ -131,27 +137,7 @@ describe('a message for each domain change', () => {
         .status,
     ).toBe(200);
 
-    const expected = [
-      'partner.created',
-      'partner.updated',
-      'partner.invited',
-      'partner.revoked',
-      'customer.created',
-      'customer.updated',
-      'transaction.created',
-      'transaction.approved',
-      'transaction.rejected',
-      'transaction.refunded',
-      'commission.created',
-      'commission.approved',
-      'commission.reversed',
-      'commission.paid',
-      'payout.created',
-      'payout.paid',
-      'api_key.created',
-      'api_key.revoked',
-      'api_key.expiring',
-    ];
+    const expected = DOMAIN_EVENT_TYPES;
     await receiver.waitFor(() => {
       const types = new Set(receiver.at(endpoint.path).map((r) => r.payload.type));
       return expected.every((type) => types.has(type));

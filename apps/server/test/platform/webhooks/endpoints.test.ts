@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/platform/config.ts';
 import { call, createKey, createTenant, type TestTenant } from '../../helpers/http.ts';
 import { startServer, TestClock, type TestServer } from '../../helpers/server.ts';
-import { eventually, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
+import { DOMAIN_EVENT_TYPES, eventually, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 import { startProgram } from '../../modules/events/program.ts';
 
 let server: TestServer;
@@ -156,28 +156,7 @@ describe('GET /webhook-event-types', () => {
     const response = await api('GET', '/webhook-event-types');
     expect(response.status).toBe(200);
     const types = response.body.data.map((t: { type: string }) => t.type);
-    expect(types).toEqual([
-      'partner.created',
-      'partner.updated',
-      'partner.invited',
-      'partner.revoked',
-      'customer.created',
-      'customer.updated',
-      'transaction.created',
-      'transaction.approved',
-      'transaction.rejected',
-      'transaction.refunded',
-      'commission.created',
-      'commission.approved',
-      'commission.reversed',
-      'commission.paid',
-      'payout.created',
-      'payout.paid',
-      'api_key.created',
-      'api_key.revoked',
-      'api_key.expiring',
-      'webhook.test',
-    ]);
+    expect(types).toEqual([...DOMAIN_EVENT_TYPES, 'webhook.test']);
     const partner = response.body.data[0];
     expect(partner.description).toEqual(expect.any(String));
     expect(partner.example).toMatchObject({
