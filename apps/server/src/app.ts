@@ -33,7 +33,7 @@ import {
   registerWebhookEventSchemas,
   type WebhookEventSchemas,
 } from './platform/webhooks/event-types.ts';
-import { webhookRoutes } from './platform/webhooks/index.ts';
+import { webhookRetentionJob, webhookRoutes } from './platform/webhooks/index.ts';
 
 /** A domain module: one folder under src/modules, registered here with one line. */
 export interface Module {
@@ -140,6 +140,7 @@ export async function startBackgroundWork(services: Services, options: { dispatc
   registerWebhookCatalog();
   services.jobs.start(idempotencyCleanupJob(services.db, services.clock));
   services.jobs.start(apiKeyExpiryJob(services));
+  services.jobs.start(webhookRetentionJob(services));
   for (const job of services.requestRecorder.jobs()) services.jobs.start(job);
   for (const module of MODULES) for (const job of module.jobs?.(services) ?? []) services.jobs.start(job);
   if (options.dispatch) await services.webhookDispatcher.start();

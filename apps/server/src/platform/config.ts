@@ -48,6 +48,8 @@ export interface WebhookSettings {
   retrySchedule: number[];
   /** An endpoint whose every attempt failed for this long is disabled. */
   disableAfterMs: number;
+  /** Delivered and failed messages, with their attempts, are deleted this long after their last change. */
+  retentionMs: number;
   timeoutMs: number;
   /** How long a claimed message stays with its worker before another may take it over. */
   leaseMs: number;
@@ -212,6 +214,7 @@ function webhookSettings(env: Env, nodeEnv: Config['nodeEnv']): WebhookSettings 
     allowHttp: boolean(env, 'WEBHOOK_ALLOW_HTTP', nodeEnv !== 'production'),
     retrySchedule: retrySchedule(env),
     disableAfterMs: duration(env, 'WEBHOOK_DISABLE_AFTER', '5d', 0, 365 * 86_400_000),
+    retentionMs: duration(env, 'WEBHOOK_RETENTION', '30d', 3_600_000, 3_650 * 86_400_000),
     timeoutMs,
     leaseMs,
     concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 10_000),

@@ -1,4 +1,7 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookRetentionJob } from '../../../src/platform/webhooks/index.ts';
+import { pruneWebhookMessages } from '../../../src/platform/webhooks/retention.ts';
 import { call } from '../../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../../helpers/server.ts';
 import {
@@ -400,5 +403,55 @@ describe('admin key', () => {
       key: ADMIN_KEY,
     });
     expect(response.status).toBe(200);
+  });
+});
+
+describe('retention (WEBHOOK_RETENTION, 30 days)', () => {
+  it('deletes delivered and failed messages and their attempts once old enough; pending ones stay', async () => {
+    const program = await startProgram(server);
+    const [ok, broken, later] = [
+      await subscribe(program),
+      await subscribe(program),
+      await subscribe(program),
+    ];
+    replies.set(broken.path, () => ({ status: 500 }));
+    replies.set(later.path, () => ({ status: 503, headers: { 'retry-after': '3600' } }));
+    await program.partner();
+    const byEndpoint = await eventually(async () => {
+      const [delivered, failed, pending] = await Promise.all([
+        messages(program, ok, '?status=delivered'),
+        messages(program, broken, '?status=failed'),
+        messages(program, later, '?status=pending'),
+      ]);
+      const done = pending.data[0]?.attempts === 1;
+      return delivered.data.length === 1 && failed.data.length === 1 && done
+        ? [delivered.data[0].id, failed.data[0].id, pending.data[0].id]
+        : undefined;
+    });
+    const attempts = async (id: string) =>
+      Number(
+        (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from webhook_attempts where message_id = ${id}`.execute(
+            server.services.db,
+          )
+        ).rows[0]?.n,
+      );
+    expect(await attempts(byEndpoint[1] as string)).toBe(3);
+
+    // The job as the server runs it: nothing is old enough yet.
+    await webhookRetentionJob(server.services).run();
+    for (const id of byEndpoint) expect((await program.get(`/webhook-messages/${id}`)).status).toBe(200);
+
+    const retention = server.services.config.webhooks.retentionMs;
+    expect(retention).toBe(30 * 86_400_000);
+    await pruneWebhookMessages(server.services.db, new Date(Date.now() + retention + 60_000), retention);
+    const [delivered, failed, pending] = byEndpoint as [string, string, string];
+    expect((await program.get(`/webhook-messages/${delivered}`)).status).toBe(404);
+    expect((await program.get(`/webhook-messages/${failed}`)).status).toBe(404);
+    expect(await attempts(failed)).toBe(0);
+    expect((await program.get(`/webhook-messages/${pending}`)).body.data.status).toBe('pending');
+    expect(await attempts(pending)).toBe(1);
   });
 });
