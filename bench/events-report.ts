@@ -129,7 +129,7 @@ export function eventsReport(
     "partner's version and its group's `id:version` are still the remembered ones, then insert the",
     'customer, the event already pointing at what it created, the transaction and the commission, each',
     'only if the one before was written; the webhook outbox insert (rows only for events an enabled',
-    "endpoint subscribes to: none for this tenant); `COMMIT`. On PostgreSQL every statement is prepared",
+    'endpoint subscribes to: none for this tenant); `COMMIT`. On PostgreSQL every statement is prepared',
     'once per connection (`DATABASE_PREPARED_STATEMENTS`), so it is not planned again. A partner not',
     'seen yet (or changed since) costs one lookup more, which also reads the group stamp (the group',
     'itself comes from a per-process cache keyed by that stamp, so a changed rule is never used). An',
