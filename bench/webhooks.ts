@@ -245,7 +245,7 @@ async function run(): Promise<string> {
     ]),
     '',
     ...verdicts,
-    '- The machine has 2 cores shared by PostgreSQL, the receiver, the producer and the workers: a second worker mostly competes for the same cores, so it adds little here; on separate hosts workers add throughput until PostgreSQL is the limit.',
+    '- The machine has 2 cores shared by PostgreSQL, the receiver, the producer and the workers, so a second worker competes with all of them for CPU; on hosts of their own, workers add throughput until PostgreSQL is the limit.',
   ].join('\n');
 }
 
