@@ -3,7 +3,7 @@ import type { Tenant } from '../context.ts';
 import type { Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { compileAllowList } from './ip-allowlist.ts';
-import { hashKey, type ParsedKey, parseKey, safeEqual } from './key-format.ts';
+import { hashKey, parseKey, safeEqual } from './key-format.ts';
 import { TtlCache } from './ttl-cache.ts';
 
 /** What a verified key grants, as cached in process after the first lookup. */
@@ -51,26 +51,23 @@ export class KeyVerifier {
    * expired key. No promise on this path: a cache hit is answered synchronously.
    */
   verifyCached(presented: string): VerifiedKey | undefined {
-    const hash = this.checkedHash(presented);
-    const key = this.cache.get(hash);
+    // The checksum first: a typo never reaches the cache or the database.
+    if (!parseKey(presented, this.prefix)) throw invalidKey();
+    const key = this.cache.get(hashKey(presented));
     return key === undefined ? undefined : this.usable(key);
   }
 
   async verify(presented: string): Promise<VerifiedKey> {
-    const cached = this.verifyCached(presented);
-    if (cached) return cached;
-    const id = `key_${(parseKey(presented, this.prefix) as ParsedKey).idSuffix}`;
+    const parsed = parseKey(presented, this.prefix);
+    if (!parsed) throw invalidKey();
     const hash = hashKey(presented);
-    const generation = this.generation;
-    const key = (await this.load(id, hash)) ?? UNKNOWN;
-    if (generation === this.generation) this.cache.set(hash, key);
+    let key = this.cache.get(hash);
+    if (key === undefined) {
+      const generation = this.generation;
+      key = (await this.load(`key_${parsed.idSuffix}`, hash)) ?? UNKNOWN;
+      if (generation === this.generation) this.cache.set(hash, key);
+    }
     return this.usable(key);
-  }
-
-  /** The key's hash, once its shape and checksum are right: a typo never reaches cache or database. */
-  private checkedHash(presented: string): string {
-    if (!parseKey(presented, this.prefix)) throw invalidKey();
-    return hashKey(presented);
   }
 
   private usable(key: VerifiedKey | typeof UNKNOWN): VerifiedKey {

@@ -15,6 +15,10 @@ type Query = (config: pg.QueryConfig) => Promise<pg.QueryResult>;
  * new texts run unnamed. A statement whose plan a migration invalidated (a column added to a table
  * it reads with `*`) runs unnamed from then on, and at once again when it was not in a transaction
  * (in one, PostgreSQL has aborted the transaction; its caller sees the error).
+ *
+ * A prepared statement is planned before its parameters have values, so whatever PostgreSQL must
+ * decide from the text alone has to be a literal there: the predicate of a partial unique index
+ * named by `ON CONFLICT (…) WHERE …` (see payouts), for instance.
  */
 export function prepareStatements(pool: pg.Pool, maxStatements: number): void {
   /** Text → its statement name; null for a text that runs unnamed for good. */
