@@ -243,3 +243,42 @@ describe('Redis stopped mid-test', () => {
     expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
   });
 });
+
+describe('Redis hanging mid-test', () => {
+  it('counts a call Redis does not answer within 100 ms as failed and answers in process, until Redis answers again', async () => {
+    const { state, open, closed } = await outage;
+    const [openTenant, closedTenant] = await Promise.all([createTenant(open), createTenant(closed)]);
+    const me = (server: TestServer, k: string) => call(server, 'GET', '/api/v1/me', { key: k });
+    expect((await me(open, openTenant.key)).status).toBe(200);
+    const failures = open.services.rateLimits.failures;
+    const warnings = logged(open, 'rate-limit store unreachable').length;
+    const recoveries = logged(open, 'reachable again').length;
+
+    // Stopped, not killed: the connection stays open and commands go unanswered.
+    state.redis.kill('SIGSTOP');
+    try {
+      const startedAt = performance.now();
+      const served = await me(open, openTenant.key);
+      const waited = performance.now() - startedAt;
+      expect(served.status).toBe(200);
+      expect(served.headers.get('x-ratelimit-remaining')).not.toBeNull();
+      expect(waited).toBeGreaterThanOrEqual(100);
+      expect(open.services.rateLimits.failures).toBe(failures + 1);
+      expect(logged(open, 'rate-limit store unreachable')).toHaveLength(warnings + 1);
+      // The next requests skip Redis for a second instead of waiting on it again.
+      expect((await me(open, openTenant.key)).status).toBe(200);
+      expect(open.services.rateLimits.failures).toBe(failures + 1);
+      expect((await me(closed, closedTenant.key)).status).toBe(503);
+    } finally {
+      state.redis.kill('SIGCONT');
+    }
+
+    const deadline = Date.now() + 15_000;
+    while (logged(open, 'reachable again').length === recoveries) {
+      if (Date.now() > deadline) throw new Error('the server did not go back to Redis');
+      await me(open, openTenant.key);
+      await sleep(200);
+    }
+    expect((await me(open, openTenant.key)).status).toBe(200);
+  });
+});

@@ -73,71 +73,126 @@ const COUNTER_GRACE_MS = 60_000;
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly failures = 0;
+  private readonly deadlines: Deadlines;
 
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
     /** How long a request waits for Redis before the call counts as failed. */
-    private readonly timeoutMs: number,
-  ) {}
+    timeoutMs: number,
+  ) {
+    this.deadlines = new Deadlines(timeoutMs);
+  }
 
-  async hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
+  hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
     const cells = checks.map((check) => cellOf(check, nowMs));
     const keys = cells.map((cell) => `${this.prefix}${cell.key}`);
     const args = [String(nowMs), ...cells.flatMap((cell) => cellArgs(cell, nowMs))];
-    const reply = (await withDeadline(this.run(keys, args), this.timeoutMs)) as number[];
-    const allowed = reply[0] === 1;
-    const states = cells.map((cell, i): CellState => {
-      const a = reply[i * 2 + 1] ?? -1;
-      if (cell.kind === 'counter') return a;
-      return a < 0 ? undefined : { ms: a, frac: reply[i * 2 + 2] ?? 0 };
+    return this.deadlines.race(this.run(keys, args)).then((reply) => {
+      const replies = reply as number[];
+      const allowed = replies[0] === 1;
+      const states = cells.map((cell, i): CellState => {
+        const a = replies[i * 2 + 1] ?? -1;
+        if (cell.kind === 'counter') return a;
+        return a < 0 ? undefined : { ms: a, frac: replies[i * 2 + 2] ?? 0 };
+      });
+      return { allowed, decisions: describe(cells, states, admit(cells, states, nowMs), allowed, nowMs) };
     });
-    return { allowed, decisions: describe(cells, states, admit(cells, states, nowMs), allowed, nowMs) };
   }
 
   async close(): Promise<void> {
+    this.deadlines.close();
     this.client.disconnect();
   }
 
   /** EVALSHA; when Redis does not know the script yet (new or restarted), EVAL loads it. */
-  private async run(keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args);
-    } catch (error) {
+  private run(keys: string[], args: string[]): Promise<unknown> {
+    return this.client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return await this.client.eval(SCRIPT, keys.length, ...keys, ...args);
-    }
+      return this.client.eval(SCRIPT, keys.length, ...keys, ...args);
+    });
   }
 }
 
+interface PendingCall {
+  startedAt: number;
+  settled: boolean;
+  reject: (error: Error) => void;
+}
+
 /**
- * Rejects when `promise` has not settled `ms` after the call. The deadline is checked once more
- * after the event loop has read pending I/O (setImmediate runs after the poll phase): when a busy
- * event loop delays the timer, it fires before a reply that arrived meanwhile is read, and that
- * must not count as Redis failing — a false outage would split the shared limit into per-process
- * ones. (ioredis's own `commandTimeout` has exactly that flaw.)
+ * Fails calls Redis has not answered `timeoutMs` after they were made, without a timer per call:
+ * while calls are pending, one sweep every quarter of the timeout fails the expired ones, so a call
+ * fails between 1 and 1.25 timeouts after it began. Calls are kept in the order they were made, so
+ * a sweep stops at the first one still in time. The sweep fails them only after the event loop has
+ * read pending I/O (setImmediate runs after the poll phase): when a busy event loop delays the
+ * sweep, a reply that arrived meanwhile must not count as Redis failing — a false outage would
+ * split the shared limit into per-process ones. (ioredis's own `commandTimeout` has exactly that
+ * flaw.)
  */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      setImmediate(() => {
-        if (!settled) reject(new Error(`Redis did not answer within ${ms} ms`));
-      });
-    }, ms);
-    promise.then(
-      (value) => {
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+class Deadlines {
+  private calls: PendingCall[] = [];
+  /** Index of the oldest call not yet swept out. */
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** `promise`, or a rejection once it has taken longer than the timeout. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call: PendingCall = { startedAt: performance.now(), settled: false, reject };
+      this.calls.push(call);
+      if (!this.timer) {
+        this.timer = setInterval(() => this.sweep(), Math.max(1, this.timeoutMs / 4));
+        this.timer.unref();
+      }
+      promise.then(
+        (value) => {
+          call.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          call.settled = true;
+          reject(error);
+        },
+      );
+    });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private sweep(): void {
+    const expiredBefore = performance.now() - this.timeoutMs;
+    const expired: PendingCall[] = [];
+    while (this.head < this.calls.length) {
+      const call = this.calls[this.head] as PendingCall;
+      if (!call.settled) {
+        if (call.startedAt > expiredBefore) break;
+        expired.push(call);
+      }
+      this.head += 1;
+    }
+    if (this.head === this.calls.length) {
+      this.calls = [];
+      this.head = 0;
+      this.close();
+    } else if (this.head > 1_024 && this.head * 2 > this.calls.length) {
+      this.calls = this.calls.slice(this.head);
+      this.head = 0;
+    }
+    if (expired.length === 0) return;
+    setImmediate(() => {
+      for (const call of expired) {
+        if (call.settled) continue;
+        call.settled = true;
+        call.reject(new Error(`Redis did not answer within ${this.timeoutMs} ms`));
+      }
+    });
+  }
 }
 
 function cellArgs(cell: Cell, nowMs: number): string[] {
