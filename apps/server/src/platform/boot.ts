@@ -40,7 +40,7 @@ export async function createServices(
   );
   await keyChanges.start();
   // Creates today's request-log partitions before the server listens.
-  const requestRecorder = new RequestRecorder(database.db, clock, logger, config);
+  const requestRecorder = new RequestRecorder(database, clock, logger, config);
   await requestRecorder.start();
   return {
     config,

@@ -111,6 +111,7 @@ describe('GET /api/v1/request-logs', () => {
 
   it.each([
     ['status=404', (r: any) => r.status === 404],
+    ['status=200', (r: any) => r.status === 200],
     ['statusClass=4xx', (r: any) => r.status >= 400 && r.status < 500],
     ['statusClass=2xx', (r: any) => r.status >= 200 && r.status < 300],
     [`route=${encodeURIComponent('/api/v1/partners')}`, (r: any) => r.route === '/api/v1/partners'],
@@ -124,6 +125,39 @@ describe('GET /api/v1/request-logs', () => {
     expect(filtered.status).toBe(200);
     expect(settled(filtered.body.data).length).toBeGreaterThan(0);
     expect(settled(filtered.body.data)).toEqual(all.filter(matches));
+  });
+
+  it('keeps tabs, backslashes and Latin-1 text exactly as sent', async () => {
+    const writer = await createKey(server, tenant.key, { name: 'writer', scopes: ['partners:read'] });
+    const userAgent = 'sync\tbot\\2.0 (Zürich; \\N)';
+    const response = await send(writer.key, '/api/v1/partners/prt_%5CN%09x', 404, {
+      'user-agent': userAgent,
+    });
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    expect(row).toMatchObject({
+      userAgent,
+      path: '/api/v1/partners/prt_%5CN%09x',
+      responseBytes: expect.any(Number),
+    });
+    expect(server.services.requestRecorder.requestLogs.dropped).toBe(0);
+  });
+
+  it('writes a line again without a duplicate or a loss when an earlier write stored it already', async () => {
+    const { requestLogs } = server.services.requestRecorder;
+    const writer = await createKey(server, tenant.key, { name: 'writer', scopes: ['partners:read'] });
+    const response = await send(writer.key, '/api/v1/partners', 200);
+    await server.services.requestRecorder.flush();
+    const [stored] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    const other = await send(writer.key, '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', 404);
+    // The same line once more, as a retry after a lost answer would write it, beside a new one.
+    requestLogs.append({ ...stored, tenantId: tenant.id, createdAt: new Date(stored.createdAt) });
+    await server.services.requestRecorder.flush();
+    expect(requestLogs.pendingCount).toBe(0);
+    expect(requestLogs.dropped).toBe(0);
+    expect((await logs(`requestId=${stored.id}`)).body.data).toEqual([stored]);
+    const [added] = (await logs(`requestId=${other.headers.get('x-request-id')}`)).body.data;
+    expect(added).toMatchObject({ status: 404, errorCode: 'not_found' });
   });
 
   it('filters by key and status together', async () => {

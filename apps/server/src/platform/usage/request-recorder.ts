@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import type { Db } from '../db/index.ts';
+import type { Database, Db } from '../db/index.ts';
 import type { Job } from '../jobs.ts';
 import { HttpMetrics, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
 import { ProcessMetrics } from '../metrics/process-metrics.ts';
@@ -33,14 +33,17 @@ export class RequestRecorder {
   private readonly routes = new Map<string, string>();
   private readonly keyPattern: RegExp;
 
+  private readonly db: Db;
+
   constructor(
-    private readonly db: Db,
+    database: Pick<Database, 'db' | 'copyFrom'>,
     private readonly clock: Clock,
     private readonly log: FastifyBaseLogger,
     private readonly config: RecorderConfig,
   ) {
-    this.usage = new UsageMeter(db, log, config.usageFlushIntervalMs);
-    this.requestLogs = new RequestLogWriter(db, log);
+    this.db = database.db;
+    this.usage = new UsageMeter(database.db, log, config.usageFlushIntervalMs);
+    this.requestLogs = new RequestLogWriter(database, log);
     this.keyPattern = new RegExp(`${config.keyPrefix}_(live|test)_[0-9a-z]+_[0-9A-Za-z]+`, 'g');
   }
 
