@@ -23,8 +23,9 @@ const COPY_STATEMENT = `copy request_logs (${COLUMNS}) from stdin`;
 
 /**
  * Buffers request-log rows in memory and writes them every second, with `COPY` on PostgreSQL and
- * multi-row inserts on PGlite; a request never waits on its log line. The buffer is bounded: while the database cannot keep up, further
- * rows are dropped and counted, with one warning per outage. A crash loses at most one second.
+ * multi-row inserts on PGlite; a request never waits on its log line. The buffer is bounded: while
+ * the database cannot keep up, further rows are dropped and counted, with one warning per outage.
+ * A crash loses at most one second.
  */
 export class RequestLogWriter {
   private buffer: RequestLogEntry[] = [];
