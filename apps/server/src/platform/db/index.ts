@@ -106,7 +106,6 @@ export async function openPostgres(
     },
     copyFrom: async (statement, data) => {
       const client = await pool.connect();
-      let failure: unknown;
       try {
         const copy = client.query(copyFromStdin(statement));
         await new Promise<void>((resolve, reject) => {
@@ -116,13 +115,12 @@ export async function openPostgres(
           copy.end(data);
         });
       } catch (error) {
-        failure = error;
-        throw error;
-      } finally {
         // An error PostgreSQL reported leaves the session usable; any other (a broken connection,
         // a stream error) may not, so that connection is closed instead of going back to the pool.
-        client.release(failure !== undefined && !isServerError(failure) ? (failure as Error) : undefined);
+        client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+        throw error;
       }
+      client.release();
     },
     ping: async () => {
       await sql`select 1`.execute(db);
@@ -137,11 +135,6 @@ export async function openPostgres(
       waiting: pool.waitingCount,
     }),
   };
-}
-
-/** An error PostgreSQL itself sent (it carries a SQLSTATE), as opposed to a client or network one. */
-function isServerError(error: unknown): boolean {
-  return error instanceof pg.DatabaseError;
 }
 
 export function openDatabase(options: {

@@ -17,6 +17,7 @@ const NO_PARTITION = '23514';
 /** A row with this request id is stored already. */
 const UNIQUE_VIOLATION = '23505';
 
+/** The columns both ways of writing set, in the order of their values. */
 const COLUMNS =
   'id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent, response_bytes, error_code';
 const COPY_STATEMENT = `copy request_logs (${COLUMNS}) from stdin`;
@@ -193,11 +194,8 @@ async function insertSkippingStored(db: Db, rows: RequestLogEntry[]): Promise<vo
     })),
   );
   await sql`
-    insert into request_logs
-      (id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent,
-       response_bytes, error_code)
-    select id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent,
-      response_bytes, error_code
+    insert into request_logs (${sql.raw(COLUMNS)})
+    select ${sql.raw(COLUMNS)}
     from jsonb_to_recordset(${json}::jsonb) as r (
       id text, tenant_id text, created_at timestamptz, key_id text, method text, path text, route text,
       status smallint, latency_ms double precision, ip text, user_agent text, response_bytes integer,
