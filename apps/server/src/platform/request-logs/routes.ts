@@ -90,7 +90,7 @@ const COLUMNS = [
   'errorCode',
 ] as const;
 
-/** The predicate of `request_logs_status_idx` (migration 0009), word for word. */
+/** The predicate of `request_logs_status_idx` (migrations 0009 and 0010), word for word. */
 const NOT_SUCCESS = sql<boolean>`(status < 200 or status >= 300)`;
 
 type LogRow = Pick<RequestLogsTable, (typeof COLUMNS)[number]>;
@@ -117,12 +117,18 @@ export function requestLogRoutes(app: App): void {
     (request) => {
       const { db } = request.server.services;
       const filters = request.query;
+      const tenantId = authOf(request).tenant.id;
       // The request log is tenant-owned: every query is restricted to the caller's tenant here.
-      let query = requestLogDb(db)
-        .selectFrom('requestLogs')
-        .select(COLUMNS)
-        .where('tenantId', '=', authOf(request).tenant.id);
-      if (filters.keyId) query = query.where('keyId', '=', filters.keyId);
+      let query = requestLogDb(db).selectFrom('requestLogs').select(COLUMNS).where('tenantId', '=', tenantId);
+      if (filters.keyId) {
+        // The key index leaves tenant_id out (migration 0010), so another tenant's key must not
+        // make this walk that key's rows: such a filter matches nothing before a row is read.
+        query = query
+          .where('keyId', '=', filters.keyId)
+          .where(
+            sql<boolean>`exists (select 1 from api_keys where id = ${filters.keyId} and tenant_id = ${tenantId})`,
+          );
+      }
       // Filters that exclude 2xx say so literally, so that even a prepared statement's plan can use
       // the index of such rows.
       let excludesSuccess = false;
