@@ -123,10 +123,17 @@ export function requestLogRoutes(app: App): void {
       if (filters.keyId) {
         // The key index leaves tenant_id out (migration 0010), so another tenant's key must not
         // make this walk that key's rows: such a filter matches nothing before a row is read.
+        const keyId = filters.keyId;
         query = query
-          .where('keyId', '=', filters.keyId)
-          .where(
-            sql<boolean>`exists (select 1 from api_keys where id = ${filters.keyId} and tenant_id = ${tenantId})`,
+          .where('keyId', '=', keyId)
+          .where((eb) =>
+            eb.exists(
+              eb
+                .selectFrom('apiKeys')
+                .select('apiKeys.id')
+                .where('apiKeys.id', '=', keyId)
+                .where('apiKeys.tenantId', '=', tenantId),
+            ),
           );
       }
       // Filters that exclude 2xx say so literally, so that even a prepared statement's plan can use
