@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
 import {
   listRequestLogPartitions,
   maintainRequestLogPartitions,
@@ -158,6 +159,40 @@ describe('GET /api/v1/request-logs', () => {
     expect((await logs(`requestId=${stored.id}`)).body.data).toEqual([stored]);
     const [added] = (await logs(`requestId=${other.headers.get('x-request-id')}`)).body.data;
     expect(added).toMatchObject({ status: 404, errorCode: 'not_found' });
+  });
+
+  it('a flush writes the lines buffered when it began; lines added meanwhile wait for the next', async () => {
+    const { requestLogs } = server.services.requestRecorder;
+    await requestLogs.flush();
+    const early = await send(live.key, '/api/v1/partners', 200);
+    const flushing = requestLogs.flush();
+    // One turn of the microtask queue: the flush has begun, counted its rows and waits on the database.
+    await Promise.resolve();
+    expect(requestLogs.pendingCount).toBe(1);
+    const late = {
+      id: newId('req'),
+      tenantId: tenant.id,
+      createdAt: server.services.clock.now(),
+      keyId: live.id,
+      method: 'GET',
+      path: '/api/v1/partners',
+      route: '/api/v1/partners',
+      status: 200,
+      latencyMs: 1.5,
+      ip: '127.0.0.1',
+      userAgent: null,
+      responseBytes: 42,
+      errorCode: null,
+    };
+    requestLogs.append(late);
+    await flushing;
+    // Under steady load this is what keeps writes to one batch per interval instead of a chain.
+    expect(requestLogs.pendingCount).toBe(1);
+    const lookup = (id: string | null) => logs(`requestId=${id}`).then((response) => response.body.data);
+    expect(await lookup(early.headers.get('x-request-id'))).toHaveLength(1);
+    expect(await lookup(late.id)).toEqual([]);
+    await requestLogs.flush();
+    expect(await lookup(late.id)).toEqual([expect.objectContaining({ id: late.id, status: 200 })]);
   });
 
   it('filters by key and status together', async () => {

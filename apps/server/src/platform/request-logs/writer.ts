@@ -81,9 +81,16 @@ export class RequestLogWriter {
     await this.flush();
   }
 
+  /**
+   * Writes the rows buffered when the flush began, in chunks. Rows appended meanwhile wait for the
+   * next flush: under steady load, draining them too would chain a small `COPY` (and a commit) right
+   * after the last for as long as requests keep coming, instead of one batch per interval.
+   */
   private async write(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, CHUNK);
+    let due = this.buffer.length;
+    while (due > 0) {
+      const batch = this.buffer.slice(0, Math.min(CHUNK, due));
+      due -= batch.length;
       try {
         await this.insertCreatingPartitions(batch);
       } catch (error) {
