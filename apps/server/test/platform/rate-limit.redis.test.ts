@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.ts';
 import { closeServices, createServices } from '../../src/platform/boot.ts';
 import { loadConfig } from '../../src/platform/config.ts';
+import type { LimitCheck } from '../../src/platform/rate-limit/policy.ts';
+import { RedisRateLimitStore } from '../../src/platform/rate-limit/redis-store.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { call, createTenant, type TestTenant } from '../helpers/http.ts';
@@ -189,6 +191,33 @@ async function startOutageServers() {
   }
   return { port, state, open: open.value, closed: closed.value, stop };
 }
+
+describe('calls reaching Redis out of the order of their clocks', () => {
+  it("are answered at the bucket's latest time: a bucket's time never goes back", async () => {
+    const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
+    const store = new RedisRateLimitStore(new Redis(SHARED_REDIS), prefix, 2_000);
+    const check: LimitCheck = {
+      bucket: '{key_order}:key',
+      policy: { kind: 'rate', name: 'order', limit: 50, windowSeconds: 600 },
+    };
+    const now = Date.now();
+    try {
+      // Process A reads its clock 5 ms after process B, but reaches Redis first.
+      const [a] = (await store.hit([check], now + 5)).decisions;
+      const [b] = (await store.hit([check], now)).decisions;
+      expect(a).toMatchObject({ allowed: true, remaining: 49 });
+      // At B's own time one request fewer would fit; counted at A's, B sees the next count down.
+      expect(b).toMatchObject({ allowed: true, remaining: 48 });
+      expect(b?.resetAt).toBe(Math.ceil((now + 5 + 2 * 12_000) / 1000));
+    } finally {
+      const redis = new Redis(SHARED_REDIS);
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await store.close();
+    }
+  });
+});
 
 describe('Redis stopped mid-test', () => {
   it('fails open on in-process limits (or closed with 503), warns once, counts failures, then uses Redis again', async () => {

@@ -103,7 +103,10 @@ export function cellOf(check: LimitCheck, nowMs: number): Cell {
     if (!cell) {
       cell = {
         kind: 'gcra',
-        key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}`,
+        // `v2`: the stored value carries the bucket's clock (`ms:frac:seen`, see redis-store.ts).
+        // Processes of an older version keep their own buckets under the old keys during a
+        // rolling upgrade rather than failing on values they cannot read.
+        key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}:v2`,
         limit: policy.limit,
         windowMs: policy.windowSeconds * 1000,
       };

@@ -5,13 +5,28 @@ import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitSto
 
 /**
  * Takes a request from every bucket in KEYS, or from none: the same arithmetic as gcra.ts.
- * ARGV[1] is now (ms); then per key: kind (`g` rate bucket, `c` quota counter), limit, and the
- * window (ms) or the counter's time to live (ms). A bucket is stored as `ms:frac` (see Tat) and
- * expires when it is full again. Returns [allowed, then per key its state before: ms, frac or
- * count, 0], with -1 for a bucket that did not exist.
+ * ARGV[1] is the caller's now (ms); then per key: kind (`g` rate bucket, `c` quota counter), limit,
+ * and the window (ms) or the counter's time to live (ms). A bucket is stored as `ms:frac:seen`
+ * (see Tat; `seen` is the latest now it was used at) and expires when it is full again. A bucket's
+ * time never goes back: a caller whose now is behind a bucket's `seen` (another process read its
+ * clock a moment later, but reached Redis first) is treated as arriving at `seen`, so answers are
+ * the same whichever process made the call. Returns [allowed, then per key its state before: ms,
+ * frac or count, 0, with -1 for a bucket that did not exist; then the now it decided at].
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
+local raws = {}
+for i = 1, #KEYS do
+  local raw = redis.call('GET', KEYS[i])
+  raws[i] = raw
+  if raw and ARGV[i * 3 - 1] == 'g' then
+    local last = string.find(raw, ':', string.find(raw, ':', 1, true) + 1, true)
+    if last then
+      local seen = tonumber(string.sub(raw, last + 1))
+      if seen > now then now = seen end
+    end
+  end
+end
 local allowed = 1
 local reply = {}
 local nexts = {}
@@ -20,13 +35,14 @@ for i = 1, #KEYS do
   local kind = ARGV[i * 3 - 1]
   local limit = tonumber(ARGV[i * 3])
   local param = tonumber(ARGV[i * 3 + 1])
-  local raw = redis.call('GET', KEYS[i])
+  local raw = raws[i]
   if kind == 'g' then
     local ms, frac = -1, 0
     if raw then
       local sep = string.find(raw, ':', 1, true)
+      local last = string.find(raw, ':', sep + 1, true)
       ms = tonumber(string.sub(raw, 1, sep - 1))
-      frac = tonumber(string.sub(raw, sep + 1))
+      frac = tonumber(string.sub(raw, sep + 1, (last or 0) - 1))
     end
     reply[i * 2] = ms
     reply[i * 2 + 1] = frac
@@ -36,7 +52,7 @@ for i = 1, #KEYS do
     frac = frac + (param - whole * limit)
     if frac >= limit then ms, frac = ms + 1, frac - limit end
     if (ms - now) * limit + frac > param * limit then allowed = 0 end
-    nexts[i] = string.format('%.0f:%.0f', ms, frac)
+    nexts[i] = string.format('%.0f:%.0f:%.0f', ms, frac, now)
     ttls[i] = string.format('%.0f', ms - now + 1)
   else
     local count = tonumber(raw or '0')
@@ -46,6 +62,7 @@ for i = 1, #KEYS do
   end
 end
 reply[1] = allowed
+reply[#KEYS * 2 + 2] = now
 if allowed == 1 then
   for i = 1, #KEYS do
     if ARGV[i * 3 - 1] == 'g' then
@@ -96,7 +113,9 @@ export class RedisRateLimitStore implements RateLimitStore {
         if (cell.kind === 'counter') return a;
         return a < 0 ? undefined : { ms: a, frac: replies[i * 2 + 2] ?? 0 };
       });
-      return { allowed, decisions: describe(cells, states, admit(cells, states, nowMs), allowed, nowMs) };
+      // The script's now: the caller's, or a bucket's later one (its time never goes back).
+      const at = replies[cells.length * 2 + 1] ?? nowMs;
+      return { allowed, decisions: describe(cells, states, admit(cells, states, at), allowed, at) };
     });
   }
 
