@@ -21,6 +21,14 @@ const POSTGRES = process.env.DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/tes
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Removes a test's keys from the shared Redis. */
+async function deleteSharedKeys(prefix: string): Promise<void> {
+  const redis = new Redis(SHARED_REDIS);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+}
+
 /** Creates a key with its own rate limit through the tenant's admin key. */
 async function limitedKey(
   server: { url: string },
@@ -60,10 +68,7 @@ async function startPair() {
   const servers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const stop = async () => {
     await Promise.all(servers.map((server) => server.stop()));
-    const redis = new Redis(SHARED_REDIS);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await deleteSharedKeys(prefix);
     await database.drop();
   };
   const failed = started.find((result) => result.status === 'rejected');
@@ -210,10 +215,7 @@ describe('calls reaching Redis out of the order of their clocks', () => {
       expect(b).toMatchObject({ allowed: true, remaining: 48 });
       expect(b?.resetAt).toBe(Math.ceil((now + 5 + 2 * 12_000) / 1000));
     } finally {
-      const redis = new Redis(SHARED_REDIS);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
+      await deleteSharedKeys(prefix);
       await store.close();
     }
   });

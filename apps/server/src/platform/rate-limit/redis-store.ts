@@ -15,16 +15,14 @@ import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitSto
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
-local raws = {}
+local raws, mss, fracs = {}, {}, {}
 for i = 1, #KEYS do
   local raw = redis.call('GET', KEYS[i])
   raws[i] = raw
   if raw and ARGV[i * 3 - 1] == 'g' then
-    local last = string.find(raw, ':', string.find(raw, ':', 1, true) + 1, true)
-    if last then
-      local seen = tonumber(string.sub(raw, last + 1))
-      if seen > now then now = seen end
-    end
+    local ms, frac, seen = string.match(raw, '^(%d+):(%d+):(%d+)$')
+    mss[i], fracs[i] = tonumber(ms), tonumber(frac)
+    if tonumber(seen) > now then now = tonumber(seen) end
   end
 end
 local allowed = 1
@@ -35,15 +33,8 @@ for i = 1, #KEYS do
   local kind = ARGV[i * 3 - 1]
   local limit = tonumber(ARGV[i * 3])
   local param = tonumber(ARGV[i * 3 + 1])
-  local raw = raws[i]
   if kind == 'g' then
-    local ms, frac = -1, 0
-    if raw then
-      local sep = string.find(raw, ':', 1, true)
-      local last = string.find(raw, ':', sep + 1, true)
-      ms = tonumber(string.sub(raw, 1, sep - 1))
-      frac = tonumber(string.sub(raw, sep + 1, (last or 0) - 1))
-    end
+    local ms, frac = mss[i] or -1, fracs[i] or 0
     reply[i * 2] = ms
     reply[i * 2 + 1] = frac
     if ms < now then ms, frac = now, 0 end
@@ -55,7 +46,7 @@ for i = 1, #KEYS do
     nexts[i] = string.format('%.0f:%.0f:%.0f', ms, frac, now)
     ttls[i] = string.format('%.0f', ms - now + 1)
   else
-    local count = tonumber(raw or '0')
+    local count = tonumber(raws[i] or '0')
     reply[i * 2] = count
     reply[i * 2 + 1] = 0
     if count >= limit then allowed = 0 end
