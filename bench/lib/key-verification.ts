@@ -40,8 +40,9 @@ async function time(
 }
 
 /**
- * The cost of `KeyVerifier.verify` for one valid key: a cache hit (checksum, SHA-256, map read) and a
- * miss (the same plus one query by primary key), the miss forced by invalidating the key before each call.
+ * The cost of `KeyVerifier.verify` for one valid key: a cache hit (SHA-256, map read) and a miss (the
+ * same plus the shape and checksum check and one query by primary key), the miss forced by
+ * invalidating the key before each call.
  */
 export async function measureKeyVerification(
   verifier: KeyVerifier,

@@ -49,11 +49,14 @@ export function generateKey(prefix: string, environment: KeyEnvironment, idSuffi
   return body + checksum(body);
 }
 
+/** No key we issue is longer; anything longer is refused before it is hashed or matched. */
+export const MAX_KEY_LENGTH = 128;
+
 const KEY_SHAPE = /^([a-z][a-z0-9]{1,11})_(live|test)_([0-7][0-9a-hjkmnp-tv-z]{25})_([0-9A-Za-z]{36})$/;
 
 /** Parses a presented key; undefined when its shape, prefix or checksum is wrong. No I/O. */
 export function parseKey(key: string, prefix: string): ParsedKey | undefined {
-  if (key.length > 128) return undefined;
+  if (key.length > MAX_KEY_LENGTH) return undefined;
   const match = KEY_SHAPE.exec(key);
   if (!match || match[1] !== prefix) return undefined;
   const body = key.slice(0, -CHECKSUM_LENGTH);

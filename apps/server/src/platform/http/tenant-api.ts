@@ -61,12 +61,14 @@ function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
 
 /**
  * A tenant key's request from the key cache alone: undefined when anything needs a promise (a key
- * not cached yet, the admin key, no key at all). Throws the refusals `resolveAuth` throws.
+ * not cached yet, the admin key, a malformed key, no key at all), which `resolveAuth` then handles.
+ * Only tenant keys are ever cached, so a hit is never the admin key. Throws the refusals
+ * `resolveAuth` throws.
  */
 function cachedAuth(request: FastifyRequest): AuthContext | undefined {
   const { config, keys } = request.server.services;
   const key = presentedKey(request);
-  if (key === undefined || isAdminKey(key, config.adminApiKey)) return undefined;
+  if (key === undefined) return undefined;
   const verified = keys.verifyCached(key);
   return verified && keyAuth(request, verified, namedSlug(request, config.baseDomain));
 }
