@@ -4,17 +4,32 @@ import type { Db } from '../db/index.ts';
 
 const WRITE_INTERVAL_MS = 60_000;
 
+/** What this process knows of one key's use. */
+interface KeyUse {
+  id: string;
+  /** The latest use seen by this process, and where it came from. */
+  at: Date;
+  ip: string;
+  /** Requests since the last flush. */
+  count: number;
+  /** Whether `at` is to be written by the next flush. */
+  due: boolean;
+  /** Whether the key is in the next flush's batch. */
+  pending: boolean;
+  /** The last use written, in ms since the epoch. */
+  writtenMs: number;
+}
+
 /**
- * Records how often, when and from where each key is used. Requests only touch memory; a timer
- * adds the request counts every two seconds and writes each key's last use at most about once a
- * minute, all in one statement per flush. A crash loses at most one flush interval of counts.
+ * Records how often, when and from where each key is used. Requests only touch memory (one map
+ * read per request); a timer adds the request counts every two seconds and writes each key's last
+ * use at most about once a minute, all in one statement per flush. A crash loses at most one flush
+ * interval of counts.
  */
 export class KeyUsageRecorder {
-  private readonly latest = new Map<string, { at: Date; ip: string }>();
-  /** Requests counted since the last flush, and keys whose last use is due to be written. */
-  private readonly counts = new Map<string, number>();
-  private readonly due = new Set<string>();
-  private readonly written = new Map<string, number>();
+  private readonly uses = new Map<string, KeyUse>();
+  /** Keys used since the last flush. */
+  private pending: KeyUse[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -29,27 +44,44 @@ export class KeyUsageRecorder {
   }
 
   touch(keyId: string, ip: string, at: Date): void {
-    this.latest.set(keyId, { at, ip });
-    this.counts.set(keyId, (this.counts.get(keyId) ?? 0) + 1);
-    if (at.getTime() - (this.written.get(keyId) ?? 0) >= WRITE_INTERVAL_MS) this.due.add(keyId);
+    let use = this.uses.get(keyId);
+    if (use === undefined) {
+      use = { id: keyId, at, ip, count: 0, due: false, pending: false, writtenMs: 0 };
+      this.uses.set(keyId, use);
+    } else {
+      use.at = at;
+      use.ip = ip;
+    }
+    use.count += 1;
+    if (!use.due && at.getTime() - use.writtenMs >= WRITE_INTERVAL_MS) use.due = true;
+    if (!use.pending) {
+      use.pending = true;
+      this.pending.push(use);
+    }
   }
 
   /** The last use seen by this process, which may be newer than the stored one. */
   lastUse(keyId: string): { at: Date; ip: string } | undefined {
-    return this.latest.get(keyId);
+    const use = this.uses.get(keyId);
+    return use && { at: use.at, ip: use.ip };
   }
 
   /** Adds the counted requests to each key and writes last uses that are due, in one statement. */
   async flush(): Promise<void> {
-    if (this.counts.size === 0 && this.due.size === 0) return;
-    const ids = new Set([...this.counts.keys(), ...this.due]);
-    const batch = [...ids].map((id) => {
-      const use = this.due.has(id) ? this.latest.get(id) : undefined;
-      return { id, count: this.counts.get(id) ?? 0, at: use?.at ?? null, ip: use?.ip ?? null };
-    });
-    this.counts.clear();
-    this.due.clear();
-    for (const use of batch) if (use.at) this.written.set(use.id, use.at.getTime());
+    if (this.pending.length === 0) return;
+    const batch = this.pending.map((use) => ({
+      id: use.id,
+      count: use.count,
+      at: use.due ? use.at : null,
+      ip: use.due ? use.ip : null,
+    }));
+    for (const use of this.pending) {
+      if (use.due) use.writtenMs = use.at.getTime();
+      use.count = 0;
+      use.due = false;
+      use.pending = false;
+    }
+    this.pending = [];
     try {
       await sql`
         update api_keys k set
