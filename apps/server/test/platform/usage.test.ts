@@ -226,6 +226,48 @@ describe('GET /api/v1/api-keys/{id}/usage', () => {
   });
 });
 
+describe('a flush the database refuses', () => {
+  it('keeps its counts and adds them to what came after, in one write', async () => {
+    const key = await createKey(server, other.key, { name: 'through an outage', scopes: ['partners:read'] });
+    const send = async (path: string, status: number) => {
+      expect((await call(server, 'GET', path, { key: key.key })).status).toBe(status);
+    };
+    const meter = server.services.requestRecorder.usage;
+    const { db } = server.services;
+    await send('/api/v1/partners', 200);
+    await send('/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', 404);
+    // The hour table gone: the flush's transaction fails after writing its minutes, and rolls back.
+    await sql`alter table usage_hour rename to usage_hour_away`.execute(db);
+    try {
+      await server.services.requestRecorder.flush();
+      expect(meter.failures).toBeGreaterThan(0);
+      expect(meter.pendingCount).toBeGreaterThan(0);
+      await send('/api/v1/partners', 200);
+      await send('/api/v1/partners', 200);
+      await send('/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', 404);
+    } finally {
+      await sql`alter table usage_hour_away rename to usage_hour`.execute(db);
+    }
+    await server.services.requestRecorder.flush();
+    expect(meter.failures).toBe(0);
+    expect(meter.pendingCount).toBe(0);
+    for (const granularity of ['minute', 'hour', 'day']) {
+      const response = await usage(`granularity=${granularity}&groupBy=route&keyId=${key.id}`, other.key);
+      expect(response.status).toBe(200);
+      const byRoute = Object.fromEntries(
+        response.body.data.map((point: any) => [
+          point.route,
+          [point.requests, point.successes, point.clientErrors],
+        ]),
+      );
+      expect(byRoute, granularity).toEqual({
+        '/api/v1/partners': [3, 3, 0],
+        '/api/v1/partners/{id}': [2, 0, 2],
+      });
+    }
+  });
+});
+
 describe('the next day', () => {
   it('rolls the next day up into its own day, and both into the week and month', async () => {
     // Last in the file: the clock only moves forward, or the rate limiter would refuse the past.

@@ -47,9 +47,22 @@ export function writeFamily(
   }
 }
 
+/** One labelled series of a counter; callers on a hot path keep it and add to `value` directly. */
+export interface CounterSeries {
+  readonly labels: LabelValues;
+  value: number;
+}
+
+/** One labelled series of a histogram; `Histogram.observeIn` records into it. */
+export interface HistogramSeries {
+  readonly labels: LabelValues;
+  readonly counts: number[];
+  sum: number;
+}
+
 /** A counter family kept in memory by this process. */
 export class Counter {
-  private readonly series = new Map<string, { labels: LabelValues; value: number }>();
+  private readonly series = new Map<string, CounterSeries>();
 
   constructor(
     readonly name: string,
@@ -58,10 +71,18 @@ export class Counter {
   ) {}
 
   inc(labels: LabelValues = [], by = 1): void {
+    this.seriesOf(labels).value += by;
+  }
+
+  /** The series with these label values, made (at 0) when missing. */
+  seriesOf(labels: LabelValues): CounterSeries {
     const id = labels.join('\u0001');
-    const entry = this.series.get(id);
-    if (entry) entry.value += by;
-    else this.series.set(id, { labels: [...labels], value: by });
+    let entry = this.series.get(id);
+    if (!entry) {
+      entry = { labels: [...labels], value: 0 };
+      this.series.set(id, entry);
+    }
+    return entry;
   }
 
   write(out: string[]): void {
@@ -75,7 +96,7 @@ export class Counter {
 
 /** A histogram family with fixed bucket bounds (in the metric's own unit). */
 export class Histogram {
-  private readonly series = new Map<string, { labels: LabelValues; counts: number[]; sum: number }>();
+  private readonly series = new Map<string, HistogramSeries>();
 
   constructor(
     readonly name: string,
@@ -85,16 +106,27 @@ export class Histogram {
   ) {}
 
   observe(labels: LabelValues, value: number): void {
+    this.observeIn(this.seriesOf(labels), value);
+  }
+
+  /** The series with these label values, made (empty) when missing. */
+  seriesOf(labels: LabelValues): HistogramSeries {
     const id = labels.join('\u0001');
     let entry = this.series.get(id);
     if (!entry) {
       entry = { labels: [...labels], counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0 };
       this.series.set(id, entry);
     }
-    let slot = this.bounds.findIndex((bound) => value <= bound);
-    if (slot === -1) slot = this.bounds.length;
-    entry.counts[slot] = (entry.counts[slot] ?? 0) + 1;
-    entry.sum += value;
+    return entry;
+  }
+
+  /** Records a value into a series of this histogram. */
+  observeIn(series: HistogramSeries, value: number): void {
+    const { bounds } = this;
+    let slot = 0;
+    while (slot < bounds.length && !(value <= (bounds[slot] as number))) slot++;
+    series.counts[slot] = (series.counts[slot] ?? 0) + 1;
+    series.sum += value;
   }
 
   write(out: string[]): void {

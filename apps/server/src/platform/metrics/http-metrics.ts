@@ -1,4 +1,5 @@
-import { Counter, Histogram } from './exposition.ts';
+import { subMap } from '../nested-map.ts';
+import { Counter, type CounterSeries, Histogram, type HistogramSeries } from './exposition.ts';
 
 /** Prometheus' usual latency buckets, in seconds, from 1 ms to 10 s. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -6,6 +7,11 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 
 /** Route label of requests no route matched (404s of unknown paths, 405s). */
 export const UNMATCHED_ROUTE = 'unmatched';
+
+interface RequestSeries {
+  requests: CounterSeries;
+  duration: HistogramSeries;
+}
 
 /** Counters and the latency histogram of every HTTP request this process answered. */
 export class HttpMetrics {
@@ -26,6 +32,8 @@ export class HttpMetrics {
     ['code'],
   );
 
+  private readonly byRoute = new Map<string, Map<string, Map<number, RequestSeries>>>();
+
   constructor() {
     // Present from the start, so a dashboard's rate() has a series before the first refusal.
     for (const code of ['rate_limited', 'quota_exceeded']) this.rateLimited.inc([code], 0);
@@ -40,9 +48,24 @@ export class HttpMetrics {
   }): void {
     // Unknown methods would let any client mint label values.
     const method = METHODS.has(request.method) ? request.method : 'OTHER';
-    this.requests.inc([method, request.route, String(request.status)]);
-    this.duration.observe([method, request.route], request.seconds);
+    const series = this.seriesOf(request.route, method, request.status);
+    series.requests.value += 1;
+    this.duration.observeIn(series.duration, request.seconds);
     if (request.status === 429) this.rateLimited.inc([request.errorCode ?? 'unknown']);
+  }
+
+  /** The series a request counts in, looked up by route, method and status: no label strings built. */
+  private seriesOf(route: string, method: string, status: number): RequestSeries {
+    const byStatus = subMap(subMap(this.byRoute, route), method);
+    let series = byStatus.get(status);
+    if (!series) {
+      series = {
+        requests: this.requests.seriesOf([method, route, String(status)]),
+        duration: this.duration.seriesOf([method, route]),
+      };
+      byStatus.set(status, series);
+    }
+    return series;
   }
 
   write(out: string[]): void {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { subMap } from '../nested-map.ts';
 import { addHistogram, bucketOf, emptyHistogram } from './histogram.ts';
 import type { StatusClass } from './tables.ts';
 
@@ -41,9 +42,58 @@ const TABLES = [
 /** Aggregates kept while the database refuses flushes; past this, new requests go uncounted. */
 const MAX_PENDING = 100_000;
 
-function statusClass(status: number): StatusClass {
-  const hundreds = Math.min(5, Math.max(1, Math.floor(status / 100)));
-  return `${hundreds}xx` as StatusClass;
+const STATUS_CLASSES: readonly StatusClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+function statusClassIndex(status: number): number {
+  return Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
+}
+
+/**
+ * Aggregates by minute, owner (the key, or the tenant for the admin key), route and method, with
+ * one slot per status class. Nested maps keyed by strings the caller reuses (ids, route labels),
+ * whose hashes V8 keeps, so counting a request builds no lookup key.
+ */
+class Aggregates {
+  private readonly byMinute = new Map<
+    number,
+    Map<string, Map<string, Map<string, (Aggregate | undefined)[]>>>
+  >();
+  private readonly all: Aggregate[] = [];
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  values(): Aggregate[] {
+    return this.all;
+  }
+
+  /** The aggregate of this minute, owner, route, method and status class; undefined when none yet. */
+  get(
+    bucket: number,
+    owner: string,
+    route: string,
+    method: string,
+    statusClass: number,
+  ): Aggregate | undefined {
+    return this.slots(bucket, owner, route, method)[statusClass];
+  }
+
+  add(aggregate: Aggregate): void {
+    const { bucket, keyId, tenantId, route, method, statusClass } = aggregate;
+    this.slots(bucket, keyId || tenantId, route, method)[STATUS_CLASSES.indexOf(statusClass)] = aggregate;
+    this.all.push(aggregate);
+  }
+
+  private slots(bucket: number, owner: string, route: string, method: string): (Aggregate | undefined)[] {
+    const byMethod = subMap(subMap(subMap(this.byMinute, bucket), owner), route);
+    let slots = byMethod.get(method);
+    if (!slots) {
+      slots = new Array<Aggregate | undefined>(STATUS_CLASSES.length).fill(undefined);
+      byMethod.set(method, slots);
+    }
+    return slots;
+  }
 }
 
 /**
@@ -53,7 +103,7 @@ function statusClass(status: number): StatusClass {
  * kept for the next; a crash loses at most one interval of counts.
  */
 export class UsageMeter {
-  private pending = new Map<string, Aggregate>();
+  private pending = new Aggregates();
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   /** Requests not counted because the buffer was full while the database was failing. */
@@ -77,11 +127,10 @@ export class UsageMeter {
   }
 
   record(hit: UsageHit): void {
-    const cls = statusClass(hit.status);
+    const cls = statusClassIndex(hit.status);
     const bucket = Math.floor(hit.at.getTime() / MINUTE_MS) * MINUTE_MS;
     const keyId = hit.keyId ?? '';
-    const id = `${hit.tenantId}\n${keyId}\n${hit.route}\n${hit.method}\n${cls}\n${bucket}`;
-    let aggregate = this.pending.get(id);
+    let aggregate = this.pending.get(bucket, keyId || hit.tenantId, hit.route, hit.method, cls);
     if (!aggregate) {
       if (this.pending.size >= MAX_PENDING) {
         this.dropped += 1;
@@ -92,13 +141,13 @@ export class UsageMeter {
         keyId,
         route: hit.route,
         method: hit.method,
-        statusClass: cls,
+        statusClass: STATUS_CLASSES[cls] as StatusClass,
         bucket,
         requests: 0,
         rateLimited: 0,
         latency: emptyHistogram(),
       };
-      this.pending.set(id, aggregate);
+      this.pending.add(aggregate);
     }
     aggregate.requests += 1;
     if (hit.rateLimited) aggregate.rateLimited += 1;
@@ -121,8 +170,8 @@ export class UsageMeter {
   private async write(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
-    this.pending = new Map();
-    const minutes = [...batch.values()];
+    this.pending = new Aggregates();
+    const minutes = batch.values();
     try {
       await this.db.transaction().execute(async (trx) => {
         for (const [table, unitMs] of TABLES) {
@@ -139,14 +188,20 @@ export class UsageMeter {
   }
 
   /** Puts a batch that could not be written back in front of what arrived meanwhile. */
-  private restore(batch: Map<string, Aggregate>): void {
-    for (const [id, newer] of this.pending) {
-      const older = batch.get(id);
+  private restore(batch: Aggregates): void {
+    for (const newer of this.pending.values()) {
+      const older = batch.get(
+        newer.bucket,
+        newer.keyId || newer.tenantId,
+        newer.route,
+        newer.method,
+        STATUS_CLASSES.indexOf(newer.statusClass),
+      );
       if (older) {
         older.requests += newer.requests;
         older.rateLimited += newer.rateLimited;
         addHistogram(older.latency, newer.latency);
-      } else if (batch.size < MAX_PENDING) batch.set(id, newer);
+      } else if (batch.size < MAX_PENDING) batch.add(newer);
       else this.dropped += newer.requests;
     }
     this.pending = batch;
