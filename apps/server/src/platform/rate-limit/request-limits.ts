@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { subMap } from '../nested-map.ts';
 import { planLimit } from '../plans.ts';
 import { quotaHeaders, rateLimitHeaders } from './headers.ts';
 import type {
@@ -40,19 +41,10 @@ export function quotaStatusOf(request: FastifyRequest): QuotaStatus | null {
 
 const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
 
-const routeNames = new Map<string, string>();
-
 /** `POST /events`: the route as RATE_LIMIT_ROUTES names it. */
 function routeName(request: FastifyRequest): string {
   const method = request.method === 'HEAD' ? 'GET' : request.method;
-  const url = request.routeOptions.url ?? '';
-  const id = `${method} ${url}`;
-  let name = routeNames.get(id);
-  if (name === undefined) {
-    name = `${method} ${url.replace(TENANT_PREFIX, '')}`;
-    routeNames.set(id, name);
-  }
-  return name;
+  return `${method} ${(request.routeOptions.url ?? '').replace(TENANT_PREFIX, '')}`;
 }
 
 /**
@@ -61,15 +53,16 @@ function routeName(request: FastifyRequest): string {
  * every request of a key on a route, so made once per cached key and route.
  */
 function keyChecks(request: FastifyRequest, auth: AuthContext, actor: ApiKeyActor): readonly LimitCheck[] {
-  let byRoute = checksByKey.get(auth);
-  if (!byRoute) {
-    byRoute = new Map();
-    checksByKey.set(auth, byRoute);
+  let byUrl = checksByKey.get(auth);
+  if (!byUrl) {
+    byUrl = new Map();
+    checksByKey.set(auth, byUrl);
   }
-  const route = routeName(request);
-  let checks = byRoute.get(route);
+  const byMethod = subMap(byUrl, request.routeOptions.url ?? '');
+  let checks = byMethod.get(request.method);
   if (!checks) {
     const { config } = request.server.services;
+    const route = routeName(request);
     const owner = `{${actor.keyId}}`;
     checks = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
     const routeLimit = config.rateLimits.routes.get(route);
@@ -82,13 +75,13 @@ function keyChecks(request: FastifyRequest, auth: AuthContext, actor: ApiKeyActo
     if (actor.quota) {
       checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
     }
-    byRoute.set(route, checks);
+    byMethod.set(request.method, checks);
   }
   return checks;
 }
 
-/** Checks per auth context (one per cached key, see tenant-api) and route name. */
-const checksByKey = new WeakMap<AuthContext, Map<string, LimitCheck[]>>();
+/** Checks per auth context (one per cached key, see tenant-api), route URL and method. */
+const checksByKey = new WeakMap<AuthContext, Map<string, Map<string, LimitCheck[]>>>();
 
 type ApiKeyActor = Extract<AuthContext['actor'], { type: 'api_key' }>;
 
