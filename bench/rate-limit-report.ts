@@ -51,7 +51,7 @@ const COMPARISONS: { variant: Variant; baseline: Variant; target?: number }[] = 
 ];
 
 const ACCURACY_LABELS: Record<AccuracyLimiter, string> = {
-  redis: 'platform, Redis (GCRA, one EVALSHA)',
+  redis: 'platform, Redis (GCRA, EVALSHA per batch)',
   memory: 'platform, in memory (per process)',
   'fastify-rate-limit': '`@fastify/rate-limit`, Redis store (fixed window)',
   'rate-limiter-flexible': '`rate-limiter-flexible`, RateLimiterRedis (fixed window)',
@@ -152,8 +152,8 @@ function throughputText(settings: typeof SETTINGS): string[] {
     'them (same database pool, key cache and logger settings), each on its own port:',
     '',
     '- **platform, Redis**: the real app from `buildApp` as that process boots it: the failover store over',
-    '  the Redis store, one `EVALSHA` per request (auto-pipelined). The run fails if `/metrics` counts a',
-    '  failed Redis call (a request limited in memory instead).',
+    '  the Redis store, one `EVALSHA` for all requests handled in one turn of the event loop. The run',
+    '  fails if `/metrics` counts a failed Redis call (a request limited in memory instead).',
     '- **platform, in memory**: `buildApp` on the same services with `rateLimits` replaced by a new',
     '  `MemoryRateLimitStore`, which is what boot builds without `REDIS_URL`; nothing else on the request',
     '  path depends on `REDIS_URL` (it also picks the key-change transport and the `/ready` probe).',

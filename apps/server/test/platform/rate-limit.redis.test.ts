@@ -221,6 +221,59 @@ describe('calls reaching Redis out of the order of their clocks', () => {
   });
 });
 
+describe('requests reaching the store in one turn of the event loop', () => {
+  it('go to Redis in one call, each taken from all its buckets or none, in the order they came', async () => {
+    const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
+    const client = new Redis(SHARED_REDIS);
+    const store = new RedisRateLimitStore(client, prefix, 2_000);
+    const rate: LimitCheck = {
+      bucket: '{key_batch}:key',
+      policy: { kind: 'rate', name: 'batch', limit: 5, windowSeconds: 600 },
+    };
+    const quota: LimitCheck = {
+      bucket: '{key_batch}:quota',
+      policy: { kind: 'quota', name: 'quota', limit: 2, period: 'day' },
+    };
+    const now = Date.now();
+    const calls: string[] = [];
+    const evalsha = client.evalsha.bind(client);
+    client.evalsha = ((...args: Parameters<typeof evalsha>) => {
+      calls.push('evalsha');
+      return evalsha(...args);
+    }) as typeof client.evalsha;
+    try {
+      // Rate and quota: the first two get through; the third is refused by the quota alone and must
+      // not take from the rate bucket. Then rate only: three more fit (5 - 2), the last two do not.
+      const results = await Promise.all([
+        store.hit([rate, quota], now),
+        store.hit([rate, quota], now),
+        store.hit([rate, quota], now),
+        ...Array.from({ length: 5 }, () => store.hit([rate], now)),
+      ]);
+      expect(calls).toHaveLength(1);
+      expect(results.map((result) => result.allowed)).toEqual([
+        true,
+        true,
+        false,
+        true,
+        true,
+        true,
+        false,
+        false,
+      ]);
+      expect(results.map((result) => result.decisions[0]?.remaining)).toEqual([4, 3, 3, 2, 1, 0, 0, 0]);
+      expect(results.slice(0, 3).map((result) => result.decisions[1]?.remaining)).toEqual([1, 0, 0]);
+      // What is stored agrees: the next call, alone in its batch, finds the rate bucket empty.
+      const after = await store.hit([rate], now);
+      expect(calls).toHaveLength(2);
+      expect(after).toMatchObject({ allowed: false, decisions: [{ remaining: 0 }] });
+    } finally {
+      await deleteSharedKeys(prefix);
+      await store.close();
+    }
+  });
+});
+
 describe('Redis stopped mid-test', () => {
   it('fails open on in-process limits (or closed with 503), warns once, counts failures, then uses Redis again', async () => {
     const { port, state, open, closed } = await outage;

@@ -4,65 +4,75 @@ import { admit, type CellState, describe } from './gcra.ts';
 import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitStore } from './policy.ts';
 
 /**
- * Takes a request from every bucket in KEYS, or from none: the same arithmetic as gcra.ts.
- * ARGV[1] is the caller's now (ms); then per key: kind (`g` rate bucket, `c` quota counter), limit,
- * and the window (ms) or the counter's time to live (ms). A bucket is stored as `ms:frac:seen`
- * (see Tat; `seen` is the latest now it was used at) and expires when it is full again. A bucket's
- * time never goes back: a caller whose now is behind a bucket's `seen` (another process read its
- * clock a moment later, but reached Redis first) is treated as arriving at `seen`, so answers are
- * the same whichever process made the call. Returns [allowed, then per key its state before: ms,
- * frac or count, 0, with -1 for a bucket that did not exist; then the now it decided at].
+ * Takes each request of a batch from every one of its buckets, or from none: the same arithmetic as
+ * gcra.ts. The requests are taken one after the other, each seeing what the ones before it took.
+ * ARGV[1] is the number of requests; then per request: the caller's now (ms) and its number of
+ * buckets, then per bucket: kind (`g` rate bucket, `c` quota counter), limit, and the window (ms)
+ * or the counter's time to live (ms). KEYS holds the buckets of all requests, in the same order.
+ * A bucket is stored as `ms:frac:seen` (see Tat; `seen` is the latest now it was used at) and
+ * expires when it is full again. A bucket's time never goes back: a caller whose now is behind a
+ * bucket's `seen` (another process read its clock a moment later, but reached Redis first) is
+ * treated as arriving at `seen`, so answers are the same whichever process made the call. Returns
+ * per request: allowed, then per bucket its state before (ms and frac, or count and 0; -1 for a
+ * bucket that did not exist), then the now it decided at.
  */
 const SCRIPT = `
-local now = tonumber(ARGV[1])
-local raws, mss, fracs = {}, {}, {}
-for i = 1, #KEYS do
-  local raw = redis.call('GET', KEYS[i])
-  raws[i] = raw
-  if raw and ARGV[i * 3 - 1] == 'g' then
-    local ms, frac, seen = string.match(raw, '^(%d+):(%d+):(%d+)$')
-    mss[i], fracs[i] = tonumber(ms), tonumber(frac)
-    if tonumber(seen) > now then now = tonumber(seen) end
-  end
-end
-local allowed = 1
 local reply = {}
-local nexts = {}
-local ttls = {}
-for i = 1, #KEYS do
-  local kind = ARGV[i * 3 - 1]
-  local limit = tonumber(ARGV[i * 3])
-  local param = tonumber(ARGV[i * 3 + 1])
-  if kind == 'g' then
-    local ms, frac = mss[i] or -1, fracs[i] or 0
-    reply[i * 2] = ms
-    reply[i * 2 + 1] = frac
-    if ms < now then ms, frac = now, 0 end
-    local whole = math.floor(param / limit)
-    ms = ms + whole
-    frac = frac + (param - whole * limit)
-    if frac >= limit then ms, frac = ms + 1, frac - limit end
-    if (ms - now) * limit + frac > param * limit then allowed = 0 end
-    nexts[i] = string.format('%.0f:%.0f:%.0f', ms, frac, now)
-    ttls[i] = string.format('%.0f', ms - now + 1)
-  else
-    local count = tonumber(raws[i] or '0')
-    reply[i * 2] = count
-    reply[i * 2 + 1] = 0
-    if count >= limit then allowed = 0 end
-  end
-end
-reply[1] = allowed
-reply[#KEYS * 2 + 2] = now
-if allowed == 1 then
-  for i = 1, #KEYS do
-    if ARGV[i * 3 - 1] == 'g' then
-      redis.call('SET', KEYS[i], nexts[i], 'PX', ttls[i])
-    else
-      redis.call('INCR', KEYS[i])
-      redis.call('PEXPIRE', KEYS[i], ARGV[i * 3 + 1])
+local out, key, arg = 0, 1, 2
+for _ = 1, tonumber(ARGV[1]) do
+  local now = tonumber(ARGV[arg])
+  local n = tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  local raws, mss, fracs = {}, {}, {}
+  for i = 1, n do
+    local raw = redis.call('GET', KEYS[key + i - 1])
+    raws[i] = raw
+    if raw and ARGV[arg + i * 3 - 3] == 'g' then
+      local ms, frac, seen = string.match(raw, '^(%d+):(%d+):(%d+)$')
+      mss[i], fracs[i] = tonumber(ms), tonumber(frac)
+      if tonumber(seen) > now then now = tonumber(seen) end
     end
   end
+  local allowed = 1
+  local nexts, ttls = {}, {}
+  for i = 1, n do
+    local kind = ARGV[arg + i * 3 - 3]
+    local limit = tonumber(ARGV[arg + i * 3 - 2])
+    local param = tonumber(ARGV[arg + i * 3 - 1])
+    if kind == 'g' then
+      local ms, frac = mss[i] or -1, fracs[i] or 0
+      reply[out + i * 2] = ms
+      reply[out + i * 2 + 1] = frac
+      if ms < now then ms, frac = now, 0 end
+      local whole = math.floor(param / limit)
+      ms = ms + whole
+      frac = frac + (param - whole * limit)
+      if frac >= limit then ms, frac = ms + 1, frac - limit end
+      if (ms - now) * limit + frac > param * limit then allowed = 0 end
+      nexts[i] = string.format('%.0f:%.0f:%.0f', ms, frac, now)
+      ttls[i] = string.format('%.0f', ms - now + 1)
+    else
+      local count = tonumber(raws[i] or '0')
+      reply[out + i * 2] = count
+      reply[out + i * 2 + 1] = 0
+      if count >= limit then allowed = 0 end
+    end
+  end
+  reply[out + 1] = allowed
+  reply[out + n * 2 + 2] = now
+  if allowed == 1 then
+    for i = 1, n do
+      if ARGV[arg + i * 3 - 3] == 'g' then
+        redis.call('SET', KEYS[key + i - 1], nexts[i], 'PX', ttls[i])
+      else
+        redis.call('INCR', KEYS[key + i - 1])
+        redis.call('PEXPIRE', KEYS[key + i - 1], ARGV[arg + i * 3 - 1])
+      end
+    end
+  end
+  out = out + n * 2 + 2
+  key = key + n
+  arg = arg + n * 3
 end
 return reply
 `;
@@ -71,17 +81,30 @@ const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
 
 /** A quota counter outlives its period by this much, so processes with slightly late clocks find it. */
 const COUNTER_GRACE_MS = 60_000;
+/** Requests per script call; a larger batch is split. */
+const MAX_BATCH = 256;
+
+/** A request waiting for its batch to be sent. */
+interface QueuedHit {
+  cells: Cell[];
+  nowMs: number;
+  resolve: (result: LimitResult) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
- * Buckets in Redis, shared exactly by every process: one EVALSHA per request, whatever the number
- * of buckets. Time comes from the caller (the app clock), not Redis TIME: quota periods are
- * calendar dates computed here, and tests can move the clock; NTP keeps servers' clocks within
- * milliseconds, a fraction of an emission interval. Keys carry the caller in a hash tag, so all
- * buckets of one request share a Redis Cluster slot.
+ * Buckets in Redis, shared exactly by every process. The requests that reach the store in one turn
+ * of the event loop go to Redis together, in one EVALSHA that takes each of them atomically, whatever
+ * the number of buckets: under load, a request costs a share of one script call instead of a call of
+ * its own, and never more than one round trip. A batch holds the buckets of many callers, so the
+ * store needs one Redis server (not a Redis Cluster). Time comes from the caller (the app clock),
+ * not Redis TIME: quota periods are calendar dates computed here, and tests can move the clock; NTP
+ * keeps servers' clocks within milliseconds, a fraction of an emission interval.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly failures = 0;
   private readonly deadlines: Deadlines;
+  private queue: QueuedHit[] = [];
 
   constructor(
     private readonly client: Redis,
@@ -94,25 +117,49 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
     const cells = checks.map((check) => cellOf(check, nowMs));
-    const keys = cells.map((cell) => `${this.prefix}${cell.key}`);
-    const args = [String(nowMs), ...cells.flatMap((cell) => cellArgs(cell, nowMs))];
-    return this.deadlines.race(this.run(keys, args)).then((reply) => {
-      const replies = reply as number[];
-      const allowed = replies[0] === 1;
-      const states = cells.map((cell, i): CellState => {
-        const a = replies[i * 2 + 1] ?? -1;
-        if (cell.kind === 'counter') return a;
-        return a < 0 ? undefined : { ms: a, frac: replies[i * 2 + 2] ?? 0 };
-      });
-      // The script's now: the caller's, or a bucket's later one (its time never goes back).
-      const at = replies[cells.length * 2 + 1] ?? nowMs;
-      return { allowed, decisions: describe(cells, states, admit(cells, states, at), allowed, at) };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ cells, nowMs, resolve, reject });
+      // After the poll phase: every request read in this turn of the event loop joins the batch.
+      if (this.queue.length === 1) setImmediate(() => this.sendQueued());
     });
   }
 
   async close(): Promise<void> {
     this.deadlines.close();
     this.client.disconnect();
+  }
+
+  private sendQueued(): void {
+    const queue = this.queue;
+    this.queue = [];
+    for (let start = 0; start < queue.length; start += MAX_BATCH) {
+      this.send(queue.slice(start, start + MAX_BATCH));
+    }
+  }
+
+  private send(batch: QueuedHit[]): void {
+    const keys: string[] = [];
+    const args = [String(batch.length)];
+    for (const { cells, nowMs } of batch) {
+      args.push(String(nowMs), String(cells.length));
+      for (const cell of cells) {
+        keys.push(`${this.prefix}${cell.key}`);
+        args.push(...cellArgs(cell, nowMs));
+      }
+    }
+    this.deadlines.race(this.run(keys, args)).then(
+      (reply) => {
+        const replies = reply as number[];
+        let offset = 0;
+        for (const hit of batch) {
+          hit.resolve(resultOf(hit, replies, offset));
+          offset += hit.cells.length * 2 + 2;
+        }
+      },
+      (error: unknown) => {
+        for (const hit of batch) hit.reject(error);
+      },
+    );
   }
 
   /** EVALSHA; when Redis does not know the script yet (new or restarted), EVAL loads it. */
@@ -122,6 +169,19 @@ export class RedisRateLimitStore implements RateLimitStore {
       return this.client.eval(SCRIPT, keys.length, ...keys, ...args);
     });
   }
+}
+
+/** One request's answer, from its part of the script's reply (starting at `offset`). */
+function resultOf({ cells, nowMs }: QueuedHit, replies: number[], offset: number): LimitResult {
+  const allowed = replies[offset] === 1;
+  const states = cells.map((cell, i): CellState => {
+    const a = replies[offset + i * 2 + 1] ?? -1;
+    if (cell.kind === 'counter') return a;
+    return a < 0 ? undefined : { ms: a, frac: replies[offset + i * 2 + 2] ?? 0 };
+  });
+  // The script's now: the caller's, or a bucket's later one (its time never goes back).
+  const at = replies[offset + cells.length * 2 + 1] ?? nowMs;
+  return { allowed, decisions: describe(cells, states, admit(cells, states, at), allowed, at) };
 }
 
 interface PendingCall {
