@@ -11,7 +11,7 @@ export function renderMetrics(services: Services, webhookQueue: WebhookQueueDept
     out,
     {
       name: 'partnerline_rate_limit_store_failures_total',
-      help: 'Calls to the shared rate-limit store (Redis) that failed; those requests were limited in process or refused',
+      help: 'Requests the shared rate-limit store (Redis) failed to answer; they were limited in process or refused',
       type: 'counter',
     },
     [{ value: rateLimits.failures }],
