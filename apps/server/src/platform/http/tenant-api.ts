@@ -28,7 +28,7 @@ function namedSlug(request: FastifyRequest, baseDomain: string | undefined): str
 }
 
 async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promise<AuthContext> {
-  const { config, keys, tenants } = request.server.services;
+  const { config, keys, tenants, clock } = request.server.services;
   const key = presentedKey(request);
   const slug = namedSlug(request, config.baseDomain);
   if (key === undefined) {
@@ -52,7 +52,8 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     if (!tenant) throw new ApiError('tenant_not_found', `No tenant with slug ${slug}`);
     return { tenant, actor: { type: 'admin' }, scopes: ALL_SCOPES };
   }
-  return keyAuth(request, await keys.verify(key), slug);
+  const verified = await keys.verify(key);
+  return keyAuth(request, verified, slug, clock.now());
 }
 
 function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
@@ -65,16 +66,21 @@ function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
  * Only tenant keys are ever cached, so a hit is never the admin key. Throws the refusals
  * `resolveAuth` throws.
  */
-function cachedAuth(request: FastifyRequest): AuthContext | undefined {
+function cachedAuth(request: FastifyRequest, now: Date): AuthContext | undefined {
   const { config, keys } = request.server.services;
   const key = presentedKey(request);
   if (key === undefined) return undefined;
   const verified = keys.verifyCached(key);
-  return verified && keyAuth(request, verified, namedSlug(request, config.baseDomain));
+  return verified && keyAuth(request, verified, namedSlug(request, config.baseDomain), now);
 }
 
 /** A verified key's access to this request: the tenant in the URL, its IP allow-list, its tenant. */
-function keyAuth(request: FastifyRequest, verified: VerifiedKey, slug: string | undefined): AuthContext {
+function keyAuth(
+  request: FastifyRequest,
+  verified: VerifiedKey,
+  slug: string | undefined,
+  now: Date,
+): AuthContext {
   // Another tenant's URL: refused exactly like an unknown key, so tenants cannot be probed.
   if (slug !== undefined && verified.tenant.slug !== slug) {
     throw new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
@@ -85,8 +91,7 @@ function keyAuth(request: FastifyRequest, verified: VerifiedKey, slug: string | 
   if (verified.tenant.status === 'suspended') {
     throw new ApiError('tenant_suspended', 'This tenant is suspended; contact the platform operator');
   }
-  const { keyUsage, clock } = request.server.services;
-  keyUsage.touch(verified.id, normalizeIp(request.ip), clock.now());
+  request.server.services.keyUsage.touch(verified.id, normalizeIp(request.ip), now);
   return keyContext(verified);
 }
 
@@ -129,11 +134,13 @@ export function authenticateTenantRequest(
 ): void {
   let auth: AuthContext | undefined;
   try {
-    auth = guardedNow(request, () => cachedAuth(request));
+    // One reading of the clock for the whole synchronous gate.
+    const now = request.server.services.clock.now();
+    auth = guardedNow(request, now.getTime(), () => cachedAuth(request, now));
     if (auth) {
       // Set before the limits: a refused request is metered and logged for its tenant too.
       request.auth = auth;
-      if (limitKeyRequestNow(request, reply, auth)) {
+      if (limitKeyRequestNow(request, reply, auth, now.getTime())) {
         requireRouteScope(request, auth);
         done();
         return;
@@ -168,7 +175,8 @@ function requireRouteScope(request: FastifyRequest, auth: AuthContext): void {
  * before its key is even looked at, and every refused credential counts as a failure.
  */
 async function guarded<T>(request: FastifyRequest, authenticate: () => Promise<T>): Promise<T> {
-  const now = checkFailures(request);
+  const now = request.server.services.clock.now().getTime();
+  checkFailures(request, now);
   try {
     return await authenticate();
   } catch (error) {
@@ -177,9 +185,9 @@ async function guarded<T>(request: FastifyRequest, authenticate: () => Promise<T
   }
 }
 
-/** `guarded` for a synchronous step. */
-function guardedNow<T>(request: FastifyRequest, authenticate: () => T): T {
-  const now = checkFailures(request);
+/** `guarded` for a synchronous step, at a time the caller has read. */
+function guardedNow<T>(request: FastifyRequest, now: number, authenticate: () => T): T {
+  checkFailures(request, now);
   try {
     return authenticate();
   } catch (error) {
@@ -188,11 +196,8 @@ function guardedNow<T>(request: FastifyRequest, authenticate: () => T): T {
   }
 }
 
-function checkFailures(request: FastifyRequest): number {
-  const { authFailures, clock } = request.server.services;
-  const now = clock.now().getTime();
-  authFailures.check(request.ip, now);
-  return now;
+function checkFailures(request: FastifyRequest, now: number): void {
+  request.server.services.authFailures.check(request.ip, now);
 }
 
 function countFailure(request: FastifyRequest, error: unknown, now: number): void {

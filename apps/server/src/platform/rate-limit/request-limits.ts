@@ -103,13 +103,18 @@ export async function limitKeyRequest(
  * `limitKeyRequest` without a promise, when the store is in this process's memory; false when it
  * is shared (Redis) and the caller has to await `limitKeyRequest` instead.
  */
-export function limitKeyRequestNow(request: FastifyRequest, reply: FastifyReply, auth: AuthContext): boolean {
+export function limitKeyRequestNow(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  auth: AuthContext,
+  nowMs: number,
+): boolean {
   const { actor } = auth;
   if (actor.type !== 'api_key') return true;
-  const { rateLimits, clock } = request.server.services;
+  const { rateLimits } = request.server.services;
   if (!rateLimits.hitNow) return false;
   const checks = keyChecks(request, auth, actor);
-  applyLimits(request, reply, checks, rateLimits.hitNow(checks, clock.now().getTime()));
+  applyLimits(request, reply, checks, rateLimits.hitNow(checks, nowMs));
   return true;
 }
 
