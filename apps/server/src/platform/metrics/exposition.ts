@@ -105,10 +105,6 @@ export class Histogram {
     readonly bounds: readonly number[],
   ) {}
 
-  observe(labels: LabelValues, value: number): void {
-    this.observeIn(this.seriesOf(labels), value);
-  }
-
   /** The series with these label values, made (empty) when missing. */
   seriesOf(labels: LabelValues): HistogramSeries {
     const id = labels.join('\u0001');
@@ -120,7 +116,7 @@ export class Histogram {
     return entry;
   }
 
-  /** Records a value into a series of this histogram. */
+  /** Records a value into a series of this histogram (see `seriesOf`). */
   observeIn(series: HistogramSeries, value: number): void {
     const { bounds } = this;
     let slot = 0;

@@ -1,4 +1,4 @@
-import { type Admission, admit, type CellState, describe, type Tat } from './gcra.ts';
+import { admit, type CellState, describe, type Tat } from './gcra.ts';
 import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitStore } from './policy.ts';
 
 const SWEEP_INTERVAL_MS = 10_000;
@@ -21,18 +21,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   hitNow(checks: readonly LimitCheck[], nowMs: number): LimitResult {
     this.sweep(nowMs);
-    const cells: Cell[] = [];
-    const states: CellState[] = [];
-    for (const check of checks) {
-      const cell = cellOf(check, nowMs);
-      cells.push(cell);
-      states.push(this.current(cell.key, nowMs));
-    }
+    const cells = checks.map((check) => cellOf(check, nowMs));
+    const states = cells.map((cell) => this.current(cell.key, nowMs));
     const admissions = admit(cells, states, nowMs);
-    let allowed = true;
-    for (const admission of admissions) allowed &&= admission.allowed;
+    const allowed = admissions.every((admission) => admission.allowed);
     if (allowed) {
-      for (let i = 0; i < cells.length; i++) this.store(cells[i] as Cell, (admissions[i] as Admission).next);
+      for (const [i, cell] of cells.entries()) this.store(cell, admissions[i]?.next as Tat | number);
     }
     return { allowed, decisions: describe(cells, states, admissions, allowed, nowMs) };
   }

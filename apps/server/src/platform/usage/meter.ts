@@ -68,7 +68,10 @@ class Aggregates {
     return this.all;
   }
 
-  /** The aggregate of this minute, owner, route, method and status class; undefined when none yet. */
+  /**
+   * The aggregate of this minute, owner, route, method and status class; undefined when none yet
+   * (the maps on the way are made, ready for `add`).
+   */
   get(
     bucket: number,
     owner: string,
