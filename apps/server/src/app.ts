@@ -12,7 +12,8 @@ import { auditLogRoutes } from './platform/audit-log/routes.ts';
 import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
 import { registerProblemHandling, renderFrameworkError } from './platform/http/problems.ts';
-import { authenticateTenantRequest } from './platform/http/tenant-api.ts';
+import { tenantGate } from './platform/http/tenant-api.ts';
+import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import {
   claimIdempotencyKey,
@@ -69,7 +70,10 @@ async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> 
       route.schema = { ...route.schema, hide: true };
     });
   }
-  app.addHook('onRequest', authenticateTenantRequest);
+  // The gate is a hook of each route's own, made for that route (see tenantGate).
+  app.addHook('onRoute', (route) => {
+    route.onRequest = [tenantGate(tenantRoute(route)), ...[route.onRequest ?? []].flat()];
+  });
   // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.
   app.addHook('onRoute', (route) => {
     if (route.method !== 'POST') return;
@@ -100,6 +104,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('services', services);
   app.decorateRequest('auth', null);
+  app.decorateRequest('keyRoute', null);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();

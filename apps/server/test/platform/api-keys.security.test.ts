@@ -362,6 +362,38 @@ describe('rate-limit override', () => {
   });
 });
 
+describe('HEAD requests', () => {
+  it('pass the gate of their GET route: key, scope, and the same rate-limit budget', async () => {
+    const partner = await request(server, 'POST', '/partners', {
+      key: tenant.key,
+      body: { email: `head-${Date.now()}@example.com`, name: 'Head' },
+    });
+    expect(partner.status).toBe(201);
+    const path = `/partners/${partner.body.data.id}`;
+
+    // No key on /api/v1 names no tenant (400 tenant_slug_missing, as for GET); on the twin, 401.
+    expect((await request(server, 'HEAD', path)).status).toBe(400);
+    expect((await call(server, 'HEAD', `/api/t/${tenant.slug}/v1${path}`)).status).toBe(401);
+    expect((await request(server, 'HEAD', path, { key: unknownKey() })).status).toBe(401);
+    const noScope = await createKey({ scopes: ['api_keys:read'] });
+    expect((await request(server, 'HEAD', path, { key: noScope.key })).status).toBe(403);
+
+    const limited = await createKey({ rateLimit: { limit: 3, windowSeconds: 60 } });
+    const head = await request(server, 'HEAD', path, { key: limited.key });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('x-ratelimit-remaining')).toBe('2');
+    expect(head.headers.get('ratelimit-policy')).toBe('"key";q=3;w=60');
+    expect(
+      (await request(server, 'GET', path, { key: limited.key })).headers.get('x-ratelimit-remaining'),
+    ).toBe('1');
+    // The tenant's URL twin takes from the same budget too.
+    const twin = await call(server, 'HEAD', `/api/t/${tenant.slug}/v1${path}`, { key: limited.key });
+    expect(twin.status).toBe(200);
+    expect(twin.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect((await request(server, 'HEAD', path, { key: limited.key })).status).toBe(429);
+  });
+});
+
 describe('scopes of the key-management routes', () => {
   const routes: [string, string, (id: string) => string, Body | undefined][] = [
     ['list', 'GET', () => '/api-keys', undefined],

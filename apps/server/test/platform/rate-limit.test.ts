@@ -383,6 +383,18 @@ describe('the in-process store', () => {
     expect((await store.hit([check('a')], START)).allowed).toBe(false);
   });
 
+  it('stays within its bound when every bucket is in use, dropping the oldest', async () => {
+    const store = new MemoryRateLimitStore(3);
+    for (const bucket of ['a', 'b', 'c', 'a', 'b', 'c']) await store.hit([check(bucket)], START);
+    await store.hit([check('d')], START);
+    expect(store.size).toBe(3);
+    // Every bucket was in use, so the oldest, `a`, went; `b` and `c` are still spent.
+    expect((await store.hit([check('b')], START)).allowed).toBe(false);
+    expect((await store.hit([check('c')], START)).allowed).toBe(false);
+    expect((await store.hit([check('a')], START)).decisions[0]?.remaining).toBe(1);
+    expect(store.size).toBe(3);
+  });
+
   it('sweeps buckets that are full again', async () => {
     const store = new MemoryRateLimitStore();
     for (let i = 0; i < 100; i++) await store.hit([check(`ip-${i}`)], START);

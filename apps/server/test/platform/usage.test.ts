@@ -268,6 +268,20 @@ describe('a flush the database refuses', () => {
   });
 });
 
+describe('flushes within a minute', () => {
+  it('counts every request of a key and route, before and after each flush', async () => {
+    const key = await createKey(server, other.key, { name: 'between flushes', scopes: ['partners:read'] });
+    for (const requests of [2, 3, 1]) {
+      for (let i = 0; i < requests; i++) {
+        expect((await call(server, 'GET', '/api/v1/partners', { key: key.key })).status).toBe(200);
+      }
+      await server.services.requestRecorder.flush();
+    }
+    const response = await usage(`granularity=minute&keyId=${key.id}`, other.key);
+    expect(response.body.data.map((point: any) => point.requests)).toEqual([6]);
+  });
+});
+
 describe('the next day', () => {
   it('rolls the next day up into its own day, and both into the week and month', async () => {
     // Last in the file: the clock only moves forward, or the rate limiter would refuse the past.

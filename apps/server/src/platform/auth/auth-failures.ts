@@ -19,7 +19,8 @@ export class AuthFailureGuard {
 
   /** Throws 429 when the IP has failed too often in the current window. */
   check(ip: string, nowMs: number): void {
-    if (this.limit === 0) return;
+    // No failure anywhere, the usual case: nothing to look up.
+    if (this.limit === 0 || this.windows.size === 0) return;
     const entry = this.current(ip, nowMs);
     if (!entry || entry.failures < this.limit) return;
     const retryAfter = Math.max(1, Math.ceil((entry.start + WINDOW_MS - nowMs) / 1000));

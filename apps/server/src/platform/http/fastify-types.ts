@@ -9,6 +9,7 @@ import type {
 import type { Scope } from '../auth/scopes.ts';
 import type { AuthContext } from '../context.ts';
 import type { Services } from '../services.ts';
+import type { KeyRoute } from './tenant-route.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +18,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the tenant API's authentication hook before any handler runs. */
     auth: AuthContext | null;
+    /** Set with `auth` for a tenant key: its state on the route (budgets, usage counters). */
+    keyRoute: KeyRoute | null;
   }
   interface FastifyContextConfig {
     /** The scope a tenant route requires; absent for routes any valid key may call. */

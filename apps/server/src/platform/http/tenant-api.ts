@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ipAllowed, normalizeIp } from '../auth/ip-allowlist.ts';
 import { safeEqual } from '../auth/key-format.ts';
 import type { VerifiedKey } from '../auth/key-verifier.ts';
@@ -6,11 +6,13 @@ import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.t
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import {
+  keyRouteOf,
   limitKeyRequest,
   limitKeyRequestNow,
   limitUnauthenticatedRequest,
 } from '../rate-limit/request-limits.ts';
 import { missingKey, presentedKey } from './credentials.ts';
+import type { TenantRoute } from './tenant-route.ts';
 
 const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
 const SLUG = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -122,52 +124,57 @@ function keyContext(verified: VerifiedKey): AuthContext {
 }
 
 /**
- * The tenant API's gate, run before the body is read: resolve tenant and caller, apply the rate
- * limits and quota (per key; per IP when no key is presented), then check the route's scope.
- * Handlers find the result on `request.auth`. A request whose key is cached and whose limits are
- * kept in memory passes without a single promise; anything else takes the asynchronous path.
+ * The tenant API's gate for one route, run before the body is read: resolve tenant and caller,
+ * apply the rate limits and quota (per key; per IP when no key is presented), then check the
+ * route's scope. Handlers find the result on `request.auth`, and a key's state on the route on
+ * `request.keyRoute`. A request whose key is cached and whose limits are kept in memory passes
+ * without a single promise; anything else takes the asynchronous path.
  */
-export function authenticateTenantRequest(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  done: HookHandlerDoneFunction,
-): void {
-  let auth: AuthContext | undefined;
-  try {
-    // One reading of the clock for the whole synchronous gate.
-    const now = request.server.services.clock.now();
-    auth = guardedNow(request, now.getTime(), () => cachedAuth(request, now));
-    if (auth) {
-      // Set before the limits: a refused request is metered and logged for its tenant too.
-      request.auth = auth;
-      if (limitKeyRequestNow(request, reply, auth, now.getTime())) {
-        requireRouteScope(request, auth);
-        done();
-        return;
+export function tenantGate(route: TenantRoute): onRequestHookHandler {
+  return function authenticateTenantRequest(request, reply, done) {
+    let auth: AuthContext | undefined;
+    try {
+      const { clock, config } = request.server.services;
+      // One reading of the clock for the whole synchronous gate.
+      const now = clock.now();
+      const nowMs = now.getTime();
+      auth = guardedNow(request, nowMs, () => cachedAuth(request, now));
+      if (auth) {
+        // Set before the limits: a refused request is metered and logged for its tenant too.
+        request.auth = auth;
+        const keyRoute = keyRouteOf(route, auth, config);
+        request.keyRoute = keyRoute ?? null;
+        if (!keyRoute || limitKeyRequestNow(request, reply, keyRoute, nowMs)) {
+          requireRouteScope(route, auth);
+          done();
+          return;
+        }
       }
+    } catch (error) {
+      done(error as Error);
+      return;
     }
-  } catch (error) {
-    done(error as Error);
-    return;
-  }
-  authenticateAsync(request, reply, auth).then(() => done(), done);
+    authenticateAsync(request, reply, route, auth).then(() => done(), done);
+  };
 }
 
 /** The gate with promises: a key read from the database, the admin key, or limits kept in Redis. */
 async function authenticateAsync(
   request: FastifyRequest,
   reply: FastifyReply,
+  route: TenantRoute,
   cached: AuthContext | undefined,
 ): Promise<void> {
   const auth = cached ?? (await guarded(request, () => resolveAuth(request, reply)));
   request.auth = auth;
-  await limitKeyRequest(request, reply, auth);
-  requireRouteScope(request, auth);
+  const keyRoute = keyRouteOf(route, auth, request.server.services.config);
+  request.keyRoute = keyRoute ?? null;
+  if (keyRoute) await limitKeyRequest(request, reply, keyRoute);
+  requireRouteScope(route, auth);
 }
 
-function requireRouteScope(request: FastifyRequest, auth: AuthContext): void {
-  const scope = request.routeOptions.config.scope;
-  if (scope) requireScope(auth.scopes, scope);
+function requireRouteScope(route: TenantRoute, auth: AuthContext): void {
+  if (route.scope) requireScope(auth.scopes, route.scope);
 }
 
 /**

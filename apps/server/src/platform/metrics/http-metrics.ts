@@ -8,9 +8,27 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 /** Route label of requests no route matched (404s of unknown paths, 405s). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
+/** One answered request, as /metrics counts it. */
+interface Observation {
+  method: string;
+  route: string;
+  status: number;
+  seconds: number;
+  errorCode: string | null;
+}
+
 interface RequestSeries {
   requests: CounterSeries;
   duration: HistogramSeries;
+}
+
+/**
+ * One route's series per status code, kept by the caller with the route (see TenantRoute) so a
+ * request finds its series with one lookup; `metrics` names the HttpMetrics they belong to.
+ */
+export interface RouteSeries {
+  metrics: HttpMetrics | undefined;
+  byStatus: Map<number, RequestSeries>;
 }
 
 /** Counters and the latency histogram of every HTTP request this process answered. */
@@ -39,16 +57,30 @@ export class HttpMetrics {
     for (const code of ['rate_limited', 'quota_exceeded']) this.rateLimited.inc([code], 0);
   }
 
-  observe(request: {
-    method: string;
-    route: string;
-    status: number;
-    seconds: number;
-    errorCode: string | null;
-  }): void {
+  observe(request: Observation): void {
     // Unknown methods would let any client mint label values.
     const method = METHODS.has(request.method) ? request.method : 'OTHER';
-    const series = this.seriesOf(request.route, method, request.status);
+    this.count(this.seriesOf(request.route, method, request.status), request);
+  }
+
+  /**
+   * `observe` for a request of a registered route (whose method is a known one), through the
+   * route's own `RouteSeries`.
+   */
+  observeRoute(route: RouteSeries, request: Observation): void {
+    if (route.metrics !== this) {
+      route.metrics = this;
+      route.byStatus.clear();
+    }
+    let series = route.byStatus.get(request.status);
+    if (!series) {
+      series = this.seriesOf(request.route, request.method, request.status);
+      route.byStatus.set(request.status, series);
+    }
+    this.count(series, request);
+  }
+
+  private count(series: RequestSeries, request: Observation): void {
     series.requests.value += 1;
     this.duration.observeIn(series.duration, request.seconds);
     if (request.status === 429) this.rateLimited.inc([request.errorCode ?? 'unknown']);

@@ -1,16 +1,36 @@
-import { admit, type CellState, describe, type Tat } from './gcra.ts';
+import { type Admission, admit, describe, type Tat } from './gcra.ts';
 import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitStore } from './policy.ts';
 
 const SWEEP_INTERVAL_MS = 10_000;
 
+/** A bucket as held in memory. */
+interface Entry {
+  state: Tat | number;
+  expiresAtMs: number;
+  /** Taken from since the eviction last passed over it (see `evictOne`). */
+  used: boolean;
+}
+
+function update(entry: Entry, cell: Cell, state: Tat | number): void {
+  entry.state = state;
+  entry.expiresAtMs = expiresAt(cell, state);
+  entry.used = true;
+}
+
+/** A TAT that has passed is the same as no bucket; a quota counter lives until its period ends. */
+function expiresAt(cell: Cell, state: Tat | number): number {
+  return cell.kind === 'gcra' ? (state as Tat).ms + 1 : cell.endsAtMs;
+}
+
 /**
  * Buckets in this process's memory: exact for one process. A bucket is dropped once it is full
- * again (or its quota period has ended), swept every few seconds; past `maxEntries` the bucket
- * used least recently is dropped, so a flood of client IPs cannot exhaust memory.
+ * again (or its quota period has ended), swept every few seconds; past `maxEntries` a bucket not
+ * used recently is dropped (second chance: the oldest bucket goes, unless it has been used since it
+ * was stored or last passed over), so a flood of client IPs cannot exhaust memory.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly failures = 0;
-  private readonly entries = new Map<string, { state: Tat | number; expiresAtMs: number }>();
+  private readonly entries = new Map<string, Entry>();
   private lastSweep = 0;
 
   constructor(private readonly maxEntries = 200_000) {}
@@ -22,11 +42,19 @@ export class MemoryRateLimitStore implements RateLimitStore {
   hitNow(checks: readonly LimitCheck[], nowMs: number): LimitResult {
     this.sweep(nowMs);
     const cells = checks.map((check) => cellOf(check, nowMs));
-    const states = cells.map((cell) => this.current(cell.key, nowMs));
+    const found = cells.map((cell) => this.current(cell.key, nowMs));
+    const states = found.map((entry) => entry?.state);
     const admissions = admit(cells, states, nowMs);
     const allowed = admissions.every((admission) => admission.allowed);
     if (allowed) {
-      for (const [i, cell] of cells.entries()) this.store(cell, admissions[i]?.next as Tat | number);
+      const next = (i: number) => (admissions[i] as Admission).next;
+      // Held buckets first, in place: marked used, they survive an eviction a new bucket causes.
+      found.forEach((entry, i) => {
+        if (entry) update(entry, cells[i] as Cell, next(i));
+      });
+      cells.forEach((cell, i) => {
+        if (!found[i]) this.insert(cell, next(i));
+      });
     }
     return { allowed, decisions: describe(cells, states, admissions, allowed, nowMs) };
   }
@@ -40,25 +68,29 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return this.entries.size;
   }
 
-  private current(key: string, nowMs: number): CellState {
+  private current(key: string, nowMs: number): Entry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAtMs <= nowMs) {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.state;
+    return entry;
   }
 
-  private store(cell: Cell, state: Tat | number): void {
-    // A TAT that has passed is the same as no bucket; a quota counter lives until its period ends.
-    const expiresAtMs = cell.kind === 'gcra' ? (state as Tat).ms + 1 : cell.endsAtMs;
-    // Re-inserting keeps the Map in order of last use, oldest first.
-    this.entries.delete(cell.key);
-    this.entries.set(cell.key, { state, expiresAtMs });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+  private insert(cell: Cell, state: Tat | number): void {
+    // Room first: a bucket just stored must not be the one dropped to make it.
+    if (this.entries.size >= this.maxEntries) this.evictOne();
+    this.entries.set(cell.key, { state, expiresAtMs: expiresAt(cell, state), used: false });
+  }
+
+  /** Drops the oldest bucket not used since it was stored or last passed over; used ones go to the back. */
+  private evictOne(): void {
+    for (const [key, entry] of this.entries) {
+      this.entries.delete(key);
+      if (!entry.used) return;
+      entry.used = false;
+      this.entries.set(key, entry);
     }
   }
 

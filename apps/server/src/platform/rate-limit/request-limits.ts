@@ -2,8 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { subMap } from '../nested-map.ts';
+import type { KeyRoute, TenantRoute } from '../http/tenant-route.ts';
 import { planLimit } from '../plans.ts';
+import { emptyUsageSlots } from '../usage/meter.ts';
 import { quotaHeaders, rateLimitHeaders } from './headers.ts';
 import type {
   LimitCheck,
@@ -39,64 +40,44 @@ export function quotaStatusOf(request: FastifyRequest): QuotaStatus | null {
   return quotaStatuses.get(request) ?? null;
 }
 
-const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
-
-/** `POST /events`: the route as RATE_LIMIT_ROUTES names it. */
-function routeName(request: FastifyRequest): string {
-  const method = request.method === 'HEAD' ? 'GET' : request.method;
-  return `${method} ${(request.routeOptions.url ?? '').replace(TENANT_PREFIX, '')}`;
-}
-
 /**
- * The budgets a request of this key on this route takes from: the key's own (or its plan's), the
- * route's per-key budget when RATE_LIMIT_ROUTES names the route, and the key's quota. The same for
- * every request of a key on a route, so made once per cached key and route.
+ * A cached key's state on a route: the budgets its requests take from, which are its own (or its
+ * plan's), the route's per-key budget when RATE_LIMIT_ROUTES names the route, and its quota. Made
+ * on the key's first request on the route; undefined for the platform admin key, which is not
+ * limited.
  */
-function keyChecks(request: FastifyRequest, auth: AuthContext, actor: ApiKeyActor): readonly LimitCheck[] {
-  let byUrl = checksByKey.get(auth);
-  if (!byUrl) {
-    byUrl = new Map();
-    checksByKey.set(auth, byUrl);
-  }
-  const byMethod = subMap(byUrl, request.routeOptions.url ?? '');
-  let checks = byMethod.get(request.method);
-  if (!checks) {
-    const { config } = request.server.services;
-    const route = routeName(request);
+export function keyRouteOf(route: TenantRoute, auth: AuthContext, config: Config): KeyRoute | undefined {
+  const { actor } = auth;
+  if (actor.type !== 'api_key') return undefined;
+  let keyRoute = route.keys.get(auth);
+  if (!keyRoute) {
     const owner = `{${actor.keyId}}`;
-    checks = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
-    const routeLimit = config.rateLimits.routes.get(route);
+    const checks: LimitCheck[] = [{ bucket: `${owner}:key`, policy: effectiveRateLimit(auth, config) }];
+    const routeLimit = config.rateLimits.routes.get(route.limitName);
     if (routeLimit) {
       checks.push({
-        bucket: `${owner}:route:${route}`,
-        policy: { kind: 'rate', name: route, ...routeLimit },
+        bucket: `${owner}:route:${route.limitName}`,
+        policy: { kind: 'rate', name: route.limitName, ...routeLimit },
       });
     }
     if (actor.quota) {
       checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
     }
-    byMethod.set(request.method, checks);
+    keyRoute = { route, checks, usage: emptyUsageSlots() };
+    route.keys.set(auth, keyRoute);
   }
-  return checks;
+  return keyRoute;
 }
 
-/** Checks per auth context (one per cached key, see tenant-api), route URL and method. */
-const checksByKey = new WeakMap<AuthContext, Map<string, Map<string, LimitCheck[]>>>();
-
-type ApiKeyActor = Extract<AuthContext['actor'], { type: 'api_key' }>;
-
 /**
- * Takes a tenant request from every budget of its key, all or nothing (see keyChecks). The platform
- * admin key is not limited.
+ * Takes a tenant request from every budget of its key on the route, all or nothing (see keyRouteOf).
  */
-export async function limitKeyRequest(
+export function limitKeyRequest(
   request: FastifyRequest,
   reply: FastifyReply,
-  auth: AuthContext,
+  keyRoute: KeyRoute,
 ): Promise<void> {
-  const { actor } = auth;
-  if (actor.type !== 'api_key') return;
-  await enforceLimits(request, reply, keyChecks(request, auth, actor));
+  return enforceLimits(request, reply, keyRoute.checks);
 }
 
 /**
@@ -106,15 +87,12 @@ export async function limitKeyRequest(
 export function limitKeyRequestNow(
   request: FastifyRequest,
   reply: FastifyReply,
-  auth: AuthContext,
+  keyRoute: KeyRoute,
   nowMs: number,
 ): boolean {
-  const { actor } = auth;
-  if (actor.type !== 'api_key') return true;
   const { rateLimits } = request.server.services;
   if (!rateLimits.hitNow) return false;
-  const checks = keyChecks(request, auth, actor);
-  applyLimits(request, reply, checks, rateLimits.hitNow(checks, nowMs));
+  applyLimits(request, reply, keyRoute.checks, rateLimits.hitNow(keyRoute.checks, nowMs));
   return true;
 }
 

@@ -68,10 +68,7 @@ class Aggregates {
     return this.all;
   }
 
-  /**
-   * The aggregate of this minute, owner, route, method and status class; undefined when none yet
-   * (the maps on the way are made, ready for `add`).
-   */
+  /** The aggregate of this minute, owner, route, method and status class; undefined when none yet. */
   get(
     bucket: number,
     owner: string,
@@ -83,12 +80,18 @@ class Aggregates {
   }
 
   add(aggregate: Aggregate): void {
-    const { bucket, keyId, tenantId, route, method, statusClass } = aggregate;
-    this.slots(bucket, keyId || tenantId, route, method)[STATUS_CLASSES.indexOf(statusClass)] = aggregate;
+    const { bucket, keyId, tenantId, route, method } = aggregate;
+    this.addTo(this.slots(bucket, keyId || tenantId, route, method), aggregate);
+  }
+
+  /** Adds an aggregate to the slots `slots` gave for its minute, owner, route and method. */
+  addTo(slots: (Aggregate | undefined)[], aggregate: Aggregate): void {
+    slots[STATUS_CLASSES.indexOf(aggregate.statusClass)] = aggregate;
     this.all.push(aggregate);
   }
 
-  private slots(bucket: number, owner: string, route: string, method: string): (Aggregate | undefined)[] {
+  /** The slots of a minute, owner, route and method, one per status class; made when missing. */
+  slots(bucket: number, owner: string, route: string, method: string): (Aggregate | undefined)[] {
     const byMethod = subMap(subMap(subMap(this.byMinute, bucket), owner), route);
     let slots = byMethod.get(method);
     if (!slots) {
@@ -97,6 +100,21 @@ class Aggregates {
     }
     return slots;
   }
+}
+
+/**
+ * Where one key's requests on one route were last counted: the slots of a minute in one batch of
+ * the meter. The caller keeps it per key and route (see KeyRoute) and hands it back, so a request
+ * in the same minute finds its counters without a lookup.
+ */
+export interface UsageSlots {
+  batch: object | undefined;
+  bucket: number;
+  slots: (Aggregate | undefined)[];
+}
+
+export function emptyUsageSlots(): UsageSlots {
+  return { batch: undefined, bucket: 0, slots: [] };
 }
 
 /**
@@ -129,13 +147,28 @@ export class UsageMeter {
     return this.pending.size;
   }
 
-  record(hit: UsageHit): void {
+  /**
+   * Counts one request. `memo` is the caller's `UsageSlots` for this owner, route and method, for
+   * callers that meter the same ones again and again; it is checked, so a stale one is harmless.
+   */
+  record(hit: UsageHit, memo?: UsageSlots): void {
     const cls = statusClassIndex(hit.status);
     const bucket = Math.floor(hit.at.getTime() / MINUTE_MS) * MINUTE_MS;
     const keyId = hit.keyId ?? '';
-    let aggregate = this.pending.get(bucket, keyId || hit.tenantId, hit.route, hit.method, cls);
+    const pending = this.pending;
+    let slots: (Aggregate | undefined)[];
+    if (memo !== undefined && memo.batch === pending && memo.bucket === bucket) slots = memo.slots;
+    else {
+      slots = pending.slots(bucket, keyId || hit.tenantId, hit.route, hit.method);
+      if (memo !== undefined) {
+        memo.batch = pending;
+        memo.bucket = bucket;
+        memo.slots = slots;
+      }
+    }
+    let aggregate = slots[cls];
     if (!aggregate) {
-      if (this.pending.size >= MAX_PENDING) {
+      if (pending.size >= MAX_PENDING) {
         this.dropped += 1;
         return;
       }
@@ -150,7 +183,7 @@ export class UsageMeter {
         rateLimited: 0,
         latency: emptyHistogram(),
       };
-      this.pending.add(aggregate);
+      pending.addTo(slots, aggregate);
     }
     aggregate.requests += 1;
     if (hit.rateLimited) aggregate.rateLimited += 1;

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Database, Db } from '../db/index.ts';
+import { routeLabel } from '../http/tenant-route.ts';
 import type { Job } from '../jobs.ts';
 import { HttpMetrics, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
 import { ProcessMetrics } from '../metrics/process-metrics.ts';
@@ -10,7 +11,6 @@ import type { Clock } from '../services.ts';
 import { UsageMeter } from './meter.ts';
 import { usageRetentionJob } from './retention.ts';
 
-const TENANT_PREFIX = '/api/t/:tenantSlug/v1/';
 const MAX_PATH = 2_048;
 const MAX_USER_AGENT = 512;
 
@@ -85,10 +85,19 @@ export class RequestRecorder {
   private recordUnsafe(request: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
     const latencyMs = reply.elapsedTime;
-    const url = request.routeOptions.url;
-    const route = url === undefined ? UNMATCHED_ROUTE : this.routeLabel(url);
     const errorCode = reply.errorCode ?? null;
-    this.http.observe({ method: request.method, route, status, seconds: latencyMs / 1000, errorCode });
+    // A key's request on a tenant route brings its route and counters along (see KeyRoute).
+    const keyRoute = request.keyRoute;
+    let route: string;
+    if (keyRoute) {
+      route = keyRoute.route.label;
+      const observation = { method: request.method, route, status, seconds: latencyMs / 1000, errorCode };
+      this.http.observeRoute(keyRoute.route.series, observation);
+    } else {
+      const url = request.routeOptions.url;
+      route = url === undefined ? UNMATCHED_ROUTE : this.routeLabel(url);
+      this.http.observe({ method: request.method, route, status, seconds: latencyMs / 1000, errorCode });
+    }
 
     // Only requests that resolved a tenant are metered and logged: there is nobody else to show them to.
     const auth = request.auth;
@@ -96,16 +105,19 @@ export class RequestRecorder {
     const at = this.clock.now();
     const actor = auth.actor;
     const keyId = actor.type === 'api_key' ? actor.keyId : null;
-    this.usage.record({
-      tenantId: auth.tenant.id,
-      keyId,
-      route,
-      method: request.method,
-      status,
-      rateLimited: status === 429,
-      latencyMs,
-      at,
-    });
+    this.usage.record(
+      {
+        tenantId: auth.tenant.id,
+        keyId,
+        route,
+        method: request.method,
+        status,
+        rateLimited: status === 429,
+        latencyMs,
+        at,
+      },
+      keyRoute?.usage,
+    );
     if (actor.type === 'api_key' && actor.environment === 'test' && !this.config.requestLogTestKeys) return;
     const length = Number(reply.getHeader('content-length'));
     this.requestLogs.append({
@@ -125,12 +137,10 @@ export class RequestRecorder {
     });
   }
 
-  /** `/api/t/:tenantSlug/v1/partners/:id` → `/api/v1/partners/{id}`, as the OpenAPI document names it. */
   private routeLabel(url: string): string {
     let label = this.routes.get(url);
     if (label === undefined) {
-      const path = url.startsWith(TENANT_PREFIX) ? `/api/v1/${url.slice(TENANT_PREFIX.length)}` : url;
-      label = path.replace(/:(\w+)/g, '{$1}');
+      label = routeLabel(url);
       this.routes.set(url, label);
     }
     return label;

@@ -1,0 +1,57 @@
+import type { RouteOptions } from 'fastify';
+import type { Scope } from '../auth/scopes.ts';
+import type { AuthContext } from '../context.ts';
+import type { RouteSeries } from '../metrics/http-metrics.ts';
+import type { LimitCheck } from '../rate-limit/policy.ts';
+import type { UsageSlots } from '../usage/meter.ts';
+
+const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
+
+/**
+ * What the gate and the recorder need of one tenant API route, worked out once when the route is
+ * registered, so a request reads it from one object instead of deriving it from the URL again.
+ */
+export interface TenantRoute {
+  readonly method: string;
+  /** The route as RATE_LIMIT_ROUTES names it: `POST /events` (HEAD counts as GET). */
+  readonly limitName: string;
+  /** The route in usage, request logs and /metrics: `/api/v1/partners/{id}`. */
+  readonly label: string;
+  /** The scope the route requires; undefined when any valid key may call it. */
+  readonly scope: Scope | undefined;
+  /** Each cached key's state on this route, made on its first request here. */
+  readonly keys: WeakMap<AuthContext, KeyRoute>;
+  /** This route's `/metrics` series per status code (see HttpMetrics.observe). */
+  readonly series: RouteSeries;
+}
+
+/**
+ * One cached key on one route: the budgets its requests take from and the place its usage is
+ * counted in. A request reaches all of them through this one object, which keeps the few cache
+ * lines a request touches together instead of spread over a lookup per module.
+ */
+export interface KeyRoute {
+  readonly route: TenantRoute;
+  readonly checks: readonly LimitCheck[];
+  /** The usage meter's counters of this key on this route for the current minute. */
+  readonly usage: UsageSlots;
+}
+
+/** `/api/t/:tenantSlug/v1/partners/:id` → `/api/v1/partners/{id}`, as the OpenAPI document names it. */
+export function routeLabel(url: string): string {
+  return url.replace(TENANT_PREFIX, '/api/v1').replace(/:(\w+)/g, '{$1}');
+}
+
+export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config'>): TenantRoute {
+  const { method } = route;
+  if (typeof method !== 'string') throw new Error(`tenant route ${route.url} must have exactly one method`);
+  const path = route.url.replace(TENANT_PREFIX, '');
+  return {
+    method,
+    limitName: `${method === 'HEAD' ? 'GET' : method} ${path}`,
+    label: routeLabel(route.url),
+    scope: (route.config as { scope?: Scope } | undefined)?.scope,
+    keys: new WeakMap(),
+    series: { metrics: undefined, byStatus: new Map() },
+  };
+}
