@@ -12,7 +12,6 @@ const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
  * registered, so a request reads it from one object instead of deriving it from the URL again.
  */
 export interface TenantRoute {
-  readonly method: string;
   /** The route as RATE_LIMIT_ROUTES names it: `POST /events` (HEAD counts as GET). */
   readonly limitName: string;
   /** The route in usage, request logs and /metrics: `/api/v1/partners/{id}`. */
@@ -27,8 +26,7 @@ export interface TenantRoute {
 
 /**
  * One cached key on one route: the budgets its requests take from and the place its usage is
- * counted in. A request reaches all of them through this one object, which keeps the few cache
- * lines a request touches together instead of spread over a lookup per module.
+ * counted in. A request reaches all of them through this one object instead of a lookup per module.
  */
 export interface KeyRoute {
   readonly route: TenantRoute;
@@ -47,7 +45,6 @@ export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config
   if (typeof method !== 'string') throw new Error(`tenant route ${route.url} must have exactly one method`);
   const path = route.url.replace(TENANT_PREFIX, '');
   return {
-    method,
     limitName: `${method === 'HEAD' ? 'GET' : method} ${path}`,
     label: routeLabel(route.url),
     scope: (route.config as { scope?: Scope } | undefined)?.scope,
