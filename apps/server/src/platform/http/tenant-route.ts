@@ -3,7 +3,7 @@ import type { Scope } from '../auth/scopes.ts';
 import type { AuthContext } from '../context.ts';
 import type { RouteSeries } from '../metrics/http-metrics.ts';
 import type { LimitCheck } from '../rate-limit/policy.ts';
-import type { UsageSlots } from '../usage/meter.ts';
+import { emptyUsageSlots, type UsageSlots } from '../usage/meter.ts';
 
 const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
 
@@ -51,4 +51,8 @@ export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config
     keys: new WeakMap(),
     series: { metrics: undefined, byStatus: new Map() },
   };
+}
+
+export function newKeyRoute(route: TenantRoute, checks: readonly LimitCheck[]): KeyRoute {
+  return { route, checks, usage: emptyUsageSlots() };
 }

@@ -2,9 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import type { KeyRoute, TenantRoute } from '../http/tenant-route.ts';
+import { type KeyRoute, newKeyRoute, type TenantRoute } from '../http/tenant-route.ts';
 import { planLimit } from '../plans.ts';
-import { emptyUsageSlots } from '../usage/meter.ts';
 import { quotaHeaders, rateLimitHeaders } from './headers.ts';
 import type {
   LimitCheck,
@@ -63,7 +62,7 @@ export function keyRouteOf(route: TenantRoute, auth: AuthContext, config: Config
     if (actor.quota) {
       checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
     }
-    keyRoute = { route, checks, usage: emptyUsageSlots() };
+    keyRoute = newKeyRoute(route, checks);
     route.keys.set(auth, keyRoute);
   }
   return keyRoute;

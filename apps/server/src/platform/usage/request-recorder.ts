@@ -88,16 +88,10 @@ export class RequestRecorder {
     const errorCode = reply.errorCode ?? null;
     // A key's request on a tenant route brings its route and counters along (see KeyRoute).
     const keyRoute = request.keyRoute;
-    let route: string;
-    if (keyRoute) {
-      route = keyRoute.route.label;
-      const observation = { method: request.method, route, status, seconds: latencyMs / 1000, errorCode };
-      this.http.observeRoute(keyRoute.route.series, observation);
-    } else {
-      const url = request.routeOptions.url;
-      route = url === undefined ? UNMATCHED_ROUTE : this.routeLabel(url);
-      this.http.observe({ method: request.method, route, status, seconds: latencyMs / 1000, errorCode });
-    }
+    const route = keyRoute ? keyRoute.route.label : this.routeLabel(request);
+    const observation = { method: request.method, route, status, seconds: latencyMs / 1000, errorCode };
+    if (keyRoute) this.http.observeRoute(keyRoute.route.series, observation);
+    else this.http.observe(observation);
 
     // Only requests that resolved a tenant are metered and logged: there is nobody else to show them to.
     const auth = request.auth;
@@ -137,7 +131,10 @@ export class RequestRecorder {
     });
   }
 
-  private routeLabel(url: string): string {
+  /** The request's route as usage, request logs and /metrics name it; one label per route, kept. */
+  private routeLabel(request: FastifyRequest): string {
+    const url = request.routeOptions.url;
+    if (url === undefined) return UNMATCHED_ROUTE;
     let label = this.routes.get(url);
     if (label === undefined) {
       label = routeLabel(url);
