@@ -41,20 +41,30 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   hitNow(checks: readonly LimitCheck[], nowMs: number): LimitResult {
     this.sweep(nowMs);
-    const cells = checks.map((check) => cellOf(check, nowMs));
-    const found = cells.map((cell) => this.current(cell.key, nowMs));
-    const states = found.map((entry) => entry?.state);
+    // Plain loops, no closures: this runs on every request.
+    const count = checks.length;
+    const cells = new Array<Cell>(count);
+    const found = new Array<Entry | undefined>(count);
+    const states = new Array<Tat | number | undefined>(count);
+    for (let i = 0; i < count; i++) {
+      const cell = cellOf(checks[i] as LimitCheck, nowMs);
+      const entry = this.current(cell.key, nowMs);
+      cells[i] = cell;
+      found[i] = entry;
+      states[i] = entry?.state;
+    }
     const admissions = admit(cells, states, nowMs);
-    const allowed = admissions.every((admission) => admission.allowed);
+    let allowed = true;
+    for (const admission of admissions) allowed &&= admission.allowed;
     if (allowed) {
-      const next = (i: number) => (admissions[i] as Admission).next;
       // Held buckets first, in place: marked used, they survive an eviction a new bucket causes.
-      found.forEach((entry, i) => {
-        if (entry) update(entry, cells[i] as Cell, next(i));
-      });
-      cells.forEach((cell, i) => {
-        if (!found[i]) this.insert(cell, next(i));
-      });
+      for (let i = 0; i < count; i++) {
+        const entry = found[i];
+        if (entry) update(entry, cells[i] as Cell, (admissions[i] as Admission).next);
+      }
+      for (let i = 0; i < count; i++) {
+        if (!found[i]) this.insert(cells[i] as Cell, (admissions[i] as Admission).next);
+      }
     }
     return { allowed, decisions: describe(cells, states, admissions, allowed, nowMs) };
   }

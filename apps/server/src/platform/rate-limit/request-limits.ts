@@ -163,14 +163,18 @@ function reportedRateLimit(
   checks: readonly LimitCheck[],
   result: LimitResult,
 ): { policy: RateLimitPolicy; decision: LimitDecision } | undefined {
-  let reported: { policy: RateLimitPolicy; decision: LimitDecision } | undefined;
-  checks.forEach((check, i) => {
-    const decision = result.decisions[i];
-    if (check.policy.kind !== 'rate' || !decision) return;
-    const candidate = { policy: check.policy, decision };
-    if (!reported || tighter(decision, reported.decision)) reported = candidate;
-  });
-  return reported;
+  let policy: RateLimitPolicy | undefined;
+  let decision: LimitDecision | undefined;
+  for (let i = 0; i < checks.length; i++) {
+    const candidate = result.decisions[i];
+    const check = checks[i] as LimitCheck;
+    if (check.policy.kind !== 'rate' || !candidate) continue;
+    if (!decision || tighter(candidate, decision)) {
+      policy = check.policy;
+      decision = candidate;
+    }
+  }
+  return policy && decision && { policy, decision };
 }
 
 function tighter(a: LimitDecision, b: LimitDecision): boolean {
