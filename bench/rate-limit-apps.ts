@@ -110,15 +110,40 @@ export async function buildFastifyRateLimitApp(
   options: LibraryLimitOptions,
 ): Promise<FastifyInstance> {
   const app = bareFastify(services);
-  await app.register(fastifyRateLimit, {
-    max: options.limit,
-    timeWindow: options.windowSeconds * 1000,
+  await registerFastifyRateLimit(app, options, {
     redis: await redisFor(app, options.redisUrl),
     nameSpace: options.prefix,
-    keyGenerator: (request) => apiKeyOf(request.headers),
   });
   registerBarePartnerRoute(app, services, options.tenantId);
   return app;
+}
+
+/**
+ * The bare partners route behind `@fastify/rate-limit` with its default store in this process's
+ * memory: what a minimal limiter costs on this route, with three headers and no metering.
+ */
+export async function buildFastifyRateLimitMemoryApp(
+  services: Services,
+  options: Pick<LibraryLimitOptions, 'tenantId' | 'limit' | 'windowSeconds'>,
+): Promise<FastifyInstance> {
+  const app = bareFastify(services);
+  await registerFastifyRateLimit(app, options, {});
+  registerBarePartnerRoute(app, services, options.tenantId);
+  return app;
+}
+
+/** `@fastify/rate-limit` keyed by the `X-API-Key` header, `limit` per window, its default headers. */
+async function registerFastifyRateLimit(
+  app: FastifyInstance,
+  options: Pick<LibraryLimitOptions, 'limit' | 'windowSeconds'>,
+  store: { redis?: Redis; nameSpace?: string },
+): Promise<void> {
+  await app.register(fastifyRateLimit, {
+    max: options.limit,
+    timeWindow: options.windowSeconds * 1000,
+    ...store,
+    keyGenerator: (request) => apiKeyOf(request.headers),
+  });
 }
 
 /**

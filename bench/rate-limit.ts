@@ -49,6 +49,7 @@ export const VARIANTS = [
   'memory',
   'redis',
   'bare',
+  'fastify-rate-limit-memory',
   'fastify-rate-limit',
   'rate-limiter-flexible',
 ] as const;
@@ -64,6 +65,7 @@ const APP_OF: Record<Variant, string> = {
   bare: 'bare',
   'fastify-rate-limit': 'fastify-rate-limit',
   'rate-limiter-flexible': 'rate-limiter-flexible',
+  'fastify-rate-limit-memory': 'fastify-rate-limit-memory',
 };
 
 /** Variants that set no rate-limit headers. */
@@ -148,6 +150,11 @@ async function measureThroughput(
         module: APPS_MODULE,
         builder: 'buildRateLimiterFlexibleApp',
         options: { ...library, prefix: `${prefix}rlf` },
+      },
+      'fastify-rate-limit-memory': {
+        module: APPS_MODULE,
+        builder: 'buildFastifyRateLimitMemoryApp',
+        options: library,
       },
     },
   });
