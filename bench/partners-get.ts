@@ -1,25 +1,22 @@
 import { deepStrictEqual } from 'node:assert';
+import { cp, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { buildApp } from '../apps/server/src/app.ts';
 import { closeServices, createServices } from '../apps/server/src/platform/boot.ts';
 import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { planLimit } from '../apps/server/src/platform/plans.ts';
-import type { Services } from '../apps/server/src/platform/services.ts';
 import {
   type BenchDatabase,
   createBenchDatabase,
   type DatabaseKind,
   selectedDatabases,
 } from './lib/databases.ts';
-import { injectCost } from './lib/inject.ts';
 import { assertClean, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
 import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
-import { startServerProcess } from './lib/server-process.ts';
+import { type ServerProcess, startServerProcess } from './lib/server-process.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
-import { buildBareApp } from './partners-get-bare.ts';
 import { type DatabaseResult, partnersGetReport, type Run, type Variant } from './partners-get-report.ts';
 
 export const SETTINGS = {
@@ -61,10 +58,16 @@ function requestMaker(tenant: BenchTenant, ids: string[]): RequestMaker {
   });
 }
 
+/** Each app in a server process of its own: see the report's setup. */
+type Servers = Record<Variant, ServerProcess>;
+
+/** The app each server process serves by that name. */
+const appUrl = (servers: Servers, variant: Variant): string => servers[variant].urls[variant]!;
+
 /** Both apps must give the same answer, or the comparison is not of the same work. */
-async function checkSameAnswer(urls: Record<string, string>, id: string, key: string): Promise<void> {
+async function checkSameAnswer(servers: Servers, id: string, key: string): Promise<void> {
   const get = (variant: Variant) =>
-    fetch(`${urls[variant]}/api/v1/partners/${id}`, { headers: { 'x-api-key': key } });
+    fetch(`${appUrl(servers, variant)}/api/v1/partners/${id}`, { headers: { 'x-api-key': key } });
   const [platform, bare] = await Promise.all([get('platform'), get('bare')]);
   if (platform.status !== 200 || bare.status !== 200) {
     throw new Error(`sanity check: platform answered ${platform.status}, bare ${bare.status}`);
@@ -79,32 +82,20 @@ async function checkSameAnswer(urls: Record<string, string>, id: string, key: st
 }
 
 /**
- * The platform layer's own CPU cost, without sockets: both apps built in this process on the same
- * services, driven through `app.inject` in alternating rounds. Returns the median µs per request.
+ * The platform layer's own CPU cost, without sockets: each app driven through `app.inject` inside
+ * its own server process, in alternating rounds. Returns the median µs per request.
  */
-async function measureInProcess(
-  services: Services,
-  tenant: BenchTenant,
-  next: RequestMaker,
-): Promise<Record<Variant, number>> {
-  const apps = {
-    platform: await buildApp(services),
-    bare: await buildBareApp(services, { tenantId: tenant.tenantId }),
-  };
+async function measureInProcess(servers: Servers, next: RequestMaker): Promise<Record<Variant, number>> {
   const batch = () => Array.from({ length: SETTINGS.injectRequests }, next);
+  const cost = (variant: Variant) => servers[variant].injectCost(variant, batch(), 8);
   const samples: Record<Variant, number[]> = { platform: [], bare: [] };
-  try {
-    // The first batch also readies the apps (compiling every route's schemas): never counted.
-    for (let round = 0; round < 4; round++) {
-      for (const variant of ['platform', 'bare'] as const) await injectCost(apps[variant], batch(), 8);
-    }
-    for (let round = 0; round < SETTINGS.injectRounds; round++) {
-      const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
-      for (const variant of order) samples[variant].push((await injectCost(apps[variant], batch(), 8)).cpuUs);
-    }
-  } finally {
-    await apps.platform.close();
-    await apps.bare.close();
+  // The first batches also ready the apps (compiling every route's schemas): never counted.
+  for (let round = 0; round < 4; round++) {
+    for (const variant of ['platform', 'bare'] as const) await cost(variant);
+  }
+  for (let round = 0; round < SETTINGS.injectRounds; round++) {
+    const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
+    for (const variant of order) samples[variant].push(await cost(variant));
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   return { platform: median(samples.platform), bare: median(samples.bare) };
@@ -112,68 +103,96 @@ async function measureInProcess(
 
 async function loadTest(
   database: BenchDatabase,
-  tenant: BenchTenant,
+  servers: Servers,
   next: RequestMaker,
-  firstId: string,
 ): Promise<{ runs: Record<Variant, Run[]>; loadAverage: [number, number] }> {
   const { kind, label } = database;
-  const server = await startServerProcess({
-    env: benchEnv(database),
-    bare: { module: BARE_MODULE, options: { tenantId: tenant.tenantId } },
-  });
-  try {
-    await checkSameAnswer(server.urls, firstId, tenant.keys[0]!.key);
-    const load = async (variant: Variant, seconds: number): Promise<Run> => {
-      const result = await withRunCpu(database, server, () =>
-        runLoad({
-          url: server.urls[variant]!,
-          connections: SETTINGS.connections[kind],
-          durationSeconds: seconds,
-          nextRequest: next,
-          requestsPerConnection: SETTINGS.requestsPerConnection,
-        }),
-      );
-      assertClean(`${label} ${variant}`, result);
-      return result;
-    };
-    // Two alternating warm-up runs each: after them both apps' code is optimised and every key cached.
-    for (let round = 0; round < 2; round++) {
-      for (const variant of ['platform', 'bare'] as const) await load(variant, SETTINGS.warmupSeconds);
-    }
-    const runs: Record<Variant, Run[]> = { platform: [], bare: [] };
-    const loadBefore = loadavg()[0]!;
-    // ABBA order, so drift over the run (other load, caches, autovacuum) weighs on both apps alike.
-    for (let round = 0; round < SETTINGS.rounds; round++) {
-      const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
-      for (const variant of order) {
-        const result = await load(variant, SETTINGS.durationSeconds);
-        runs[variant].push(result);
-        log(
-          `partners-get: ${label} ${variant}: ${formatNumber(result.requestsPerSecond)} req/s, ` +
-            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-            `server CPU ${result.serverCpuUs.toFixed(0)} µs/req, ` +
-            `PostgreSQL ${(result.databaseCpuUs ?? Number.NaN).toFixed(0)} µs/req, ` +
-            `load generator ${result.clientCpuUs.toFixed(0)} µs/req, ` +
-            `other processes ${((result.foreignCpu ?? Number.NaN) * 100).toFixed(0)} % of CPU`,
-        );
-      }
-    }
-    return { runs, loadAverage: [loadBefore, loadavg()[0]!] };
-  } finally {
-    await server.stop();
+  const load = async (variant: Variant, seconds: number): Promise<Run> => {
+    const result = await withRunCpu(database, servers[variant], () =>
+      runLoad({
+        url: appUrl(servers, variant),
+        connections: SETTINGS.connections[kind],
+        durationSeconds: seconds,
+        nextRequest: next,
+        requestsPerConnection: SETTINGS.requestsPerConnection,
+      }),
+    );
+    assertClean(`${label} ${variant}`, result);
+    return result;
+  };
+  // Two alternating warm-up runs each: after them both apps' code is optimised and every key cached.
+  for (let round = 0; round < 2; round++) {
+    for (const variant of ['platform', 'bare'] as const) await load(variant, SETTINGS.warmupSeconds);
   }
+  const runs: Record<Variant, Run[]> = { platform: [], bare: [] };
+  const loadBefore = loadavg()[0]!;
+  // ABBA order, so drift over the run (other load, caches, autovacuum) weighs on both apps alike.
+  for (let round = 0; round < SETTINGS.rounds; round++) {
+    const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
+    for (const variant of order) {
+      // A second of load first, not counted: an app idle for two runs (ABBA) has had its pool's
+      // connections closed (10 s idle timeout), and reopening them belongs to neither app's cost.
+      await load(variant, 1);
+      const result = await load(variant, SETTINGS.durationSeconds);
+      runs[variant].push(result);
+      log(
+        `partners-get: ${label} ${variant}: ${formatNumber(result.requestsPerSecond)} req/s, ` +
+          `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+          `server CPU ${result.serverCpuUs.toFixed(0)} µs/req, ` +
+          `PostgreSQL ${(result.databaseCpuUs ?? Number.NaN).toFixed(0)} µs/req, ` +
+          `load generator ${result.clientCpuUs.toFixed(0)} µs/req, ` +
+          `other processes ${((result.foreignCpu ?? Number.NaN) * 100).toFixed(0)} % of CPU`,
+      );
+    }
+  }
+  return { runs, loadAverage: [loadBefore, loadavg()[0]!] };
+}
+
+/**
+ * One server process per app, so neither shares a heap, a JIT or a pool with the other. On PGlite,
+ * whose files one process opens at a time, the bare app gets a copy of the seeded data directory.
+ */
+async function startServers(
+  database: BenchDatabase,
+  tenant: BenchTenant,
+): Promise<{
+  servers: Servers;
+  stop: () => Promise<void>;
+}> {
+  const env = benchEnv(database);
+  const bareEnv = { ...env };
+  if (database.kind === 'pglite') {
+    bareEnv.DATA_DIR = `${env.DATA_DIR}-bare`;
+    await cp(env.DATA_DIR!, bareEnv.DATA_DIR, { recursive: true });
+  }
+  const started: ServerProcess[] = [];
+  const stop = async () => {
+    for (const server of started) await server.stop();
+    if (bareEnv.DATA_DIR !== env.DATA_DIR) await rm(bareEnv.DATA_DIR!, { recursive: true, force: true });
+  };
+  try {
+    started.push(await startServerProcess({ env }));
+    started.push(
+      await startServerProcess({
+        env: bareEnv,
+        platform: false,
+        bare: { module: BARE_MODULE, options: { tenantId: tenant.tenantId } },
+      }),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { servers: { platform: started[0]!, bare: started[1]! }, stop };
 }
 
 async function benchOn(kind: DatabaseKind): Promise<DatabaseResult> {
   const database = await createBenchDatabase(kind);
   try {
-    const env = benchEnv(database);
-    const services = await createServices(loadConfig(env));
+    const services = await createServices(loadConfig(benchEnv(database)));
     let version: string;
     let tenant: BenchTenant;
     let ids: string[];
-    let inProcess: Record<Variant, number>;
-    let next: RequestMaker;
     try {
       version = await databaseVersion(services.database);
       tenant = await seedTenant(services, {
@@ -187,25 +206,31 @@ async function benchOn(kind: DatabaseKind): Promise<DatabaseResult> {
       log(
         `partners-get: ${database.label}: seeded ${SETTINGS.partners} partners in ${Date.now() - started} ms`,
       );
-      next = requestMaker(tenant, ids);
-      inProcess = await measureInProcess(services, tenant, next);
+    } finally {
+      // PGlite's files belong to one process at a time: the server processes open them next.
+      await closeServices(services);
+    }
+    const next = requestMaker(tenant, ids);
+    const { servers, stop } = await startServers(database, tenant);
+    try {
+      await checkSameAnswer(servers, ids[0]!, tenant.keys[0]!.key);
+      const inProcess = await measureInProcess(servers, next);
       log(
         `partners-get: ${database.label} in-process: platform ${inProcess.platform.toFixed(0)} µs/req, ` +
           `bare ${inProcess.bare.toFixed(0)} µs/req`,
       );
+      const { runs, loadAverage } = await loadTest(database, servers, next);
+      return {
+        label: database.label,
+        version,
+        connections: SETTINGS.connections[kind],
+        loadAverage,
+        runs,
+        inProcess,
+      };
     } finally {
-      // PGlite's files belong to one process at a time: the server process opens them next.
-      await closeServices(services);
+      await stop();
     }
-    const { runs, loadAverage } = await loadTest(database, tenant, next, ids[0]!);
-    return {
-      label: database.label,
-      version,
-      connections: SETTINGS.connections[kind],
-      loadAverage,
-      runs,
-      inProcess,
-    };
   } finally {
     await database.drop();
   }

@@ -1,5 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 
+/** A GET through `app.inject`: its path and headers. */
+export interface InjectRequest {
+  path: string;
+  headers: Record<string, string>;
+}
+
 export interface InjectCost {
   /** CPU time of this process per request, µs: the app's own work, no sockets involved. */
   cpuUs: number;
@@ -12,7 +18,7 @@ export interface InjectCost {
  */
 export async function injectCost(
   app: FastifyInstance,
-  requests: { path: string; headers: Record<string, string> }[],
+  requests: InjectRequest[],
   concurrency: number,
 ): Promise<InjectCost> {
   let next = 0;

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { InjectRequest } from './inject.ts';
 import type { ServeOptions } from './serve.ts';
 
 const SERVE = fileURLToPath(new URL('./serve.ts', import.meta.url));
@@ -13,6 +14,11 @@ export interface ServerProcess {
   urls: Record<string, string>;
   /** CPU time the server process has used so far, user plus system, in µs. */
   cpuMicros(): Promise<number>;
+  /**
+   * Sends the requests to one of the process's apps through `app.inject`, `concurrency` at a time,
+   * and returns the CPU time the server process spent per request, µs (see injectCost).
+   */
+  injectCost(app: string, requests: InjectRequest[], concurrency: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -37,19 +43,29 @@ export async function startServerProcess(options: ServeOptions): Promise<ServerP
     });
     void exited.then((code) => reject(new Error(`the benchmark server exited early (code ${code})`)));
   });
+  /** Sends one request over IPC and resolves with the answer of the same type. */
+  const ask = <T>(request: { type: string; [field: string]: unknown }): Promise<T & { error?: string }> =>
+    new Promise((resolve) => {
+      const onMessage = (message: T & { type?: string; error?: string }) => {
+        if (message.type !== request.type) return;
+        child.off('message', onMessage);
+        resolve(message);
+      };
+      child.on('message', onMessage);
+      child.send(request);
+    });
   return {
     pid: child.pid!,
     urls,
-    cpuMicros: () =>
-      new Promise((resolve) => {
-        const onMessage = (message: { type?: string; usage?: NodeJS.CpuUsage }) => {
-          if (message.type !== 'cpu-usage' || !message.usage) return;
-          child.off('message', onMessage);
-          resolve(message.usage.user + message.usage.system);
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'cpu-usage' });
-      }),
+    cpuMicros: async () => {
+      const { usage } = await ask<{ usage: NodeJS.CpuUsage }>({ type: 'cpu-usage' });
+      return usage.user + usage.system;
+    },
+    injectCost: async (app, requests, concurrency) => {
+      const answer = await ask<{ cpuUs: number }>({ type: 'inject', app, requests, concurrency });
+      if (answer.error !== undefined) throw new Error(`inject on ${app}: ${answer.error}`);
+      return answer.cpuUs;
+    },
     stop: async () => {
       if (child.exitCode === null) child.send({ type: 'stop' });
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
