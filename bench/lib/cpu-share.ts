@@ -23,8 +23,13 @@ function machineTicks(): { busy: number; total: number } | undefined {
 
 /** User + system clock ticks (USER_HZ, 100 per second on Linux) a process has used; 0 once it is gone. */
 export function processTicks(pid: number): number {
+  return liveProcessTicks(pid) ?? 0;
+}
+
+/** `processTicks`, but undefined once the process is gone. */
+function liveProcessTicks(pid: number): number | undefined {
   const stat = read(`/proc/${pid}/stat`);
-  if (!stat) return 0;
+  if (!stat) return undefined;
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
@@ -35,13 +40,18 @@ export function processTicks(pid: number): number {
  * the benchmark process, its server and (on PostgreSQL) the server's backends count as its own.
  */
 export class ForeignCpuMeter {
-  private start: { machine: { busy: number; total: number }; own: number } | undefined;
+  private start: { machine: { busy: number; total: number }; ticks: Map<number, number> } | undefined;
 
   constructor(private readonly ownPids: number[]) {}
 
   begin(): void {
     const machine = machineTicks();
-    this.start = machine && { machine, own: this.own() };
+    const ticks = new Map<number, number>();
+    for (const pid of this.ownPids) {
+      const used = liveProcessTicks(pid);
+      if (used !== undefined) ticks.set(pid, used);
+    }
+    this.start = machine && { machine, ticks };
   }
 
   /** The other processes' share of all CPU time since `begin`, 0–1; undefined off Linux. */
@@ -50,11 +60,10 @@ export class ForeignCpuMeter {
     if (!this.start || !machine) return undefined;
     const total = machine.total - this.start.machine.total;
     const busy = machine.busy - this.start.machine.busy;
-    const own = this.own() - this.start.own;
+    // A process that ended meanwhile (a pool closing an idle connection) counts what it used until
+    // `begin` only: its ticks since then are unknown, and its whole lifetime is not foreign.
+    let own = 0;
+    for (const [pid, before] of this.start.ticks) own += (liveProcessTicks(pid) ?? before) - before;
     return total > 0 ? Math.max(0, busy - own) / total : undefined;
-  }
-
-  private own(): number {
-    return this.ownPids.reduce((sum, pid) => sum + processTicks(pid), 0);
   }
 }
