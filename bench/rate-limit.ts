@@ -14,6 +14,7 @@ import { assertClean, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
 import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
+import type { ServeOptions } from './lib/serve.ts';
 import { type ServerProcess, startServerProcess } from './lib/server-process.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
 import { measureAccuracy, metricValue } from './rate-limit-accuracy.ts';
@@ -98,10 +99,10 @@ function residentMiB(pid: number): number | undefined {
 }
 
 /** Every variant answers the same body; the limited ones say which limit they applied, `none` says nothing. */
-async function checkVariants(server: ServerProcess, id: string, key: string): Promise<void> {
+async function checkVariants(urls: Record<Variant, string>, id: string, key: string): Promise<void> {
   const answers = await Promise.all(
     VARIANTS.map(async (variant) => {
-      const response = await fetch(`${server.urls[APP_OF[variant]]}/api/v1/partners/${id}`, {
+      const response = await fetch(`${urls[variant]}/api/v1/partners/${id}`, {
         headers: { 'x-api-key': key },
       });
       if (response.status !== 200) throw new Error(`sanity check: ${variant} answered ${response.status}`);
@@ -120,6 +121,38 @@ async function checkVariants(server: ServerProcess, id: string, key: string): Pr
   }
 }
 
+/**
+ * How each variant's server process is started: the real app is the platform app of a process
+ * started with REDIS_URL; every other variant is the only app of its process.
+ */
+function variantProcess(
+  variant: Variant,
+  env: Record<string, string>,
+  tenantId: string,
+  library: Omit<LibraryLimitOptions, 'prefix'>,
+  prefix: string,
+): ServeOptions {
+  if (variant === 'redis') return { env };
+  if (variant === 'bare')
+    return { env, platform: false, bare: { module: BARE_MODULE, options: { tenantId } } };
+  const builders: Record<Exclude<Variant, 'redis' | 'bare'>, { builder: string; options?: unknown }> = {
+    none: { builder: 'buildUnlimitedApp' },
+    'limit-only': { builder: 'buildLimitOnlyApp' },
+    'metering-only': { builder: 'buildMeteringOnlyApp' },
+    memory: { builder: 'buildMemoryLimitedApp' },
+    'fastify-rate-limit-memory': { builder: 'buildFastifyRateLimitMemoryApp', options: library },
+    'fastify-rate-limit': {
+      builder: 'buildFastifyRateLimitApp',
+      options: { ...library, prefix: `${prefix}frl:` },
+    },
+    'rate-limiter-flexible': {
+      builder: 'buildRateLimiterFlexibleApp',
+      options: { ...library, prefix: `${prefix}rlf` },
+    },
+  };
+  return { env, platform: false, apps: { [variant]: { module: APPS_MODULE, ...builders[variant] } } };
+}
+
 async function measureThroughput(
   database: BenchDatabase,
   env: Record<string, string>,
@@ -133,42 +166,25 @@ async function measureThroughput(
     redisUrl: SETTINGS.redisUrl,
     ...planLimit(SETTINGS.plan),
   };
-  const server = await startServerProcess({
-    env,
-    bare: { module: BARE_MODULE, options: { tenantId: tenant.tenantId } },
-    apps: {
-      none: { module: APPS_MODULE, builder: 'buildUnlimitedApp' },
-      'limit-only': { module: APPS_MODULE, builder: 'buildLimitOnlyApp' },
-      'metering-only': { module: APPS_MODULE, builder: 'buildMeteringOnlyApp' },
-      memory: { module: APPS_MODULE, builder: 'buildMemoryLimitedApp' },
-      'fastify-rate-limit': {
-        module: APPS_MODULE,
-        builder: 'buildFastifyRateLimitApp',
-        options: { ...library, prefix: `${prefix}frl:` },
-      },
-      'rate-limiter-flexible': {
-        module: APPS_MODULE,
-        builder: 'buildRateLimiterFlexibleApp',
-        options: { ...library, prefix: `${prefix}rlf` },
-      },
-      'fastify-rate-limit-memory': {
-        module: APPS_MODULE,
-        builder: 'buildFastifyRateLimitMemoryApp',
-        options: library,
-      },
-    },
-  });
+  const servers = {} as Record<Variant, ServerProcess>;
+  const urls = {} as Record<Variant, string>;
   try {
-    await checkVariants(server, ids[0]!, tenant.keys[0]!.key);
+    // One process per variant, as each would be deployed: see the report's setup.
+    for (const variant of VARIANTS) {
+      const server = await startServerProcess(variantProcess(variant, env, tenant.tenantId, library, prefix));
+      servers[variant] = server;
+      urls[variant] = server.urls[APP_OF[variant]]!;
+    }
+    await checkVariants(urls, ids[0]!, tenant.keys[0]!.key);
     const next = () => ({
       path: `/api/v1/partners/${pick(ids)}`,
       headers: { 'x-api-key': pick(tenant.keys).key },
     });
     const load = async (variant: Variant, seconds: number): Promise<Run> => {
       const redisBefore = await redisCpuMicros(redis);
-      const result = await withRunCpu(database, server, () =>
+      const result = await withRunCpu(database, servers[variant], () =>
         runLoad({
-          url: server.urls[APP_OF[variant]]!,
+          url: urls[variant],
           connections: SETTINGS.connections,
           durationSeconds: seconds,
           nextRequest: next,
@@ -187,6 +203,9 @@ async function measureThroughput(
     for (let round = 0; round < SETTINGS.rounds; round++) {
       const order = round % 2 === 0 ? [...VARIANTS] : [...VARIANTS].reverse();
       for (const variant of order) {
+        // A second of load first, not counted: a process idle for a while has had its pool's
+        // connections closed (10 s idle timeout), and reopening them is not the variant's cost.
+        await load(variant, 1);
         const result = await load(variant, SETTINGS.durationSeconds);
         runs[variant].push(result);
         log(
@@ -198,21 +217,19 @@ async function measureThroughput(
       }
     }
     const loadAverage: [number, number] = [loadBefore, loadavg()[0]!];
-    const metric = (name: string) => metricValue(server.urls.platform!, name);
-    const storeFailures = await metric('partnerline_rate_limit_store_failures_total');
+    const storeFailures = await metricValue(urls.redis, 'partnerline_rate_limit_store_failures_total');
     if (storeFailures > 0) {
       throw new Error(
         `rate-limit: ${storeFailures} Redis calls failed: the redis variant was partly limited in memory`,
       );
     }
-    return {
-      runs,
-      loadAverage,
-      residentMiB: residentMiB(server.pid),
-      droppedLogRows: await metric('partnerline_request_log_dropped_total'),
-    };
+    let droppedLogRows = 0;
+    for (const variant of METERED) {
+      droppedLogRows += await metricValue(urls[variant], 'partnerline_request_log_dropped_total');
+    }
+    return { runs, loadAverage, residentMiB: residentMiB(servers.redis.pid), droppedLogRows };
   } finally {
-    await server.stop();
+    for (const server of Object.values(servers)) await server.stop();
   }
 }
 
