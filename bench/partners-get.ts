@@ -11,7 +11,7 @@ import {
   type DatabaseKind,
   selectedDatabases,
 } from './lib/databases.ts';
-import { assertClean, runLoad } from './lib/load.ts';
+import { assertClean, PRIMING_SECONDS, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
 import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
@@ -130,9 +130,7 @@ async function loadTest(
   for (let round = 0; round < SETTINGS.rounds; round++) {
     const order: Variant[] = round % 2 === 0 ? ['platform', 'bare'] : ['bare', 'platform'];
     for (const variant of order) {
-      // A second of load first, not counted: an app idle for two runs (ABBA) has had its pool's
-      // connections closed (10 s idle timeout), and reopening them belongs to neither app's cost.
-      await load(variant, 1);
+      await load(variant, PRIMING_SECONDS);
       const result = await load(variant, SETTINGS.durationSeconds);
       runs[variant].push(result);
       log(

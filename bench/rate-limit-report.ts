@@ -157,7 +157,7 @@ function throughputText(settings: typeof SETTINGS): string[] {
     '- **platform, Redis**: the real app from `buildApp` as that process boots it: the failover store over',
     '  the Redis store, one `EVALSHA` for all requests handled in one turn of the event loop. The run',
     '  fails if `/metrics` counts a failed Redis call (a request limited in memory instead).',
-    '- **platform, in memory**: `buildApp` on the same services with `rateLimits` replaced by a new',
+    "- **platform, in memory**: `buildApp` on its process's services with `rateLimits` replaced by a new",
     '  `MemoryRateLimitStore`, which is what boot builds without `REDIS_URL`; nothing else on the request',
     '  path depends on `REDIS_URL` (it also picks the key-change transport and the `/ready` probe).',
     '- **platform, no rate limit or metering** (the baseline): `buildApp` with a store that lets every',

@@ -10,7 +10,7 @@ import { closeServices, createServices } from '../apps/server/src/platform/boot.
 import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { planLimit } from '../apps/server/src/platform/plans.ts';
 import { type BenchDatabase, createBenchDatabase, postgresReachable } from './lib/databases.ts';
-import { assertClean, runLoad } from './lib/load.ts';
+import { assertClean, PRIMING_SECONDS, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
 import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
@@ -203,9 +203,7 @@ async function measureThroughput(
     for (let round = 0; round < SETTINGS.rounds; round++) {
       const order = round % 2 === 0 ? [...VARIANTS] : [...VARIANTS].reverse();
       for (const variant of order) {
-        // A second of load first, not counted: a process idle for a while has had its pool's
-        // connections closed (10 s idle timeout), and reopening them is not the variant's cost.
-        await load(variant, 1);
+        await load(variant, PRIMING_SECONDS);
         const result = await load(variant, SETTINGS.durationSeconds);
         runs[variant].push(result);
         log(

@@ -1,5 +1,12 @@
 import autocannon, { type AutocannonRequest } from 'autocannon';
 
+/**
+ * Seconds of uncounted load right before each measured run, on the same app: with one server
+ * process per app, a process idle for a while has had its pool's connections closed (pg's 10 s
+ * idle timeout), and reopening them is not the cost of the app under test.
+ */
+export const PRIMING_SECONDS = 1;
+
 /** One request of a run; a GET unless `method` says otherwise. */
 export interface LoadRequest {
   method?: string;
