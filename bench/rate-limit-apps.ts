@@ -77,7 +77,7 @@ export async function buildMeteringOnlyApp(services: Services): Promise<FastifyI
 }
 
 function silentRecorder(services: Services): RequestRecorder {
-  return new SilentRequestRecorder({ db: services.db }, services.clock, services.log, services.config);
+  return new SilentRequestRecorder(services.database, services.clock, services.log, services.config);
 }
 
 /** A per-key limit of a library variant: requests keyed by their `X-API-Key` header, counted in Redis. */

@@ -150,7 +150,9 @@ describe('GET /api/v1/request-logs', () => {
     const response = await send(writer.key, '/api/v1/partners', 200);
     await server.services.requestRecorder.flush();
     const [stored] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
-    const other = await send(writer.key, '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', 404);
+    // The new line has text that needs escaping: the retry reads the buffered lines back from COPY text.
+    const userAgent = 'retry\tbot\\1.0 \\N';
+    const other = await send(writer.key, '/api/v1/partners/prt_%5CN%09y', 404, { 'user-agent': userAgent });
     // The same line once more, as a retry after a lost answer would write it, beside a new one.
     requestLogs.append({ ...stored, tenantId: tenant.id, createdAt: new Date(stored.createdAt) });
     await server.services.requestRecorder.flush();
@@ -158,7 +160,14 @@ describe('GET /api/v1/request-logs', () => {
     expect(requestLogs.dropped).toBe(0);
     expect((await logs(`requestId=${stored.id}`)).body.data).toEqual([stored]);
     const [added] = (await logs(`requestId=${other.headers.get('x-request-id')}`)).body.data;
-    expect(added).toMatchObject({ status: 404, errorCode: 'not_found' });
+    expect(added).toMatchObject({
+      status: 404,
+      errorCode: 'not_found',
+      userAgent,
+      path: '/api/v1/partners/prt_%5CN%09y',
+      keyId: writer.id,
+      responseBytes: Number(other.headers.get('content-length')),
+    });
   });
 
   it('a flush writes the lines buffered when it began; lines added meanwhile wait for the next', async () => {
@@ -195,6 +204,106 @@ describe('GET /api/v1/request-logs', () => {
     expect(await lookup(late.id)).toEqual([]);
     await requestLogs.flush();
     expect(await lookup(late.id)).toEqual([expect.objectContaining({ id: late.id, status: 200 })]);
+  });
+
+  it('writes thousands of buffered lines, in order and complete', async () => {
+    const { requestLogs } = server.services.requestRecorder;
+    await requestLogs.stop();
+    onTestFinished(() => requestLogs.start());
+    const writer = await createKey(server, tenant.key, { name: 'bulk', scopes: ['partners:read'] });
+    const at = server.services.clock.now();
+    const ids: string[] = [];
+    const before = requestLogs.pendingCount;
+    for (let i = 0; i < 4_500; i++) {
+      const id = newId('req');
+      ids.push(id);
+      requestLogs.append({
+        id,
+        tenantId: tenant.id,
+        createdAt: at,
+        keyId: writer.id,
+        method: 'GET',
+        path: `/api/v1/partners/${i}`,
+        route: '/api/v1/partners/{id}',
+        status: 404,
+        latencyMs: i / 1000,
+        ip: '127.0.0.1',
+        userAgent: i % 2 === 0 ? null : `bulk/${i}`,
+        responseBytes: i,
+        errorCode: 'not_found',
+      });
+    }
+    expect(requestLogs.pendingCount).toBe(before + 4_500);
+    await requestLogs.flush();
+    expect(requestLogs.pendingCount).toBe(0);
+    expect(requestLogs.dropped).toBe(0);
+    const { rows } = await sql<{ id: string; path: string; userAgent: string | null; responseBytes: number }>`
+      select id, path, user_agent, response_bytes from request_logs where key_id = ${writer.id} order by id
+    `.execute(server.services.db);
+    expect(rows.map((row) => row.id)).toEqual(ids);
+    expect(rows[4_499]).toEqual({
+      id: ids[4_499],
+      path: '/api/v1/partners/4499',
+      userAgent: 'bulk/4499',
+      responseBytes: 4_499,
+    });
+    expect(rows[2_000]?.userAgent).toBeNull();
+  });
+
+  it('keeps the lines while the database cannot take them, and writes them once it can', async () => {
+    const { requestLogs } = server.services.requestRecorder;
+    await requestLogs.stop();
+    onTestFinished(() => requestLogs.start());
+    const db = server.services.db;
+    const dropped = requestLogs.dropped;
+    const response = await send(live.key, '/api/v1/partners', 200);
+    const id = response.headers.get('x-request-id');
+    // The table is gone for a moment: not the rows' fault, so nothing may be dropped.
+    await sql`alter table request_logs rename to request_logs_away`.execute(db);
+    try {
+      await requestLogs.flush();
+      expect(requestLogs.failures).toBeGreaterThan(0);
+      expect(requestLogs.pendingCount).toBeGreaterThanOrEqual(1);
+    } finally {
+      await sql`alter table request_logs_away rename to request_logs`.execute(db);
+    }
+    await requestLogs.flush();
+    expect(requestLogs.failures).toBe(0);
+    expect(requestLogs.pendingCount).toBe(0);
+    expect(requestLogs.dropped).toBe(dropped);
+    expect((await logs(`requestId=${id}`)).body.data).toEqual([expect.objectContaining({ id, status: 200 })]);
+  });
+
+  it('drops only the statement the database refuses for its data, and counts its lines', async () => {
+    const { requestLogs } = server.services.requestRecorder;
+    await requestLogs.stop();
+    onTestFinished(() => requestLogs.start());
+    const dropped = requestLogs.dropped;
+    const line = {
+      tenantId: tenant.id,
+      createdAt: server.services.clock.now(),
+      keyId: live.id,
+      method: 'GET',
+      path: '/api/v1/partners',
+      route: '/api/v1/partners',
+      latencyMs: 1,
+      ip: '127.0.0.1',
+      userAgent: null,
+      responseBytes: 2,
+      errorCode: null,
+    };
+    // The status column is a smallint: 70000 is a data error, which no retry can mend.
+    const refused = newId('req');
+    requestLogs.append({ ...line, id: refused, status: 70_000 });
+    await requestLogs.flush();
+    expect(requestLogs.dropped).toBe(dropped + 1);
+    expect(requestLogs.pendingCount).toBe(0);
+    const kept = newId('req');
+    requestLogs.append({ ...line, id: kept, status: 200 });
+    await requestLogs.flush();
+    expect(requestLogs.dropped).toBe(dropped + 1);
+    expect((await logs(`requestId=${kept}`)).body.data).toEqual([expect.objectContaining({ id: kept })]);
+    expect((await logs(`requestId=${refused}`)).body.data).toEqual([]);
   });
 
   it('filters by key and status together', async () => {

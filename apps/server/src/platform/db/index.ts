@@ -23,10 +23,10 @@ export interface Database {
   /** Runs `fn` on one dedicated session (advisory locks, scripts). */
   withSession<T>(fn: (client: SessionClient) => Promise<T>): Promise<T>;
   /**
-   * Runs `statement` (a `COPY … FROM STDIN` in text format) with `data` as its input, on one pooled
-   * connection (PostgreSQL only): the cheapest way to append many rows.
+   * Appends the rows of `data`, in `COPY`'s text format, to `target` (a table and its column list)
+   * with one `COPY … FROM` statement: the cheapest way to append many rows.
    */
-  copyFrom?(statement: string, data: string): Promise<void>;
+  copyFrom(target: string, data: Uint8Array): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Connections of the pool, for /metrics (PostgreSQL only). */
@@ -54,6 +54,11 @@ export async function openPglite(dataDir: string): Promise<Database> {
             (await pglite.query<R>(text, params)).rows,
         }),
       ),
+    // PGlite reads a COPY's input from the blob passed along, under the name /dev/blob.
+    copyFrom: (target, data) =>
+      db.connection().execute(async () => {
+        await pglite.query(`copy ${target} from '/dev/blob'`, [], { blob: new Blob([data]) });
+      }),
     ping: async () => {
       await sql`select 1`.execute(db);
     },
@@ -104,10 +109,10 @@ export async function openPostgres(
         client.release();
       }
     },
-    copyFrom: async (statement, data) => {
+    copyFrom: async (target, data) => {
       const client = await pool.connect();
       try {
-        const copy = client.query(copyFromStdin(statement));
+        const copy = client.query(copyFromStdin(`copy ${target} from stdin`));
         await new Promise<void>((resolve, reject) => {
           // `finish` comes once PostgreSQL has confirmed the COPY, `error` with its refusal.
           copy.once('finish', resolve);

@@ -6,11 +6,16 @@ import type { RequestLogsTable } from './table.ts';
 
 export type RequestLogEntry = RequestLogsTable;
 
-/** Entries waiting to be written; past this, new ones are dropped (and counted) until the database keeps up. */
+/** Rows waiting to be written; past this, new ones are dropped (and counted) until the database keeps up. */
 const MAX_PENDING = 50_000;
+/** The same bound in bytes, for rows with long paths and user agents. */
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 const FLUSH_INTERVAL_MS = 1_000;
-/** Rows per insert statement. */
+/** Rows per `COPY` statement. */
 const CHUNK = 2_000;
+/** A segment's first buffer; 2,000 typical rows take about half a MiB, reached by doubling. */
+const SEGMENT_BYTES = 128 * 1024;
+const DAY_MS = 86_400_000;
 
 /** "no partition of relation … found for row" */
 const NO_PARTITION = '23514';
@@ -20,16 +25,63 @@ const UNIQUE_VIOLATION = '23505';
 /** The columns both ways of writing set, in the order of their values. */
 const COLUMNS =
   'id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent, response_bytes, error_code';
-const COPY_STATEMENT = `copy request_logs (${COLUMNS}) from stdin`;
 
 /**
- * Buffers request-log rows in memory and writes them every second, with `COPY` on PostgreSQL and
- * multi-row inserts on PGlite; a request never waits on its log line. The buffer is bounded: while
- * the database cannot keep up, further rows are dropped and counted, with one warning per outage.
- * A crash loses at most one second.
+ * Up to `CHUNK` rows in `COPY`'s text format, one statement's worth. A row is formatted into the
+ * bytes when it is appended, so no row objects wait on the heap for the flush, and a flush has
+ * nothing left to format: it hands the bytes to `COPY` as they are.
+ */
+class Segment {
+  bytes: Buffer;
+  length = 0;
+  rows = 0;
+  /** The UTC days (as their first millisecond) its rows fall on, for creating missing partitions. */
+  readonly days: number[] = [];
+
+  constructor(bytes: Buffer | undefined) {
+    this.bytes = bytes ?? Buffer.allocUnsafeSlow(SEGMENT_BYTES);
+  }
+
+  add(line: string, atMs: number): number {
+    // A UTF-16 code unit never takes more than three bytes in UTF-8.
+    const room = this.length + line.length * 3;
+    if (room > this.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(room, this.bytes.length * 2));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
+    }
+    const written = this.bytes.write(line, this.length);
+    this.length += written;
+    this.rows += 1;
+    const day = atMs - (atMs % DAY_MS);
+    if (this.days[this.days.length - 1] !== day && !this.days.includes(day)) this.days.push(day);
+    return written;
+  }
+
+  get data(): Buffer {
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
+/**
+ * Buffers request-log rows in memory and writes them every second with `COPY` (on PostgreSQL and
+ * PGlite alike); a request never waits on its log line. Rows are kept as `COPY` text from the
+ * moment they are appended (see Segment). The buffer is bounded: while the database cannot keep
+ * up, further rows are dropped and counted, with one warning per outage. A crash loses at most one
+ * second.
  */
 export class RequestLogWriter {
-  private buffer: RequestLogEntry[] = [];
+  /** Full segments waiting for a flush, oldest first. */
+  private readonly waiting: Segment[] = [];
+  /** The segment rows are appended to; a flush moves it to `waiting` when it holds any. */
+  private open: Segment;
+  /** One written segment's buffer, kept for the next segment. */
+  private spare: Buffer | undefined;
+  private pendingRows = 0;
+  private pendingBytes = 0;
+  /** The last row's instant and its text: rows come in time order, many in the same millisecond. */
+  private lastMs = Number.NaN;
+  private lastAt = '';
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private warned = false;
@@ -46,6 +98,7 @@ export class RequestLogWriter {
   ) {
     this.db = database.db;
     this.copyFrom = database.copyFrom;
+    this.open = new Segment(undefined);
   }
 
   start(): void {
@@ -54,19 +107,30 @@ export class RequestLogWriter {
   }
 
   get pendingCount(): number {
-    return this.buffer.length;
+    return this.pendingRows;
   }
 
   append(entry: RequestLogEntry): void {
-    if (this.buffer.length >= MAX_PENDING) {
+    if (this.pendingRows >= MAX_PENDING || this.pendingBytes >= MAX_PENDING_BYTES) {
       this.dropped += 1;
       if (!this.warned) {
         this.warned = true;
-        this.log.warn({ pending: this.buffer.length }, 'request log buffer full: dropping log lines');
+        this.log.warn({ pending: this.pendingRows }, 'request log buffer full: dropping log lines');
       }
       return;
     }
-    this.buffer.push(entry);
+    const ms = entry.createdAt.getTime();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastAt = entry.createdAt.toISOString();
+    }
+    let segment = this.open;
+    if (segment.rows === CHUNK) {
+      this.waiting.push(segment);
+      segment = this.open = this.newSegment();
+    }
+    this.pendingBytes += segment.add(copyLine(entry, this.lastAt), ms);
+    this.pendingRows += 1;
   }
 
   /** Writes everything buffered so far; resolves once it is stored (or kept after a failure). */
@@ -81,61 +145,74 @@ export class RequestLogWriter {
     await this.flush();
   }
 
+  private newSegment(): Segment {
+    const bytes = this.spare;
+    this.spare = undefined;
+    return new Segment(bytes);
+  }
+
   /**
-   * Writes the rows buffered when the flush began, in chunks. Rows appended meanwhile wait for the
-   * next flush: under steady load, draining them too would chain a small `COPY` (and a commit) right
-   * after the last for as long as requests keep coming, instead of one batch per interval.
+   * Writes the rows buffered when the flush began, a segment per statement. Rows appended meanwhile
+   * wait for the next flush: under steady load, draining them too would chain a small `COPY` (and
+   * a commit) right after the last for as long as requests keep coming, instead of one batch per
+   * interval.
    */
   private async write(): Promise<void> {
-    let due = this.buffer.length;
-    while (due > 0) {
-      const batch = this.buffer.slice(0, Math.min(CHUNK, due));
-      due -= batch.length;
+    if (this.open.rows > 0) {
+      this.waiting.push(this.open);
+      this.open = this.newSegment();
+    }
+    for (let due = this.waiting.length; due > 0; due--) {
+      const segment = this.waiting[0] as Segment;
+      let stored = true;
       try {
-        await this.insertCreatingPartitions(batch);
+        await this.insertCreatingPartitions(segment);
       } catch (error) {
-        if (isDataError(error)) {
-          // A row the database refuses would block the queue for good: drop its batch.
-          this.log.warn(
-            { err: error, rows: batch.length },
-            'request log rows refused by the database: dropped',
-          );
-          this.dropped += batch.length;
-          this.buffer.splice(0, batch.length);
-          continue;
+        if (!isDataError(error)) {
+          this.failures += 1;
+          if (this.failures === 1)
+            this.log.warn({ err: error }, 'could not write request logs; keeping them');
+          return;
         }
-        this.failures += 1;
-        if (this.failures === 1) this.log.warn({ err: error }, 'could not write request logs; keeping them');
-        return;
+        // A row the database refuses would block the queue for good: drop its segment.
+        this.log.warn(
+          { err: error, rows: segment.rows },
+          'request log rows refused by the database: dropped',
+        );
+        this.dropped += segment.rows;
+        stored = false;
       }
-      this.buffer.splice(0, batch.length);
+      this.waiting.shift();
+      this.pendingRows -= segment.rows;
+      this.pendingBytes -= segment.length;
+      // Reused only once the database confirmed every byte; a refused statement may still be sending.
+      if (stored) this.spare = segment.bytes;
       this.failures = 0;
       this.warned = false;
     }
   }
 
-  private async insertCreatingPartitions(batch: RequestLogEntry[]): Promise<void> {
+  private async insertCreatingPartitions(segment: Segment): Promise<void> {
     try {
-      await this.insert(batch);
+      await this.insert(segment);
     } catch (error) {
       if (sqlState(error) !== NO_PARTITION) throw error;
       await ensureRequestLogPartitions(
         this.db,
-        batch.map((entry) => entry.createdAt),
+        segment.days.map((day) => new Date(day)),
       );
-      await this.insert(batch);
+      await this.insert(segment);
     }
   }
 
-  private async insert(batch: RequestLogEntry[]): Promise<void> {
-    if (!this.copyFrom) return insertSkippingStored(this.db, batch);
+  private async insert(segment: Segment): Promise<void> {
     try {
-      await this.copyFrom(COPY_STATEMENT, copyText(batch));
+      await this.copyFrom(`request_logs (${COLUMNS})`, segment.data);
     } catch (error) {
-      // An earlier attempt stored part of this batch but its answer was lost: COPY cannot skip
+      // An earlier attempt stored part of this segment but its answer was lost: COPY cannot skip
       // the rows it already wrote, the insert can.
       if (sqlState(error) !== UNIQUE_VIOLATION) throw error;
-      await insertSkippingStored(this.db, batch);
+      await insertSkippingStored(this.db, parseCopyText(segment.data.toString()));
     }
   }
 }
@@ -150,24 +227,17 @@ function isDataError(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('22');
 }
 
-/** COPY's text format: a tab between fields, `\N` for null, backslash escapes within text. */
-function copyText(rows: RequestLogEntry[]): string {
-  let text = '';
-  // Rows come in time order, many within the same millisecond: format each instant once.
-  let ms = Number.NaN;
-  let at = '';
-  for (const row of rows) {
-    if (row.createdAt.getTime() !== ms) {
-      ms = row.createdAt.getTime();
-      at = row.createdAt.toISOString();
-    }
-    text +=
-      `${copyField(row.id)}\t${copyField(row.tenantId)}\t${at}\t` +
-      `${copyField(row.keyId)}\t${copyField(row.method)}\t${copyField(row.path)}\t` +
-      `${copyField(row.route)}\t${row.status}\t${row.latencyMs}\t${copyField(row.ip)}\t` +
-      `${copyField(row.userAgent)}\t${row.responseBytes ?? NULL}\t${copyField(row.errorCode)}\n`;
-  }
-  return text;
+/**
+ * One row in `COPY`'s text format: a tab between fields, `\N` for null, backslash escapes within
+ * text. Only the fields a caller controls (path, IP, user agent) can hold a tab, newline or
+ * backslash; the others are ids, codes and labels of the server's own making.
+ */
+function copyLine(row: RequestLogEntry, at: string): string {
+  return (
+    `${row.id}\t${row.tenantId}\t${at}\t${row.keyId ?? NULL}\t${row.method}\t${copyField(row.path)}\t` +
+    `${row.route ?? NULL}\t${row.status}\t${row.latencyMs}\t${copyField(row.ip)}\t` +
+    `${copyField(row.userAgent)}\t${row.responseBytes ?? NULL}\t${row.errorCode ?? NULL}\n`
+  );
 }
 
 const NULL = '\\N';
@@ -175,10 +245,42 @@ const SPECIAL = /[\\\t\n\r\0]/;
 const SPECIALS = /[\\\t\n\r\0]/g;
 /** PostgreSQL text cannot hold NUL at all, so it is dropped. */
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '' };
+const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r' };
 
 function copyField(value: string | null): string {
   if (value === null) return NULL;
   return SPECIAL.test(value) ? value.replace(SPECIALS, (char) => ESCAPES[char] as string) : value;
+}
+
+function uncopyField(field: string | undefined): string | null {
+  if (field === undefined || field === NULL) return null;
+  return field.includes('\\') ? field.replace(/\\(.)/g, (_, char: string) => UNESCAPES[char] ?? char) : field;
+}
+
+/** The rows of `COPY` text as `copyLine` wrote them: for the rare insert that must skip stored rows. */
+export function parseCopyText(text: string): RequestLogEntry[] {
+  const rows: RequestLogEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const f = line.split('\t').map(uncopyField);
+    const number = (value: string | null | undefined) => (value == null ? null : Number(value));
+    rows.push({
+      id: f[0] as string,
+      tenantId: f[1] as string,
+      createdAt: new Date(f[2] as string),
+      keyId: f[3] ?? null,
+      method: f[4] as string,
+      path: f[5] as string,
+      route: f[6] ?? null,
+      status: number(f[7]) as number,
+      latencyMs: number(f[8]) as number,
+      ip: f[9] ?? null,
+      userAgent: f[10] ?? null,
+      responseBytes: number(f[11]),
+      errorCode: f[12] ?? null,
+    });
+  }
+  return rows;
 }
 
 /** One insert of many rows; a row already written by an earlier, ambiguous attempt is skipped. */
