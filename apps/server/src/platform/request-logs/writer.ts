@@ -257,13 +257,16 @@ function uncopyField(field: string | undefined): string | null {
   return field.includes('\\') ? field.replace(/\\(.)/g, (_, char: string) => UNESCAPES[char] ?? char) : field;
 }
 
+function uncopyNumber(field: string | null | undefined): number | null {
+  return field == null ? null : Number(field);
+}
+
 /** The rows of `COPY` text as `copyLine` wrote them: for the rare insert that must skip stored rows. */
-export function parseCopyText(text: string): RequestLogEntry[] {
+function parseCopyText(text: string): RequestLogEntry[] {
   const rows: RequestLogEntry[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const f = line.split('\t').map(uncopyField);
-    const number = (value: string | null | undefined) => (value == null ? null : Number(value));
     rows.push({
       id: f[0] as string,
       tenantId: f[1] as string,
@@ -272,11 +275,11 @@ export function parseCopyText(text: string): RequestLogEntry[] {
       method: f[4] as string,
       path: f[5] as string,
       route: f[6] ?? null,
-      status: number(f[7]) as number,
-      latencyMs: number(f[8]) as number,
+      status: uncopyNumber(f[7]) as number,
+      latencyMs: uncopyNumber(f[8]) as number,
       ip: f[9] ?? null,
       userAgent: f[10] ?? null,
-      responseBytes: number(f[11]),
+      responseBytes: uncopyNumber(f[11]),
       errorCode: f[12] ?? null,
     });
   }
