@@ -5,6 +5,7 @@ import {
   listRequestLogPartitions,
   maintainRequestLogPartitions,
 } from '../../src/platform/request-logs/partitions.ts';
+import type { RequestLogEntry } from '../../src/platform/request-logs/writer.ts';
 import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
@@ -24,6 +25,34 @@ async function send(key: string, path: string, status: number, headers: Record<s
   const response = await call(server, 'GET', path, { key, headers });
   expect(response.status, path).toBe(status);
   return response;
+}
+
+/** A log line of the live key, appended directly to the writer as the response hook would. */
+function line(fields: Partial<RequestLogEntry> = {}): RequestLogEntry {
+  return {
+    id: newId('req'),
+    tenantId: tenant.id,
+    createdAt: server.services.clock.now(),
+    keyId: live.id,
+    method: 'GET',
+    path: '/api/v1/partners',
+    route: '/api/v1/partners',
+    status: 200,
+    latencyMs: 1.5,
+    ip: '127.0.0.1',
+    userAgent: null,
+    responseBytes: 42,
+    errorCode: null,
+    ...fields,
+  };
+}
+
+/** The writer, with its timer stopped for the test: only the flushes the test calls may write. */
+async function heldWriter() {
+  const { requestLogs } = server.services.requestRecorder;
+  await requestLogs.stop();
+  onTestFinished(() => requestLogs.start());
+  return requestLogs;
 }
 
 beforeAll(async () => {
@@ -171,30 +200,13 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it('a flush writes the lines buffered when it began; lines added meanwhile wait for the next', async () => {
-    const { requestLogs } = server.services.requestRecorder;
-    // No timer flush in between: only the flushes this test calls may write.
-    await requestLogs.stop();
-    onTestFinished(() => requestLogs.start());
+    const requestLogs = await heldWriter();
     const early = await send(live.key, '/api/v1/partners', 200);
     const flushing = requestLogs.flush();
     // One turn of the microtask queue: the flush has begun, counted its rows and waits on the database.
     await Promise.resolve();
     expect(requestLogs.pendingCount).toBe(1);
-    const late = {
-      id: newId('req'),
-      tenantId: tenant.id,
-      createdAt: server.services.clock.now(),
-      keyId: live.id,
-      method: 'GET',
-      path: '/api/v1/partners',
-      route: '/api/v1/partners',
-      status: 200,
-      latencyMs: 1.5,
-      ip: '127.0.0.1',
-      userAgent: null,
-      responseBytes: 42,
-      errorCode: null,
-    };
+    const late = line();
     requestLogs.append(late);
     await flushing;
     // Under steady load this is what keeps writes to one batch per interval instead of a chain.
@@ -207,9 +219,7 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it('writes thousands of buffered lines, in order and complete', async () => {
-    const { requestLogs } = server.services.requestRecorder;
-    await requestLogs.stop();
-    onTestFinished(() => requestLogs.start());
+    const requestLogs = await heldWriter();
     const writer = await createKey(server, tenant.key, { name: 'bulk', scopes: ['partners:read'] });
     const at = server.services.clock.now();
     const ids: string[] = [];
@@ -217,21 +227,20 @@ describe('GET /api/v1/request-logs', () => {
     for (let i = 0; i < 4_500; i++) {
       const id = newId('req');
       ids.push(id);
-      requestLogs.append({
-        id,
-        tenantId: tenant.id,
-        createdAt: at,
-        keyId: writer.id,
-        method: 'GET',
-        path: `/api/v1/partners/${i}`,
-        route: '/api/v1/partners/{id}',
-        status: 404,
-        latencyMs: i / 1000,
-        ip: '127.0.0.1',
-        userAgent: i % 2 === 0 ? null : `bulk/${i}`,
-        responseBytes: i,
-        errorCode: 'not_found',
-      });
+      requestLogs.append(
+        line({
+          id,
+          createdAt: at,
+          keyId: writer.id,
+          path: `/api/v1/partners/${i}`,
+          route: '/api/v1/partners/{id}',
+          status: 404,
+          latencyMs: i / 1000,
+          userAgent: i % 2 === 0 ? null : `bulk/${i}`,
+          responseBytes: i,
+          errorCode: 'not_found',
+        }),
+      );
     }
     expect(requestLogs.pendingCount).toBe(before + 4_500);
     await requestLogs.flush();
@@ -251,9 +260,7 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it('keeps the lines while the database cannot take them, and writes them once it can', async () => {
-    const { requestLogs } = server.services.requestRecorder;
-    await requestLogs.stop();
-    onTestFinished(() => requestLogs.start());
+    const requestLogs = await heldWriter();
     const db = server.services.db;
     const dropped = requestLogs.dropped;
     const response = await send(live.key, '/api/v1/partners', 200);
@@ -275,31 +282,16 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it('drops only the statement the database refuses for its data, and counts its lines', async () => {
-    const { requestLogs } = server.services.requestRecorder;
-    await requestLogs.stop();
-    onTestFinished(() => requestLogs.start());
+    const requestLogs = await heldWriter();
     const dropped = requestLogs.dropped;
-    const line = {
-      tenantId: tenant.id,
-      createdAt: server.services.clock.now(),
-      keyId: live.id,
-      method: 'GET',
-      path: '/api/v1/partners',
-      route: '/api/v1/partners',
-      latencyMs: 1,
-      ip: '127.0.0.1',
-      userAgent: null,
-      responseBytes: 2,
-      errorCode: null,
-    };
     // The status column is a smallint: 70000 is a data error, which no retry can mend.
     const refused = newId('req');
-    requestLogs.append({ ...line, id: refused, status: 70_000 });
+    requestLogs.append(line({ id: refused, status: 70_000 }));
     await requestLogs.flush();
     expect(requestLogs.dropped).toBe(dropped + 1);
     expect(requestLogs.pendingCount).toBe(0);
     const kept = newId('req');
-    requestLogs.append({ ...line, id: kept, status: 200 });
+    requestLogs.append(line({ id: kept }));
     await requestLogs.flush();
     expect(requestLogs.dropped).toBe(dropped + 1);
     expect((await logs(`requestId=${kept}`)).body.data).toEqual([expect.objectContaining({ id: kept })]);
