@@ -3,9 +3,10 @@ import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { CommissionKind, CommissionStatus, CommissionsTable, Db } from '../../platform/db/index.ts';
 import { insertRow } from '../../platform/db/insert-row.ts';
+import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { notFound } from '../../platform/errors.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { fromMinor, mulDivHalfEven } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import {
@@ -281,15 +282,14 @@ export function listCommissions(ctx: Pick<DomainContext, 'db' | 'tenantId'>, fil
 }
 
 export async function getCommissionOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string) {
-  const row = isId('com', id)
-    ? await selectScoped(ctx, 'commissions')
-        .select(COMMISSION_COLUMNS)
-        .where('id', '=', id)
-        .executeTakeFirst()
-    : undefined;
+  const row = await commissionById(ctx, id);
   if (!row) throw notFound('commission', id);
   return row;
 }
+
+const commissionById = rowById('com', (scope, id) =>
+  selectScoped(scope, 'commissions').select(COMMISSION_COLUMNS).where('id', '=', id),
+);
 
 /**
  * Commission totals of one partner per currency and status, in minor units: the current amounts,

@@ -6,10 +6,11 @@ import { isUniqueViolation } from '../../platform/db/errors.ts';
 import type { CustomersTable } from '../../platform/db/index.ts';
 import { insertRow } from '../../platform/db/insert-row.ts';
 import { containsPattern } from '../../platform/db/like.ts';
+import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { getPartnerOrThrow } from '../partners/service.ts';
@@ -169,12 +170,14 @@ export async function getCustomerOrThrow(
   ctx: Pick<DomainContext, 'db' | 'tenantId'>,
   id: string,
 ): Promise<Customer> {
-  const row = isId('cus', id)
-    ? await selectScoped(ctx, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id).executeTakeFirst()
-    : undefined;
+  const row = await customerById(ctx, id);
   if (!row) throw notFound('customer', id);
   return row;
 }
+
+const customerById = rowById('cus', (scope, id) =>
+  selectScoped(scope, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id),
+);
 
 /**
  * Changes a customer. A new `partnerId` re-attributes the customer (future commissions go to the

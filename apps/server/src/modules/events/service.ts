@@ -2,9 +2,10 @@ import type { Insertable, Selectable } from 'kysely';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { EventsTable, EventType } from '../../platform/db/index.ts';
+import { rowById } from '../../platform/db/precompiled.ts';
 import { selectScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, type FieldError, notFound } from '../../platform/errors.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { assertCurrency, fromMinor, toMinor } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
@@ -251,12 +252,14 @@ export async function getEventOrThrow(
   ctx: Pick<DomainContext, 'db' | 'tenantId'>,
   id: string,
 ): Promise<StoredEvent> {
-  const row = isId('evt', id)
-    ? await selectScoped(ctx, 'events').select(EVENT_COLUMNS).where('id', '=', id).executeTakeFirst()
-    : undefined;
+  const row = await eventById(ctx, id);
   if (!row) throw notFound('event', id);
   return row;
 }
+
+const eventById = rowById('evt', (scope, id) =>
+  selectScoped(scope, 'events').select(EVENT_COLUMNS).where('id', '=', id),
+);
 
 export interface EventFilters extends PageRequest {
   type?: EventType | undefined;

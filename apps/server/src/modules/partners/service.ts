@@ -5,10 +5,11 @@ import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
 import { containsPattern } from '../../platform/db/like.ts';
+import { rowById } from '../../platform/db/precompiled.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import type { PartnerStatus } from './schemas.ts';
@@ -131,12 +132,15 @@ export async function getPartnerOrThrow(
   ctx: Pick<DomainContext, 'db' | 'tenantId'>,
   id: string,
 ): Promise<Partner> {
-  const row = isId('prt', id)
-    ? await selectScoped(ctx, 'partners').select(PARTNER_COLUMNS).where('id', '=', id).executeTakeFirst()
-    : undefined;
+  const row = await partnerById(ctx, id);
   if (!row) throw notFound('partner', id);
   return row;
 }
+
+/** The most frequent read of the API (`GET /partners/{id}`, and before every change). */
+const partnerById = rowById('prt', (scope, id) =>
+  selectScoped(scope, 'partners').select(PARTNER_COLUMNS).where('id', '=', id),
+);
 
 export interface PartnerFilters extends PageRequest {
   status?: PartnerStatus | undefined;

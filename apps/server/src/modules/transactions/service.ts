@@ -4,9 +4,10 @@ import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import type { TransactionStatus, TransactionsTable } from '../../platform/db/index.ts';
 import { insertRow } from '../../platform/db/insert-row.ts';
+import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { fromMinor } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
@@ -150,12 +151,14 @@ export async function applyRefund(ctx: Ctx, sale: Transaction, refundMinor: numb
 }
 
 export async function getTransactionOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string) {
-  const row = isId('txn', id)
-    ? await selectScoped(ctx, 'transactions').select(COLUMNS).where('id', '=', id).executeTakeFirst()
-    : undefined;
+  const row = await transactionById(ctx, id);
   if (!row) throw notFound('transaction', id);
   return row;
 }
+
+const transactionById = rowById('txn', (scope, id) =>
+  selectScoped(scope, 'transactions').select(COLUMNS).where('id', '=', id),
+);
 
 /**
  * Approves a pending transaction, or rejects one that is pending, approved or partly refunded:
