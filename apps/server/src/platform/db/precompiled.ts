@@ -6,11 +6,12 @@ import type { ScopeContext } from './tenant-scope.ts';
 
 /**
  * A query built and compiled once per process, then run with new values for its string parameters:
- * for the hottest reads, where building the query with Kysely on every call would cost more than
- * PostgreSQL answering it. Building the query means a tree of frozen objects that the plugins and the
- * compiler walk again, and in a process that runs many differently shaped queries V8 gives those
- * objects a fresh hidden class on every call, so every property access on them misses its inline
- * cache (see "Query building" in docs/benchmarks.md).
+ * for the hottest reads, where building the query with Kysely on every call costs more than the rest
+ * of the request. Building it means a tree of frozen objects that the camel-case plugin copies and the
+ * compiler walks; for one row by id that was about 40 % of the instructions the bare partners route
+ * runs per request, and in the platform's process V8 at times gives those objects a new hidden class
+ * on every call, so their property reads miss every inline cache (see "Query building" in
+ * docs/benchmarks.md).
  *
  * `build` is called once, with placeholders for the parameters; each placeholder must end up as
  * exactly one parameter of the compiled statement, so the statement's text cannot depend on a
