@@ -54,10 +54,20 @@ describe('queries compiled once', () => {
 
   it('reads a row by id within its tenant only, and not at all for an id of another shape', async () => {
     const db = test.database.db;
-    const [one, two] = tenants as [{ id: string }, { id: string }];
+    const one = tenants[0]!;
+    const two = tenants[1]!;
     const [created] = await db
       .insertInto('partnerGroups')
-      .values({ id: 'grp_01jc000000000000000000000a', tenantId: one.id, key: 'gold', name: 'Gold' })
+      .values({
+        id: 'grp_01jc000000000000000000000a',
+        tenantId: one.id,
+        key: 'gold',
+        name: 'Gold',
+        holdbackDays: 0,
+        attributionWindowDays: 30,
+        recurring: false,
+        isDefault: false,
+      })
       .returning('id')
       .execute();
     const groupById = rowById('grp', (scope, id) =>
