@@ -43,7 +43,11 @@ describe('queries compiled once', () => {
     await db
       .transaction()
       .execute(async (trx) => {
-        await trx.updateTable('tenants').set({ slug: 'compiled-pending' }).where('id', '=', tenants[0]!.id).execute();
+        await trx
+          .updateTable('tenants')
+          .set({ slug: 'compiled-pending' })
+          .where('id', '=', tenants[0]!.id)
+          .execute();
         expect(await tenantBySlug(trx, 'compiled-pending')).toHaveLength(1);
         throw new Error('roll back');
       })

@@ -25,8 +25,8 @@ export function precompiled<Row, Params extends readonly string[]>(
   return async (db, ...params) => {
     statement ??= compile(db, build, params.length);
     const values = statement.template.slice();
-    const { slots } = statement;
-    for (let i = 0; i < slots.length; i++) values[slots[i]!] = params[i];
+    let param = 0;
+    for (const slot of statement.slots) values[slot] = params[param++];
     const result = await db.executeQuery<Row>(CompiledQuery.raw(statement.sql, values));
     return result.rows;
   };
