@@ -6,10 +6,10 @@ import type { ScopeContext } from './tenant-scope.ts';
 
 /**
  * A query built and compiled once per process, then run with new values for its string parameters:
- * for the hottest reads, where building the query with Kysely on every call costs more than the rest
- * of the request. Building it means a tree of frozen objects that the camel-case plugin copies and the
+ * for the hottest reads, where building the query with Kysely on every call is a large part of the
+ * request. Building it means a tree of frozen objects that the camel-case plugin copies and the
  * compiler walks; for one row by id that was about 40 % of the instructions the bare partners route
- * runs per request, and in the platform's process V8 at times gives those objects a new hidden class
+ * ran per request, and in the platform's process V8 at times gives those objects a new hidden class
  * on every call, so their property reads miss every inline cache (see "Query building" in
  * docs/benchmarks.md).
  *
