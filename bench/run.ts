@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { eventsSuite } from './events.ts';
+import { instructionsSuite } from './instructions.ts';
 import { keyPropagationSuite } from './key-propagation.ts';
 import { keyVerifySuite } from './key-verify.ts';
 import { replaceSection } from './lib/markdown.ts';
@@ -22,6 +23,7 @@ const SUITES: Suite[] = [
   transactionsCursorSuite,
   rateLimitSuite,
   webhooksSuite,
+  instructionsSuite,
 ];
 const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 

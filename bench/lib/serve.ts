@@ -3,7 +3,7 @@
  * told not to) and, when asked, a bare app and named variant apps on the same services, each on its
  * own loopback port. Started by server-process.ts; answers `{ type: 'ready', urls }` on its IPC
  * channel, reports its CPU time on `cpu-usage`, drives one of its apps through `app.inject` on
- * `inject`, and exits on `stop`.
+ * `inject`, stops its timers and background work on `quiesce`, and exits on `stop`.
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../apps/server/src/app.ts';
@@ -60,6 +60,18 @@ process.on('message', (message: Message) => {
     void injectCost(app, message.requests ?? [], message.concurrency ?? 1).then(
       (cost) => process.send?.({ type: 'inject', cpuUs: cost.cpuUs }),
       (error: Error) => process.send?.({ type: 'inject', error: error.message }),
+    );
+    return;
+  }
+  if (message.type === 'quiesce') {
+    void (async () => {
+      await services.webhookDispatcher.stop();
+      await services.jobs.stop();
+      await services.keyUsage.stop();
+      await services.requestRecorder.stop();
+    })().then(
+      () => process.send?.({ type: 'quiesce' }),
+      (error: Error) => process.send?.({ type: 'quiesce', error: error.message }),
     );
     return;
   }

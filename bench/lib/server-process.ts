@@ -19,7 +19,19 @@ export interface ServerProcess {
    * and returns the CPU time the server process spent per request, µs (see injectCost).
    */
   injectCost(app: string, requests: InjectRequest[], concurrency: number): Promise<number>;
+  /**
+   * Stops the process's timers and background work (flushes, jobs, the webhook dispatcher) after
+   * one last flush, so that what runs afterwards is request handling alone; requests are still
+   * metered, into memory.
+   */
+  quiesce(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A program the server process runs under, e.g. valgrind with its options; Node.js is its last word. */
+export interface Wrapper {
+  command: string;
+  args: string[];
 }
 
 /**
@@ -27,14 +39,20 @@ export interface ServerProcess {
  * the server. BENCH_CPU_PROF=1 writes a V8 CPU profile of each server process on stop, into
  * BENCH_CPU_PROF_DIR (default: partnerline-bench-profiles in the system's temp directory).
  */
-export async function startServerProcess(options: ServeOptions): Promise<ServerProcess> {
+export async function startServerProcess(options: ServeOptions, wrapper?: Wrapper): Promise<ServerProcess> {
   const execArgv = [...process.execArgv];
   if (process.env.BENCH_CPU_PROF === '1') {
     const dir = process.env.BENCH_CPU_PROF_DIR ?? join(tmpdir(), 'partnerline-bench-profiles');
     mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child: ChildProcess = fork(SERVE, [JSON.stringify(options)], { execArgv, stdio: 'inherit' });
+  const child: ChildProcess = wrapper
+    ? fork(SERVE, [JSON.stringify(options)], {
+        execPath: wrapper.command,
+        execArgv: [...wrapper.args, process.execPath, ...execArgv],
+        stdio: 'inherit',
+      })
+    : fork(SERVE, [JSON.stringify(options)], { execArgv, stdio: 'inherit' });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const urls = await new Promise<Record<string, string>>((resolve, reject) => {
     child.once('message', (message: { type?: string; urls?: Record<string, string> }) => {
@@ -66,9 +84,14 @@ export async function startServerProcess(options: ServeOptions): Promise<ServerP
       if (answer.error !== undefined) throw new Error(`inject on ${app}: ${answer.error}`);
       return answer.cpuUs;
     },
+    quiesce: async () => {
+      const answer = await ask<{ type: string }>({ type: 'quiesce' });
+      if (answer.error !== undefined) throw new Error(`quiesce: ${answer.error}`);
+    },
     stop: async () => {
       if (child.exitCode === null) child.send({ type: 'stop' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      // Under a wrapper such as valgrind, shutting down takes far longer.
+      const timer = setTimeout(() => child.kill('SIGKILL'), wrapper ? 120_000 : 10_000);
       await exited;
       clearTimeout(timer);
     },
