@@ -66,14 +66,18 @@ async function countProcess(
         requestsPerConnection: 500,
       });
       assertClean(`instructions: ${app}`, result);
+      return result.requests;
     };
     await load(SETTINGS.warmup);
     await server.quiesce();
-    const counts: ThreadCounts = await count(server.pid, prefix, SLOW_PATHS, () => load(SETTINGS.counted));
+    let requests = 0;
+    const counts: ThreadCounts = await count(server.pid, prefix, SLOW_PATHS, async () => {
+      requests = await load(SETTINGS.counted);
+    });
     const slowPaths = Object.fromEntries(
-      Object.entries(counts.calls).map(([name, calls]) => [name, calls / SETTINGS.counted]),
+      Object.entries(counts.calls).map(([name, calls]) => [name, calls / requests]),
     );
-    return { app, perRequest: counts.instructions / SETTINGS.counted, slowPaths };
+    return { app, perRequest: counts.instructions / requests, slowPaths };
   } finally {
     await server.stop();
   }
@@ -101,7 +105,8 @@ partners, ${SETTINGS.keys} keys, PostgreSQL), each app in a server process of it
 \`valgrind --tool=callgrind\`. Counting is off for the first ${formatNumber(SETTINGS.warmup)} requests
 (every key cached, the hot code compiled); then the process stops its timers and background work
 after one last flush, so batch writes and polling, which valgrind's slowdown would put on 30 to 50
-times fewer requests than in real time, are not counted; then ${formatNumber(SETTINGS.counted)}
+times fewer requests than in real time, are not counted, and collects all garbage, so each count
+starts from the same heap; then ${formatNumber(SETTINGS.counted)}
 requests over ${SETTINGS.connections} keep-alive connections from autocannon, outside valgrind, are.
 The figure is the server's main thread's instructions per request, which other load on the machine
 does not change, so it tells changes of a few per cent apart where timing runs cannot. The other

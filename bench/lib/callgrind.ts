@@ -12,6 +12,8 @@ export function callgrindWrapper(outputPrefix: string): Wrapper {
     command: 'valgrind',
     args: [
       '--tool=callgrind',
+      // valgrind's banner would print the server's command line, settings included.
+      '--quiet',
       '--instr-atstart=no',
       '--separate-threads=yes',
       // V8 writes and rewrites machine code: valgrind has to watch all of it.
@@ -47,7 +49,7 @@ export async function count(
   pid: number,
   outputPrefix: string,
   countCalls: readonly string[],
-  work: () => Promise<void>,
+  work: () => Promise<unknown>,
 ): Promise<ThreadCounts> {
   const control = (...args: string[]) =>
     execFileSync('callgrind_control', [...args, String(pid)], { stdio: 'ignore' });

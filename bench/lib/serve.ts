@@ -5,6 +5,8 @@
  * channel, reports its CPU time on `cpu-usage`, drives one of its apps through `app.inject` on
  * `inject`, stops its timers and background work on `quiesce`, and exits on `stop`.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../apps/server/src/app.ts';
 import { closeServices, createServices } from '../../apps/server/src/platform/boot.ts';
@@ -69,6 +71,9 @@ process.on('message', (message: Message) => {
       await services.jobs.stop();
       await services.keyUsage.stop();
       await services.requestRecorder.stop();
+      // A full collection, so that what is measured next starts from the same heap every time.
+      setFlagsFromString('--expose-gc');
+      (runInNewContext('gc') as () => void)();
     })().then(
       () => process.send?.({ type: 'quiesce' }),
       (error: Error) => process.send?.({ type: 'quiesce', error: error.message }),

@@ -21,8 +21,8 @@ export interface ServerProcess {
   injectCost(app: string, requests: InjectRequest[], concurrency: number): Promise<number>;
   /**
    * Stops the process's timers and background work (flushes, jobs, the webhook dispatcher) after
-   * one last flush, so that what runs afterwards is request handling alone; requests are still
-   * metered, into memory.
+   * one last flush, so that what runs afterwards is request handling alone (requests are still
+   * metered, into memory), then collects all garbage.
    */
   quiesce(): Promise<void>;
   stop(): Promise<void>;
