@@ -20,6 +20,8 @@ const SETTINGS = {
   connections: 8,
   /** Requests before counting starts: every key cached, the hot code optimised. */
   warmup: setting('BENCH_INSTRUCTIONS_WARMUP', 10_000),
+  /** Requests between the full collection and the count, uncounted. */
+  rewarm: 2_000,
   /** Requests counted per server process. */
   counted: setting('BENCH_INSTRUCTIONS_REQUESTS', 2_000),
   /** Server processes per app: the platform's count differs between processes (see the report). */
@@ -70,6 +72,8 @@ async function countProcess(
     };
     await load(SETTINGS.warmup);
     await server.quiesce();
+    // The collection may have dropped compiled code and inline caches: warm up again, uncounted.
+    await load(SETTINGS.rewarm);
     let requests = 0;
     const counts: ThreadCounts = await count(server.pid, prefix, SLOW_PATHS, async () => {
       requests = await load(SETTINGS.counted);
@@ -106,7 +110,8 @@ partners, ${SETTINGS.keys} keys, PostgreSQL), each app in a server process of it
 (every key cached, the hot code compiled); then the process stops its timers and background work
 after one last flush, so batch writes and polling, which valgrind's slowdown would put on 30 to 50
 times fewer requests than in real time, are not counted, and collects all garbage, so each count
-starts from the same heap; then ${formatNumber(SETTINGS.counted)}
+starts from a heap in the same state; then ${formatNumber(SETTINGS.rewarm)} more requests, uncounted,
+let the code settle again after the collection; then ${formatNumber(SETTINGS.counted)}
 requests over ${SETTINGS.connections} keep-alive connections from autocannon, outside valgrind, are.
 The figure is the server's main thread's instructions per request, which other load on the machine
 does not change, so it tells changes of a few per cent apart where timing runs cannot. The other
