@@ -1,17 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { withServices } from './lib/bench-scope.ts';
 import { callgrindAvailable, callgrindWrapper, count, type ThreadCounts } from './lib/callgrind.ts';
 import { createBenchDatabase, postgresReachable } from './lib/databases.ts';
 import { assertClean, runLoad } from './lib/load.ts';
 import { codeVersion, describeMachine, machineLine } from './lib/machine.ts';
 import { formatNumber, markdownTable } from './lib/markdown.ts';
-import { benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
+import { benchEnv, databaseVersion, partnerRequestMaker, seedPartners, seedTenant } from './lib/seed.ts';
 import type { ServeOptions } from './lib/serve.ts';
 import { startServerProcess } from './lib/server-process.ts';
+import { median } from './lib/stats.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
+import { BARE_MODULE } from './partners-get-bare.ts';
 
 const SETTINGS = {
   partners: 2_000,
@@ -27,8 +28,6 @@ const SETTINGS = {
   /** Server processes per app: the platform's count differs between processes (see the report). */
   processes: setting('BENCH_INSTRUCTIONS_PROCESSES', 3),
 };
-
-const BARE_MODULE = fileURLToPath(new URL('./partners-get-bare.ts', import.meta.url));
 
 /** V8 slow paths the report counts: each call is a trip from compiled code into V8's runtime. */
 const SLOW_PATHS = [
@@ -89,7 +88,6 @@ async function countProcess(
 
 function report(counts: ProcessCount[], database: string): string {
   const machine = describeMachine();
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const of = (app: App) => counts.filter((c) => c.app === app).map((c) => c.perRequest);
   const bare = median(of('bare'));
   const platform = median(of('platform'));
@@ -156,11 +154,7 @@ export const instructionsSuite: Suite = {
         return { tenant, ids, version: await databaseVersion(services.database) };
       });
       const { tenant, ids } = seeded;
-      const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
-      const next = () => ({
-        path: `/api/v1/partners/${pick(ids)}`,
-        headers: { 'x-api-key': pick(tenant.keys).key },
-      });
+      const next = partnerRequestMaker(tenant, ids);
       const env = benchEnv(database);
       const options: Record<App, ServeOptions> = {
         platform: { env },

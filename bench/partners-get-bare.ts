@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { PartnerSchema } from '../apps/server/src/modules/partners/schemas.ts';
@@ -6,6 +7,9 @@ import { setEtag } from '../apps/server/src/platform/http/etag.ts';
 import { DataEnvelope, IdParams } from '../apps/server/src/platform/http/schemas.ts';
 import { validatorCompiler } from '../apps/server/src/platform/http/validation.ts';
 import type { Services } from '../apps/server/src/platform/services.ts';
+
+/** This module's path, for a server process that builds the bare app (see `ServeOptions.bare`). */
+export const BARE_MODULE = fileURLToPath(import.meta.url);
 
 /**
  * The baseline of the partners-get benchmark: `GET /api/v1/partners/:id` on a bare Fastify app with

@@ -1,7 +1,6 @@
 import { deepStrictEqual } from 'node:assert';
 import { cp, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { closeServices, createServices } from '../apps/server/src/platform/boot.ts';
 import { loadConfig } from '../apps/server/src/platform/config.ts';
 import { planLimit } from '../apps/server/src/platform/plans.ts';
@@ -14,9 +13,17 @@ import {
 import { assertClean, PRIMING_SECONDS, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
-import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
+import {
+  type BenchTenant,
+  benchEnv,
+  databaseVersion,
+  partnerRequestMaker,
+  seedPartners,
+  seedTenant,
+} from './lib/seed.ts';
 import { type ServerProcess, startServerProcess } from './lib/server-process.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
+import { BARE_MODULE } from './partners-get-bare.ts';
 import { type DatabaseResult, partnersGetReport, type Run, type Variant } from './partners-get-report.ts';
 
 export const SETTINGS = {
@@ -44,19 +51,7 @@ export const SETTINGS = {
   injectRounds: 6,
 };
 
-const BARE_MODULE = fileURLToPath(new URL('./partners-get-bare.ts', import.meta.url));
-
-type RequestMaker = () => { path: string; headers: Record<string, string> };
-
-const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
-
-/** A random seeded partner with a random key: the warm-up reaches every key, and the load spreads evenly. */
-function requestMaker(tenant: BenchTenant, ids: string[]): RequestMaker {
-  return () => ({
-    path: `/api/v1/partners/${pick(ids)}`,
-    headers: { 'x-api-key': pick(tenant.keys).key },
-  });
-}
+type RequestMaker = ReturnType<typeof partnerRequestMaker>;
 
 /** Each app in a server process of its own: see the report's setup. */
 type Servers = Record<Variant, ServerProcess>;
@@ -208,7 +203,7 @@ async function benchOn(kind: DatabaseKind): Promise<DatabaseResult> {
       // PGlite's files belong to one process at a time: the server processes open them next.
       await closeServices(services);
     }
-    const next = requestMaker(tenant, ids);
+    const next = partnerRequestMaker(tenant, ids);
     const { servers, stop } = await startServers(database, tenant);
     try {
       await checkSameAnswer(servers, ids[0]!, tenant.keys[0]!.key);

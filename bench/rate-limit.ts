@@ -13,10 +13,18 @@ import { type BenchDatabase, createBenchDatabase, postgresReachable } from './li
 import { assertClean, PRIMING_SECONDS, runLoad } from './lib/load.ts';
 import { formatNumber } from './lib/markdown.ts';
 import { withRunCpu } from './lib/run-cpu.ts';
-import { type BenchTenant, benchEnv, databaseVersion, seedPartners, seedTenant } from './lib/seed.ts';
+import {
+  type BenchTenant,
+  benchEnv,
+  databaseVersion,
+  partnerRequestMaker,
+  seedPartners,
+  seedTenant,
+} from './lib/seed.ts';
 import type { ServeOptions } from './lib/serve.ts';
 import { type ServerProcess, startServerProcess } from './lib/server-process.ts';
 import { log, type Suite, setting } from './lib/suite.ts';
+import { BARE_MODULE } from './partners-get-bare.ts';
 import { measureAccuracy, metricValue } from './rate-limit-accuracy.ts';
 import type { LibraryLimitOptions } from './rate-limit-apps.ts';
 import { type Run, rateLimitReport, type ThroughputResult } from './rate-limit-report.ts';
@@ -77,9 +85,6 @@ const METERED: ReadonlySet<Variant> = new Set(['metering-only', 'memory', 'redis
 const SETTLE_MS = 1_200;
 
 const APPS_MODULE = fileURLToPath(new URL('./rate-limit-apps.ts', import.meta.url));
-const BARE_MODULE = fileURLToPath(new URL('./partners-get-bare.ts', import.meta.url));
-
-const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 /** CPU time Redis has used since it started (all its threads), µs. */
 async function redisCpuMicros(redis: Redis): Promise<number> {
@@ -176,10 +181,7 @@ async function measureThroughput(
       urls[variant] = server.urls[APP_OF[variant]]!;
     }
     await checkVariants(urls, ids[0]!, tenant.keys[0]!.key);
-    const next = () => ({
-      path: `/api/v1/partners/${pick(ids)}`,
-      headers: { 'x-api-key': pick(tenant.keys).key },
-    });
+    const next = partnerRequestMaker(tenant, ids);
     const load = async (variant: Variant, seconds: number): Promise<Run> => {
       const redisBefore = await redisCpuMicros(redis);
       const result = await withRunCpu(database, servers[variant], () =>

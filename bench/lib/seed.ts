@@ -27,6 +27,19 @@ export function benchEnv(database: BenchDatabase): Record<string, string> {
   };
 }
 
+const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length)]!;
+
+/**
+ * `GET /api/v1/partners/{id}` for a random seeded partner with a random key of the tenant: a
+ * warm-up reaches every key, and the load spreads evenly over them.
+ */
+export function partnerRequestMaker(
+  tenant: BenchTenant,
+  ids: string[],
+): () => { path: string; headers: Record<string, string> } {
+  return () => ({ path: `/api/v1/partners/${pick(ids)}`, headers: { 'x-api-key': pick(tenant.keys).key } });
+}
+
 export interface BenchTenant {
   tenantId: string;
   slug: string;

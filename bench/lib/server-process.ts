@@ -46,13 +46,12 @@ export async function startServerProcess(options: ServeOptions, wrapper?: Wrappe
     mkdirSync(dir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child: ChildProcess = wrapper
-    ? fork(SERVE, [JSON.stringify(options)], {
-        execPath: wrapper.command,
-        execArgv: [...wrapper.args, process.execPath, ...execArgv],
-        stdio: 'inherit',
-      })
-    : fork(SERVE, [JSON.stringify(options)], { execArgv, stdio: 'inherit' });
+  const child: ChildProcess = fork(SERVE, [JSON.stringify(options)], {
+    stdio: 'inherit',
+    ...(wrapper
+      ? { execPath: wrapper.command, execArgv: [...wrapper.args, process.execPath, ...execArgv] }
+      : { execArgv }),
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const urls = await new Promise<Record<string, string>>((resolve, reject) => {
     child.once('message', (message: { type?: string; urls?: Record<string, string> }) => {
