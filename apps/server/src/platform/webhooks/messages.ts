@@ -4,9 +4,10 @@ import type { WebhookSettings } from '../config.ts';
 import type { DomainContext } from '../context.ts';
 import { withinDates } from '../dates.ts';
 import type { WebhookAttemptsTable, WebhookMessageStatus, WebhookMessagesTable } from '../db/index.ts';
+import { rowById } from '../db/precompiled.ts';
 import { selectScoped, updateScoped } from '../db/tenant-scope.ts';
 import { ApiError, notFound } from '../errors.ts';
-import { isId, newId } from '../ids.ts';
+import { newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
 import { attemptDelivery, decideOutcome, writeOutcomes } from './delivery.ts';
 import { assertEndpointEnabled, getEndpointOrThrow } from './endpoints.ts';
@@ -73,15 +74,14 @@ export async function listEndpointMessages(ctx: Ctx, endpointId: string, filters
 }
 
 export async function getMessageOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string) {
-  const row = isId('msg', id)
-    ? await selectScoped(ctx, 'webhookMessages')
-        .select(MESSAGE_COLUMNS)
-        .where('id', '=', id)
-        .executeTakeFirst()
-    : undefined;
+  const row = await messageById(ctx, id);
   if (!row) throw notFound('webhook message', id);
   return row;
 }
+
+const messageById = rowById('msg', (scope, id) =>
+  selectScoped(scope, 'webhookMessages').select(MESSAGE_COLUMNS).where('id', '=', id),
+);
 
 export interface AttemptFilters extends PageRequest {
   status?: 'delivered' | 'failed' | undefined;
