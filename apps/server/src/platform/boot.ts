@@ -12,6 +12,7 @@ import { migrate } from './db/migrate.ts';
 import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
 import { type Clock, type Services, systemClock } from './services.ts';
+import { holdTickObjectShape } from './tick-queue.ts';
 import { RequestRecorder } from './usage/request-recorder.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -24,6 +25,7 @@ export async function createServices(
   config: Config,
   options: { clock?: Clock; database?: Database; logger?: FastifyBaseLogger } = {},
 ): Promise<Services> {
+  holdTickObjectShape();
   const database = options.database ?? (await openDatabase(config));
   await migrate(database);
   const clock = options.clock ?? systemClock;
