@@ -14,12 +14,12 @@ export async function createRateLimitStore(config: Config, log: FastifyBaseLogge
   if (!config.redisUrl) return new MemoryRateLimitStore();
   // No offline queue and no retries: a command either runs now or fails now, and the failover
   // store answers instead; the connection itself keeps reconnecting in the background. The
-  // timeout is the store's own, not ioredis's commandTimeout (see Deadlines). Auto-pipelining
-  // sends the calls of all requests handled in one turn of the event loop in one write, so under
-  // load a request costs Redis and this process a fraction of a socket round trip.
+  // timeout is the store's own, not ioredis's commandTimeout (see Deadlines). No auto-pipelining:
+  // the store already sends all requests of one turn of the event loop in one call, and ioredis's
+  // pipeline around that single call cost about 14 µs of CPU per request (docs/benchmarks.md).
   const client = new Redis(config.redisUrl, {
     lazyConnect: true,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2_000,
