@@ -267,6 +267,28 @@ describe('requests reaching the store in one turn of the event loop', () => {
       const after = await store.hit([rate], now);
       expect(calls).toHaveLength(2);
       expect(after).toMatchObject({ allowed: false, decisions: [{ remaining: 0 }] });
+      // Both buckets expire: the rate bucket when it is full again (five requests of 120 s each
+      // ahead), the quota counter a minute after its day ends.
+      const today = new Date(now);
+      const dayEnds = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 1);
+      const ttls = Object.fromEntries(
+        await Promise.all(
+          (await client.keys(`${prefix}*`)).map(async (key) => [
+            key.slice(prefix.length),
+            await client.pttl(key),
+          ]),
+        ),
+      );
+      expect(Object.keys(ttls).sort()).toEqual([
+        `{key_batch}:key:5/600:v3`,
+        `{key_batch}:quota:${today.toISOString().slice(0, 10)}`,
+      ]);
+      expect(ttls['{key_batch}:key:5/600:v3']).toBeGreaterThan(590_000);
+      expect(ttls['{key_batch}:key:5/600:v3']).toBeLessThanOrEqual(600_001);
+      expect(ttls[`{key_batch}:quota:${today.toISOString().slice(0, 10)}`]).toBeGreaterThan(dayEnds - now);
+      expect(ttls[`{key_batch}:quota:${today.toISOString().slice(0, 10)}`]).toBeLessThanOrEqual(
+        dayEnds - now + 60_000,
+      );
     } finally {
       await deleteSharedKeys(prefix);
       await store.close();

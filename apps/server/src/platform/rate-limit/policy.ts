@@ -103,10 +103,10 @@ export function cellOf(check: LimitCheck, nowMs: number): Cell {
     if (!cell) {
       cell = {
         kind: 'gcra',
-        // `v2`: the stored value carries the bucket's clock (`ms:frac:seen`, see redis-store.ts).
-        // Processes of an older version keep their own buckets under the old keys during a
-        // rolling upgrade rather than failing on values they cannot read.
-        key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}:v2`,
+        // `v3`: the stored value is three doubles, the TAT and the bucket's clock (see
+        // redis-store.ts). Processes of an older version keep their own buckets under the old keys
+        // during a rolling upgrade rather than failing on values they cannot read.
+        key: `${check.bucket}:${policy.limit}/${policy.windowSeconds}:v3`,
         limit: policy.limit,
         windowMs: policy.windowSeconds * 1000,
       };

@@ -6,53 +6,60 @@ import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitSto
 /**
  * Takes each request of a batch from every one of its buckets, or from none: the same arithmetic as
  * gcra.ts. The requests are taken one after the other, each seeing what the ones before it took.
- * ARGV[1] is the number of requests; then per request: the caller's now (ms) and its number of
- * buckets, then per bucket: kind (`g` rate bucket, `c` quota counter), limit, and the window (ms)
- * or the counter's time to live (ms). KEYS holds the buckets of all requests, in the same order.
- * A bucket is stored as `ms:frac:seen` (see Tat; `seen` is the latest now it was used at) and
- * expires when it is full again. A bucket's time never goes back: a caller whose now is behind a
- * bucket's `seen` (another process read its clock a moment later, but reached Redis first) is
- * treated as arriving at `seen`, so answers are the same whichever process made the call. Returns
- * per request: allowed, then per bucket its state before (ms and frac, or count and 0; -1 for a
- * bucket that did not exist), then the now it decided at.
+ * KEYS holds the buckets of all requests, in order. ARGV[1] holds every number of the batch as
+ * little-endian doubles (see `packBatch`): the number of requests; then per request its now (ms)
+ * and its number of buckets; then per bucket its kind (0 a rate bucket, 1 a quota counter), its
+ * limit, and its window (ms) or the counter's time to live (ms). Doubles, not decimal strings:
+ * converting numbers to and from text was the largest part of the script's work, and every value
+ * here is a whole number below 2^53, which a double holds exactly. Times to live go to Redis as
+ * integers written by `%d`: how Redis itself writes a Lua number differs between its versions.
+ *
+ * A rate bucket is stored as three doubles, `ms`, `frac` (see Tat) and `seen` (the latest now it
+ * was used at), and expires when it is full again. A bucket's time never goes back: a caller whose
+ * now is behind a bucket's `seen` (another process read its clock a moment later, but reached
+ * Redis first) is treated as arriving at `seen`, so answers are the same whichever process made the
+ * call. A quota counter is a plain integer (INCR). Returns per request: allowed, then per bucket its
+ * state before (ms and frac, or count and 0; -1 for a bucket that did not exist), then the now it
+ * decided at.
  */
 const SCRIPT = `
+local unpack, pack, floor, tonum, format = struct.unpack, struct.pack, math.floor, tonumber, string.format
+local data = ARGV[1]
 local reply = {}
-local out, key, arg = 0, 1, 2
-for _ = 1, tonumber(ARGV[1]) do
-  local now = tonumber(ARGV[arg])
-  local n = tonumber(ARGV[arg + 1])
-  arg = arg + 2
-  local raws, mss, fracs = {}, {}, {}
+local out, key = 0, 1
+local requests, pos = unpack('<d', data)
+-- Per bucket of the current request, reused by every request: only entries 1..n are read.
+local kinds, limits, params, raws, mss, fracs, nexts, ttls = {}, {}, {}, {}, {}, {}, {}, {}
+for _ = 1, requests do
+  local now, n
+  now, n, pos = unpack('<dd', data, pos)
   for i = 1, n do
+    kinds[i], limits[i], params[i], pos = unpack('<ddd', data, pos)
     local raw = redis.call('GET', KEYS[key + i - 1])
-    raws[i] = raw
-    if raw and ARGV[arg + i * 3 - 3] == 'g' then
-      local ms, frac, seen = string.match(raw, '^(%d+):(%d+):(%d+)$')
-      mss[i], fracs[i] = tonumber(ms), tonumber(frac)
-      if tonumber(seen) > now then now = tonumber(seen) end
+    raws[i], mss[i], fracs[i] = raw, -1, 0
+    if raw and kinds[i] == 0 then
+      local ms, frac, seen = unpack('<ddd', raw)
+      mss[i], fracs[i] = ms, frac
+      if seen > now then now = seen end
     end
   end
   local allowed = 1
-  local nexts, ttls = {}, {}
   for i = 1, n do
-    local kind = ARGV[arg + i * 3 - 3]
-    local limit = tonumber(ARGV[arg + i * 3 - 2])
-    local param = tonumber(ARGV[arg + i * 3 - 1])
-    if kind == 'g' then
-      local ms, frac = mss[i] or -1, fracs[i] or 0
+    local limit, param = limits[i], params[i]
+    if kinds[i] == 0 then
+      local ms, frac = mss[i], fracs[i]
       reply[out + i * 2] = ms
       reply[out + i * 2 + 1] = frac
       if ms < now then ms, frac = now, 0 end
-      local whole = math.floor(param / limit)
+      local whole = floor(param / limit)
       ms = ms + whole
       frac = frac + (param - whole * limit)
       if frac >= limit then ms, frac = ms + 1, frac - limit end
       if (ms - now) * limit + frac > param * limit then allowed = 0 end
-      nexts[i] = string.format('%.0f:%.0f:%.0f', ms, frac, now)
-      ttls[i] = string.format('%.0f', ms - now + 1)
+      nexts[i] = pack('<ddd', ms, frac, now)
+      ttls[i] = format('%d', ms - now + 1)
     else
-      local count = tonumber(raws[i] or '0')
+      local count = tonum(raws[i] or '0')
       reply[out + i * 2] = count
       reply[out + i * 2 + 1] = 0
       if count >= limit then allowed = 0 end
@@ -62,17 +69,16 @@ for _ = 1, tonumber(ARGV[1]) do
   reply[out + n * 2 + 2] = now
   if allowed == 1 then
     for i = 1, n do
-      if ARGV[arg + i * 3 - 3] == 'g' then
-        redis.call('SET', KEYS[key + i - 1], nexts[i], 'PX', ttls[i])
+      if kinds[i] == 0 then
+        redis.call('PSETEX', KEYS[key + i - 1], ttls[i], nexts[i])
       else
         redis.call('INCR', KEYS[key + i - 1])
-        redis.call('PEXPIRE', KEYS[key + i - 1], ARGV[arg + i * 3 - 1])
+        redis.call('PEXPIRE', KEYS[key + i - 1], format('%d', params[i]))
       end
     end
   end
   out = out + n * 2 + 2
   key = key + n
-  arg = arg + n * 3
 end
 return reply
 `;
@@ -139,15 +145,8 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   private send(batch: QueuedHit[]): void {
     const keys: string[] = [];
-    const args = [String(batch.length)];
-    for (const { cells, nowMs } of batch) {
-      args.push(String(nowMs), String(cells.length));
-      for (const cell of cells) {
-        keys.push(`${this.prefix}${cell.key}`);
-        args.push(...cellArgs(cell, nowMs));
-      }
-    }
-    this.deadlines.race(this.run(keys, args)).then(
+    for (const { cells } of batch) for (const cell of cells) keys.push(this.prefix + cell.key);
+    this.deadlines.race(this.run(keys, packBatch(batch))).then(
       (reply) => {
         const replies = reply as number[];
         let offset = 0;
@@ -163,10 +162,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   /** EVALSHA; when Redis does not know the script yet (new or restarted), EVAL loads it. */
-  private run(keys: string[], args: string[]): Promise<unknown> {
-    return this.client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args).catch((error: unknown) => {
+  private run(keys: string[], data: Buffer): Promise<unknown> {
+    return this.client.evalsha(SCRIPT_SHA, keys.length, ...keys, data).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.client.eval(SCRIPT, keys.length, ...keys, ...args);
+      return this.client.eval(SCRIPT, keys.length, ...keys, data);
     });
   }
 }
@@ -265,7 +264,26 @@ class Deadlines {
   }
 }
 
-function cellArgs(cell: Cell, nowMs: number): string[] {
-  if (cell.kind === 'gcra') return ['g', String(cell.limit), String(cell.windowMs)];
-  return ['c', String(cell.limit), String(Math.max(1, cell.endsAtMs - nowMs + COUNTER_GRACE_MS))];
+/** The numbers of a batch as the script reads them from ARGV[1]: little-endian doubles. */
+function packBatch(batch: readonly QueuedHit[]): Buffer {
+  let count = 1;
+  for (const { cells } of batch) count += 2 + cells.length * 3;
+  const data = Buffer.allocUnsafe(count * 8);
+  let offset = data.writeDoubleLE(batch.length, 0);
+  for (const { cells, nowMs } of batch) {
+    offset = data.writeDoubleLE(nowMs, offset);
+    offset = data.writeDoubleLE(cells.length, offset);
+    for (const cell of cells) {
+      if (cell.kind === 'gcra') {
+        offset = data.writeDoubleLE(0, offset);
+        offset = data.writeDoubleLE(cell.limit, offset);
+        offset = data.writeDoubleLE(cell.windowMs, offset);
+      } else {
+        offset = data.writeDoubleLE(1, offset);
+        offset = data.writeDoubleLE(cell.limit, offset);
+        offset = data.writeDoubleLE(Math.max(1, cell.endsAtMs - nowMs + COUNTER_GRACE_MS), offset);
+      }
+    }
+  }
+  return data;
 }
