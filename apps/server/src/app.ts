@@ -9,9 +9,15 @@ import { transactionsModule } from './modules/transactions/index.ts';
 import { apiKeyExpiryJob, apiKeyRoutes } from './platform/api-keys/index.ts';
 import { revokeLeakedKeysRoute } from './platform/api-keys/routes/revoke-leaked.ts';
 import { auditLogRoutes } from './platform/audit-log/routes.ts';
+import { SecretMask } from './platform/auth/secret-mask.ts';
 import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
-import { registerProblemHandling, renderFrameworkError } from './platform/http/problems.ts';
+import { logSerializers } from './platform/http/log-serializers.ts';
+import {
+  answerClientError,
+  frameworkErrorRenderer,
+  registerProblemHandling,
+} from './platform/http/problems.ts';
 import { tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
@@ -91,15 +97,18 @@ async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> 
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
+  const secrets = new SecretMask(config.keyPrefix, config.adminApiKey);
   const app = Fastify({
     logger: {
       level: config.logLevel,
       redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+      serializers: logSerializers(secrets),
     },
     genReqId: () => newId('req'),
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
-    frameworkErrors: renderFrameworkError,
+    frameworkErrors: frameworkErrorRenderer(secrets),
+    clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('services', services);
@@ -116,7 +125,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   // Only JSON bodies are accepted; anything else is a 415 problem.
   app.removeContentTypeParser(['text/plain']);
-  registerProblemHandling(app);
+  registerProblemHandling(app, secrets);
   if (config.docsEnabled) await registerOpenApi(app);
 
   const typed = app.withTypeProvider() as unknown as App;

@@ -1,6 +1,10 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
+import type { SecretMask } from '../auth/secret-mask.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
+import { newId } from '../ids.ts';
 import { fieldErrors } from './validation.ts';
 
 declare module 'fastify' {
@@ -12,7 +16,8 @@ declare module 'fastify' {
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-function send(reply: FastifyReply, error: ApiError, requestId: string): FastifyReply {
+/** Renders `error` as the response; any key the caller's input put into it is hidden. */
+function send(reply: FastifyReply, error: ApiError, requestId: string, secrets: SecretMask): FastifyReply {
   reply.errorCode = error.code;
   if (error.headers) reply.headers(error.headers);
   if (error.status === 401) {
@@ -27,7 +32,7 @@ function send(reply: FastifyReply, error: ApiError, requestId: string): FastifyR
   return reply
     .code(error.status)
     .type('application/problem+json; charset=utf-8')
-    .send(JSON.stringify(problemBody(error, requestId)));
+    .send(secrets.mask(JSON.stringify(problemBody(error, requestId))));
 }
 
 /** Fastify's own errors as the API's problem codes; anything unknown becomes an opaque 500. */
@@ -69,33 +74,72 @@ function toApiError(error: FastifyError): ApiError {
  * path that is not valid percent-encoding, a path parameter longer than the router accepts — as
  * problems too. No onRequest hook has run, so the request id header is set here.
  */
-export function renderFrameworkError(
-  error: FastifyError,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): void {
-  reply.header('x-request-id', request.id);
-  const path = request.url.split('?')[0] ?? '/';
-  let apiError: ApiError;
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    // No id, slug or key is that long, so nothing can be found under it.
-    apiError = new ApiError('not_found', 'No resource matches this path: a path segment is too long');
-  } else if (error.code === 'FST_ERR_BAD_URL') {
-    apiError = new ApiError('validation_error', 'The URL is not valid percent-encoding', {
-      errors: [{ field: 'url', code: 'invalid_format', message: 'url is not valid percent-encoding' }],
-    });
-  } else {
-    request.log.error({ err: error, requestId: request.id, path }, 'router error');
-    apiError = toApiError(error);
+export function frameworkErrorRenderer(
+  secrets: SecretMask,
+): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  return (error, request, reply) => {
+    reply.header('x-request-id', request.id);
+    let apiError: ApiError;
+    if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      // No id, slug or key is that long, so nothing can be found under it.
+      apiError = new ApiError('not_found', 'No resource matches this path: a path segment is too long');
+    } else if (error.code === 'FST_ERR_BAD_URL') {
+      apiError = new ApiError('validation_error', 'The URL is not valid percent-encoding', {
+        errors: [{ field: 'url', code: 'invalid_format', message: 'url is not valid percent-encoding' }],
+      });
+    } else {
+      const path = secrets.maskUrl(request.url.split('?')[0] ?? '/');
+      request.log.error({ err: error, requestId: request.id, path }, 'router error');
+      apiError = toApiError(error);
+    }
+    send(reply, apiError, request.id, secrets);
+  };
+}
+
+/** Errors of Node's HTTP parser, before a request exists: the status, problem code and detail. */
+function clientProblem(error: NodeJS.ErrnoException): ApiError {
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return new ApiError('headers_too_large', 'The request headers are larger than the server accepts');
   }
-  send(reply, apiError, request.id);
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new ApiError('request_timeout', 'The request was not received in time');
+  }
+  return new ApiError(
+    'validation_error',
+    'The request is not valid HTTP/1.1: check its request line and headers',
+  );
+}
+
+/**
+ * Fastify's `clientErrorHandler` option: a request Node's HTTP parser refuses (headers too large,
+ * a malformed header line, a bad Content-Length) gets a problem document and a request id like
+ * any other error, instead of the framework's plain JSON; then the connection is closed, as the
+ * parser cannot tell where the next request would begin.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const problem = clientProblem(error);
+    const requestId = newId('req');
+    const body = JSON.stringify(problemBody(problem, requestId));
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+        'Content-Type: application/problem+json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(error);
 }
 
 /**
  * Renders every error — our own, validation, parser, unknown route, wrong method and unexpected
  * throws — as RFC 9457 problem+json. Unexpected errors are logged, never echoed.
  */
-export function registerProblemHandling(app: FastifyInstance): void {
+export function registerProblemHandling(app: FastifyInstance, secrets: SecretMask): void {
   app.decorateReply('errorCode', null);
   // A shadow router of every registered route tells a wrong method (405) from an unknown path (404).
   const routes = FindMyWay();
@@ -109,7 +153,7 @@ export function registerProblemHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) request.log.error({ err: error, requestId: request.id }, 'request failed');
-    return send(reply, apiError, request.id);
+    return send(reply, apiError, request.id, secrets);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -119,8 +163,8 @@ export function registerProblemHandling(app: FastifyInstance): void {
       const error = new ApiError('method_not_allowed', `${request.method} is not allowed on ${path}`, {
         headers: { allow: allowed.join(', ') },
       });
-      return send(reply, error, request.id);
+      return send(reply, error, request.id, secrets);
     }
-    return send(reply, new ApiError('not_found', `No route ${request.method} ${path}`), request.id);
+    return send(reply, new ApiError('not_found', `No route ${request.method} ${path}`), request.id, secrets);
   });
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import { SecretMask } from '../auth/secret-mask.ts';
 import type { Config } from '../config.ts';
 import type { Database, Db } from '../db/index.ts';
 import { routeLabel } from '../http/tenant-route.ts';
@@ -31,7 +32,7 @@ export class RequestRecorder {
   readonly process = new ProcessMetrics();
   /** Fastify route URL → the label used everywhere (`/api/v1/partners/{id}`); one entry per route. */
   private readonly routes = new Map<string, string>();
-  private readonly keyPattern: RegExp;
+  private readonly secrets: SecretMask;
 
   private readonly db: Db;
 
@@ -44,7 +45,7 @@ export class RequestRecorder {
     this.db = database.db;
     this.usage = new UsageMeter(database.db, log, config.usageFlushIntervalMs);
     this.requestLogs = new RequestLogWriter(database, log);
-    this.keyPattern = new RegExp(`${config.keyPrefix}_(live|test)_[0-9a-z]+_[0-9A-Za-z]+`, 'g');
+    this.secrets = new SecretMask(config.keyPrefix, config.adminApiKey);
   }
 
   /** Creates the request-log partitions the next days need, then starts the flush timers. */
@@ -145,14 +146,11 @@ export class RequestRecorder {
 
   /**
    * The path without its query string — query values can carry personal data — and with anything
-   * shaped like an API key (or the admin key) masked, in case a caller put one in the URL.
+   * shaped like an API key (or the admin key) masked, plain or percent-encoded, in case a caller
+   * put one in the URL.
    */
   private loggedPath(url: string): string {
     const query = url.indexOf('?');
-    let path = (query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH);
-    if (path.includes(`${this.config.keyPrefix}_`)) path = path.replace(this.keyPattern, '[redacted-key]');
-    const admin = this.config.adminApiKey;
-    if (admin !== undefined && path.includes(admin)) path = path.replaceAll(admin, '[redacted-key]');
-    return path;
+    return this.secrets.maskUrl((query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH));
   }
 }

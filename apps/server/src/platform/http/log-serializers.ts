@@ -1,0 +1,26 @@
+import type { FastifyRequest } from 'fastify';
+import pino from 'pino';
+import type { SecretMask } from '../auth/secret-mask.ts';
+
+/**
+ * The server log's view of requests and errors, with keys hidden: a caller can put a key into a
+ * URL (`?apiKey=…`, a path segment, percent-encoded), and an error message can quote its input.
+ * Fields as Fastify's own serializers write them.
+ */
+export function logSerializers(secrets: SecretMask) {
+  return {
+    req: (request: FastifyRequest) => ({
+      method: request.method,
+      url: secrets.maskUrl(request.url),
+      host: request.host,
+      remoteAddress: request.ip,
+      remotePort: request.socket?.remotePort,
+    }),
+    err: (error: Error) => {
+      const serialized = pino.stdSerializers.err(error);
+      serialized.message = secrets.mask(serialized.message);
+      if (serialized.stack) serialized.stack = secrets.mask(serialized.stack);
+      return serialized;
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
+import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
+
+// The server-log test runs the real `npm start` entry point, on PGlite in both test modes.
+vi.setConfig({ testTimeout: 120_000 });
+
+const KEY = /plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}/;
+
+/** Every character of `text` percent-encoded, as a client may send a path. */
+const encodeAll = (text: string) =>
+  [...text].map((char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`).join('');
+
+/** The secret part of a key: what must never be written out again. */
+const secretOf = (key: string) => key.slice(-36);
+
+let server: TestServer;
+let tenant: TestTenant;
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+});
+afterAll(() => server.close());
+
+describe('a key the caller put into the request', () => {
+  it.each([
+    ['a path segment', (key: string) => `/api/v1/partners/${key}`],
+    ['a percent-encoded path segment', (key: string) => `/api/v1/partners/${encodeAll(key)}`],
+    ['an unknown route', (key: string) => `/api/v1/${key}/partners`],
+  ])('in %s is hidden in the problem document', async (_, path) => {
+    const response = await call(server, 'GET', path(tenant.key), { key: tenant.key });
+    expect(response.status).toBe(404);
+    expect(JSON.stringify(response.body)).not.toContain(secretOf(tenant.key));
+  });
+
+  it('is named as hidden where the problem quotes it', async () => {
+    const response = await call(server, 'GET', `/api/v1/${tenant.key}/partners`, { key: tenant.key });
+    expect(response.body.detail).toBe('No route GET /api/v1/[redacted-key]/partners');
+  });
+
+  it('the admin key in a path is hidden too', async () => {
+    const response = await call(server, 'GET', `/api/v1/partners/${ADMIN_KEY}/x`, { key: tenant.key });
+    expect(response.status).toBe(404);
+    expect(JSON.stringify(response.body)).not.toContain(ADMIN_KEY);
+  });
+
+  it('percent-encoded in the path is hidden in the request log', async () => {
+    const response = await call(server, 'GET', `/api/v1/partners/${encodeAll(tenant.key)}`, {
+      key: tenant.key,
+    });
+    await server.services.requestRecorder.flush();
+    const logged = await call(
+      server,
+      'GET',
+      `/api/v1/request-logs?requestId=${response.headers.get('x-request-id')}`,
+      { key: tenant.key },
+    );
+    expect(logged.body.data).toHaveLength(1);
+    expect(logged.body.data[0].path).toBe('/api/v1/partners/[redacted-key]');
+  });
+
+  it('an ordinary percent-encoded path is logged as it was sent', async () => {
+    const response = await call(server, 'GET', '/api/v1/partners/prt%5Fnot%20a%20key', { key: tenant.key });
+    await server.services.requestRecorder.flush();
+    const logged = await call(
+      server,
+      'GET',
+      `/api/v1/request-logs?requestId=${response.headers.get('x-request-id')}`,
+      { key: tenant.key },
+    );
+    expect(logged.body.data[0].path).toBe('/api/v1/partners/prt%5Fnot%20a%20key');
+  });
+});
+
+describe('the server log', () => {
+  let dataDir: Awaited<ReturnType<typeof tempDir>>;
+  let running: ServerProcess | undefined;
+  beforeAll(async () => {
+    dataDir = await tempDir('partnerline-secret-log');
+  });
+  afterAll(async () => {
+    if (running) await running.stop();
+    await dataDir.remove();
+  });
+
+  it('never holds a key a caller put into a URL, plain or percent-encoded, nor the admin key', async () => {
+    const adminKey = 'log-admin-key-0123456789abcdefghijklmnopq';
+    running = await startServerProcess({ DATA_DIR: dataDir.path, ADMIN_API_KEY: adminKey });
+    const printed = running.stdout().match(KEY);
+    expect(printed).not.toBeNull();
+    const key = (printed as RegExpMatchArray)[0];
+    const target = { url: running.url } as TestServer;
+    const before = running.stdout().length;
+    for (const path of [
+      `/api/v1/partners?apiKey=${key}`,
+      `/api/v1/partners/${key}`,
+      `/api/v1/partners/${encodeAll(key)}`,
+      `/api/t/default/v1/partners/${adminKey}`,
+      `/api/t/default/v1/partners/${encodeAll(adminKey)}`,
+    ]) {
+      const response = await call(target, 'GET', path, { key });
+      expect(response.status).toBeLessThan(500);
+    }
+    const stopped = running;
+    running = undefined;
+    await stopped.stop();
+    // Only what the requests made the server write: the key printed at first start comes before.
+    const lines = stopped.stdout().slice(before) + stopped.stderr();
+    expect(lines).toContain('incoming request');
+    expect(lines).toContain('[redacted-key]');
+    expect(lines).not.toContain(secretOf(key));
+    expect(lines).not.toContain(adminKey);
+  });
+});
