@@ -5,6 +5,8 @@ import type { KeyVerifier, TenantDirectory } from './key-verifier.ts';
 /**
  * Applies key changes to this process's caches at once and sends them to every other process.
  * Call `announce` after the change has committed, so no process can reload the old state.
+ * Other processes apply it within a second; while the transport cannot carry it (Redis
+ * unreachable, at start or later), when their cached entries expire: KEY_CACHE_TTL_SECONDS at most.
  */
 export class KeyChangeHub {
   constructor(

@@ -8,7 +8,11 @@ import type { Database } from '../db/index.ts';
 /** A change that makes cached key checks stale: one key, or every key of a tenant. */
 export type KeyChange = { keyId: string } | { tenantId: string; tenantSlug?: string };
 
-/** Carries key changes to every process, so their caches drop stale entries within a second. */
+/**
+ * Carries key changes to every process, so their caches drop stale entries within a second. While
+ * it cannot (its Redis or PostgreSQL connection is down), stale entries live until they expire,
+ * KEY_CACHE_TTL_SECONDS after they were cached; when it is back, `onGap` clears the caches.
+ */
 export interface KeyChangeTransport {
   readonly name: string;
   publish(change: KeyChange): Promise<void>;
@@ -93,22 +97,41 @@ export class PostgresKeyChanges implements KeyChangeTransport {
   }
 }
 
-/** Redis pub/sub: a subscriber connection and a publisher, both reconnecting by themselves. */
+/**
+ * Redis pub/sub: a subscriber connection and a publisher, both reconnecting in the background.
+ * Redis is not needed to serve: when it cannot be reached, at start or later, the process goes on
+ * serving, logs one warning, subscribes as soon as Redis answers again (one info line) and then
+ * clears its caches, since changes sent meanwhile were missed. Until then a change made in another
+ * process reaches this one only when its cached entries expire: within KEY_CACHE_TTL_SECONDS.
+ */
 export class RedisKeyChanges implements KeyChangeTransport {
   readonly name = 'redis';
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
+  /** The warning of the current outage has been logged; cleared when the subscription is back. */
+  private down = false;
+  private stopped = false;
+  private lastError: unknown;
+  private subscribing: Promise<void> | undefined;
 
   constructor(
     url: string,
+    private readonly cacheTtlSeconds: number,
     private readonly log: FastifyBaseLogger,
   ) {
-    const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false };
-    this.publisher = new Redis(url, options);
-    this.subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null });
-    for (const client of [this.publisher, this.subscriber]) {
-      client.on('error', (error) => this.log.warn({ err: error }, 'redis connection error (key changes)'));
-    }
+    // No offline queue: a publish while Redis is away fails at once and the hub logs it. A short
+    // connect timeout: a Redis that does not answer delays the start by 2 s at most. We subscribe
+    // on every `ready` ourselves (no autoResubscribe), so we know when changes arrive again.
+    const options = { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 2_000 };
+    this.publisher = new Redis(url, { ...options, maxRetriesPerRequest: 2 });
+    this.subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null, autoResubscribe: false });
+    this.publisher.on('error', () => {
+      // A publish that fails is logged by the hub, once per change, not once per reconnect attempt.
+    });
+    this.subscriber.on('error', (error: unknown) => {
+      // Logged once per outage, by `reportDown`, with the last error seen.
+      this.lastError = error;
+    });
   }
 
   async publish(change: KeyChange): Promise<void> {
@@ -116,21 +139,55 @@ export class RedisKeyChanges implements KeyChangeTransport {
   }
 
   async start(onChange: (change: KeyChange) => void, onGap: () => void): Promise<void> {
-    await Promise.all([this.publisher.connect(), this.subscriber.connect()]);
-    this.subscriber.on('message', (_channel, message) => {
+    this.subscriber.on('message', (_channel: string, message: string) => {
       const change = parse(message);
       if (change) onChange(change);
     });
-    let connectedOnce = false;
     this.subscriber.on('ready', () => {
-      if (connectedOnce) onGap();
-      connectedOnce = true;
+      this.subscribing = this.subscribe(onGap);
     });
-    await this.subscriber.subscribe(CHANNEL);
-    connectedOnce = true;
+    // Emitted on every lost connection and every failed reconnect attempt.
+    this.subscriber.on('close', () => this.reportDown());
+    // Redis down at start is no reason not to serve: a failed first attempt leaves both clients
+    // reconnecting in the background, and the subscriber subscribes whenever it is ready.
+    await Promise.all([this.publisher.connect().catch(() => {}), this.subscriber.connect().catch(() => {})]);
+    await this.subscribing;
+  }
+
+  /** Never rejects: a failed SUBSCRIBE is reported and tried again on the next `ready`. */
+  private async subscribe(onGap: () => void): Promise<void> {
+    try {
+      await this.subscriber.subscribe(CHANNEL);
+    } catch (error) {
+      this.lastError = error;
+      this.reportDown();
+      return;
+    }
+    if (this.stopped) return;
+    // Whatever is cached may have changed unseen while nothing was subscribed (at boot the
+    // caches are still empty, so the first subscription clears nothing).
+    onGap();
+    if (this.down) {
+      this.down = false;
+      this.log.info(
+        'key change channel subscribed to Redis again: changes from other processes arrive at once again',
+      );
+    }
+  }
+
+  private reportDown(): void {
+    if (this.stopped || this.down) return;
+    this.down = true;
+    this.log.warn(
+      { err: this.lastError, keyCacheTtlSeconds: this.cacheTtlSeconds },
+      'key change channel cannot reach Redis: changes made in other processes take effect here only ' +
+        'when cached keys expire (KEY_CACHE_TTL_SECONDS) until it answers; reconnecting in the background',
+    );
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    // Also cancels a pending reconnect attempt.
     this.subscriber.disconnect();
     this.publisher.disconnect();
   }
@@ -142,7 +199,7 @@ export function createKeyChangeTransport(
   database: Database,
   logger: FastifyBaseLogger,
 ): KeyChangeTransport {
-  if (config.redisUrl) return new RedisKeyChanges(config.redisUrl, logger);
+  if (config.redisUrl) return new RedisKeyChanges(config.redisUrl, config.keyCacheTtlSeconds, logger);
   if (database.url) {
     return new PostgresKeyChanges(
       database.url,
@@ -159,9 +216,18 @@ export function createKeyChangeTransport(
 export async function sendKeyChange(config: Config, database: Database, change: KeyChange): Promise<void> {
   const payload = JSON.stringify(change);
   if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2_000 });
+    redis.on('error', () => {
+      // Reported once, by the failed publish below.
+    });
     try {
       await redis.publish(CHANNEL, payload);
+    } catch (error) {
+      throw new Error(
+        `the change is saved, but Redis could not send it to running servers (${(error as Error).message}); ` +
+          `they apply it when their cached keys expire, within KEY_CACHE_TTL_SECONDS (${config.keyCacheTtlSeconds} s)`,
+        { cause: error },
+      );
     } finally {
       redis.disconnect();
     }

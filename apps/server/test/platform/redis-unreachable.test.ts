@@ -1,0 +1,262 @@
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
+import { closeServices, createServices } from '../../src/platform/boot.ts';
+import { loadConfig } from '../../src/platform/config.ts';
+import { freePort, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
+import { createTestDatabase, onPostgres } from '../helpers/database.ts';
+import { type ApiResponse, call, createKey, createTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, type TestServer } from '../helpers/server.ts';
+
+// REDIS_URL names a port nobody listens on (or, later, a proxy to the shared Redis): the server
+// must start and serve without Redis, and use it once it answers. The shared Redis is never
+// stopped or flushed; the keys a test creates there are under a prefix of its own, deleted after.
+const SHARED_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CHANNEL_DOWN = 'key change channel cannot reach Redis';
+const CHANNEL_BACK = 'key change channel subscribed to Redis again';
+
+interface LoggedServer extends TestServer {
+  logs(): Array<{ level: number; msg: string }>;
+}
+
+/** The real server, in process, on its own database, with its log lines kept for the test. */
+async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
+  const testDb = await createTestDatabase();
+  const config = loadConfig({ NODE_ENV: 'test', ADMIN_API_KEY: ADMIN_KEY, PORT: '0', ...env });
+  const lines: Array<{ level: number; msg: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const services = await createServices(config, { database: testDb.database, logger });
+  const app = await buildApp(services);
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url,
+    app,
+    services,
+    config,
+    databaseUrl: testDb.url,
+    logs: () => lines,
+    close: async () => {
+      await app.close();
+      await closeServices(services);
+      await testDb.drop();
+    },
+  };
+}
+
+const logged = (server: LoggedServer, text: string) =>
+  server.logs().filter((line) => line.msg.includes(text));
+
+/** Listens on `port` and forwards every connection to the shared Redis, until closed. */
+async function startRedisProxy(port: number): Promise<{ close(): Promise<void> }> {
+  const target = new URL(SHARED_REDIS);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(socket);
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => {
+        sockets.delete(socket);
+        other.destroy();
+      });
+      socket.pipe(other);
+    }
+  });
+  await listen(server, port);
+  return {
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+}
+
+/** How many connections reach `port` within `ms`. */
+async function connectionsWithin(port: number, ms: number): Promise<number> {
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await listen(server, port);
+  await sleep(ms);
+  await new Promise((resolve) => server.close(resolve));
+  return count;
+}
+
+async function deleteSharedKeys(prefix: string): Promise<void> {
+  const redis = new Redis(SHARED_REDIS);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  redis.disconnect();
+}
+
+function outcome(response: ApiResponse): string {
+  return response.status < 300 ? String(response.status) : `${response.status} ${response.body?.code}`;
+}
+
+describe('a server whose Redis is unreachable at start', () => {
+  let port: number;
+  let server: LoggedServer;
+  let startedAt: number;
+  let closed = false;
+
+  beforeAll(async () => {
+    port = await freePort();
+    startedAt = Date.now();
+    server = await startLoggedServer({ REDIS_URL: `redis://127.0.0.1:${port}` });
+  });
+  afterAll(async () => {
+    if (!closed) await server?.close();
+  });
+
+  it('serves /health and API requests, limited in process, and logs the outage once', async () => {
+    expect((await call(server, 'GET', '/health')).status).toBe(200);
+    const tenant = await createTenant(server);
+    const created = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: { name: 'limited', scopes: ['read'], rateLimit: { limit: 3, windowSeconds: 60 } },
+    });
+    expect(created.status).toBe(201);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await call(server, 'GET', '/api/v1/me', { key: created.body.data.key });
+      statuses.push(response.status);
+      expect(response.headers.get('x-ratelimit-limit')).toBe('3');
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+
+    // Three seconds of outage are a dozen reconnect attempts by each Redis client.
+    await sleep(Math.max(0, startedAt + 3_000 - Date.now()));
+    expect(logged(server, CHANNEL_DOWN)).toHaveLength(1);
+    const warnings = server
+      .logs()
+      .filter((line) => line.level >= 40)
+      .map((line) => line.msg);
+    expect(new Set(warnings).size, warnings.join('\n')).toBe(warnings.length);
+  });
+
+  it('closes without trying Redis again', async () => {
+    closed = true;
+    await server.close();
+    const warnings = server.logs().filter((line) => line.level >= 40).length;
+    // A reconnect loop left running would knock within 2 s (ioredis's longest retry delay).
+    expect(await connectionsWithin(port, 2_500)).toBe(0);
+    expect(server.logs().filter((line) => line.level >= 40)).toHaveLength(warnings);
+  });
+});
+
+describe('a server whose Redis answers only after it started', () => {
+  const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
+  let server: LoggedServer;
+  let proxy: { close(): Promise<void> } | undefined;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    // An hour of caching: only the key-change channel, never expiry, can explain a change seen.
+    server = await startLoggedServer({
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      RATE_LIMIT_REDIS_PREFIX: prefix,
+      KEY_CACHE_TTL_SECONDS: '3600',
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await proxy?.close();
+    await deleteSharedKeys(prefix);
+  });
+
+  const listPartners = (key: string) => call(server, 'GET', '/api/v1/partners?limit=1', { key });
+  /** What another process does to a key: the database row, behind this server's back. */
+  const revokeInDatabase = (id: string) =>
+    server.services.db.updateTable('apiKeys').set({ revokedAt: new Date() }).where('id', '=', id).execute();
+
+  it('subscribes then, forgets what it cached meanwhile, and applies changes from other processes', async () => {
+    const tenant = await createTenant(server);
+    const early = await createKey(server, tenant.key, { name: 'early', scopes: ['partners:read'] });
+    expect(outcome(await listPartners(early.key))).toBe('200');
+    // Revoked elsewhere during the outage: the announcement cannot reach this server.
+    await revokeInDatabase(early.id);
+    expect(outcome(await listPartners(early.key))).toBe('200');
+
+    proxy = await startRedisProxy(port);
+    const deadline = Date.now() + 10_000;
+    while (logged(server, CHANNEL_BACK).length === 0) {
+      if (Date.now() > deadline) throw new Error('the key change channel did not subscribe');
+      await sleep(50);
+    }
+    // Subscribed again: changes sent meanwhile were missed, so the cache was cleared.
+    expect(outcome(await listPartners(early.key))).toBe('401 api_key_revoked');
+
+    const late = await createKey(server, tenant.key, { name: 'late', scopes: ['partners:read'] });
+    expect(outcome(await listPartners(late.key))).toBe('200');
+    await revokeInDatabase(late.id);
+    expect(outcome(await listPartners(late.key))).toBe('200');
+    // Another process announces it, straight to the shared Redis, as the CLI does.
+    const sent = Date.now();
+    await sendKeyChange({ ...server.config, redisUrl: SHARED_REDIS }, server.services.database, {
+      keyId: late.id,
+    });
+    while (outcome(await listPartners(late.key)) !== '401 api_key_revoked') {
+      expect(Date.now() - sent, 'the change did not arrive within 1 s').toBeLessThan(1_000);
+      await sleep(15);
+    }
+    expect(logged(server, CHANNEL_DOWN)).toHaveLength(1);
+    expect(logged(server, CHANNEL_BACK)).toHaveLength(1);
+  });
+});
+
+describe('the server process, started with Redis unreachable', () => {
+  let server: ServerProcess;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    let databaseEnv: Record<string, string>;
+    if (onPostgres) {
+      const testDb = await createTestDatabase();
+      await testDb.database.close();
+      databaseEnv = { DATABASE_URL: testDb.url as string };
+      cleanup = testDb.drop;
+    } else {
+      const dataDir = await tempDir('pl-redis-down');
+      databaseEnv = { DATA_DIR: dataDir.path };
+      cleanup = dataDir.remove;
+    }
+    server = await startServerProcess({
+      ...databaseEnv,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await cleanup?.();
+  });
+
+  it('keeps running, warns once, and exits cleanly on SIGTERM', async () => {
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const finished = await server.stop();
+    expect(finished.code, finished.stderr).toBe(0);
+    const output = finished.stdout + finished.stderr;
+    expect(output).not.toMatch(/Connection is closed|Unhandled/);
+    expect(output.split(CHANNEL_DOWN)).toHaveLength(2);
+  });
+});
