@@ -2,10 +2,36 @@ import { type RawBuilder, sql } from 'kysely';
 import { ApiError } from './errors.ts';
 
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DAY_MS = 86_400_000;
+
+/**
+ * The instants the API takes and stores: the years 0001 through 9999, which JavaScript writes as
+ * four-digit ISO 8601 years. Outside them it writes `0000-…` (a year PostgreSQL does not have),
+ * `-000001-…` or `+010000-…`, which PostgreSQL refuses.
+ */
+const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** The supported range as error messages name it. */
+export const SUPPORTED_DATES = '0001-01-01 through 9999-12-31 (UTC)';
+
+export function isSupportedInstant(ms: number): boolean {
+  return ms >= EARLIEST && ms <= LATEST;
+}
+
+/**
+ * A bound computed from a supported date — the end of its bucket, a start some buckets earlier —
+ * moved back into the supported range. Nothing is stored outside it, so the bound selects the
+ * same rows as the instant it could not be written as.
+ */
+export function withinSupportedRange(ms: number): Date {
+  return new Date(Math.min(Math.max(ms, EARLIEST), LATEST));
+}
 
 /**
  * A date filter as a bound: `YYYY-MM-DD` covers the whole UTC day (inclusive at both ends), a
- * timestamp is taken as given. `to` bounds are exclusive of the next day, hence `lt`.
+ * timestamp is taken as given. `to` bounds are exclusive of the next day, hence `lt`; the last
+ * supported day has no next day to write, so it ends inclusively at its last millisecond.
  */
 export function dateBound(
   field: string,
@@ -28,9 +54,16 @@ export function dateBound(
       ],
     });
   }
+  if (!isSupportedInstant(at.getTime())) {
+    const message = `${field} must be from ${SUPPORTED_DATES}`;
+    throw new ApiError('validation_error', message, {
+      errors: [{ field, code: 'out_of_range', message }],
+    });
+  }
   if (edge === 'from') return { op: '>=', at };
-  if (day) return { op: '<', at: new Date(at.getTime() + 86_400_000) };
-  return { op: '<=', at };
+  if (!day) return { op: '<=', at };
+  const next = at.getTime() + DAY_MS;
+  return isSupportedInstant(next) ? { op: '<', at: new Date(next) } : { op: '<=', at: new Date(LATEST) };
 }
 
 /** A query that can take one more `where` on a timestamp column. */

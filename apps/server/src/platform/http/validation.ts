@@ -1,10 +1,15 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifySchemaCompiler } from 'fastify';
-import type { FieldError } from '../errors.ts';
+import { isSupportedInstant, SUPPORTED_DATES } from '../dates.ts';
+import { ApiError, type FieldError } from '../errors.ts';
+import { findNulCharacters, holdsNulCharacter } from './nul-character.ts';
 
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+const rfc3339 = fullFormats['date-time'] as { validate: (value: string) => boolean };
 
 function createAjv(coerce: boolean): Ajv {
   const ajv = new Ajv({
@@ -15,6 +20,13 @@ function createAjv(coerce: boolean): Ajv {
     strict: false,
   });
   addFormats(ajv);
+  // RFC 3339 also allows timestamps JavaScript cannot parse (`23:59:60`, `+01`) or PostgreSQL
+  // cannot store once JavaScript writes them (`0000-…`, `+010000-…`); handlers turn a timestamp
+  // into a Date and the database stores it, so it must be neither.
+  ajv.addFormat('date-time', {
+    type: 'string',
+    validate: (value: string) => rfc3339.validate(value) && isSupportedInstant(Date.parse(value)),
+  });
   return ajv;
 }
 
@@ -22,9 +34,28 @@ function createAjv(coerce: boolean): Ajv {
 const coercing = createAjv(true);
 const exact = createAjv(false);
 
+/**
+ * Ajv for each request part, refusing U+0000 anywhere in it (values and object keys): PostgreSQL
+ * text cannot hold that character, so it must never reach a handler. In a path parameter it names
+ * nothing, so it is a 404 like any id of the wrong shape; elsewhere it is a 400 naming the field.
+ */
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'querystring' || httpPart === 'params' ? coercing : exact;
-  return ajv.compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+  const validate = ajv.compile(schema as object);
+  return (data: unknown) => {
+    if (!holdsNulCharacter(data)) return validate(data) || { error: validate.errors ?? [] };
+    if (httpPart === 'params') {
+      return {
+        error: new ApiError(
+          'not_found',
+          'No resource matches this path: a path segment contains the NUL character (U+0000)',
+        ),
+      };
+    }
+    const nul = findNulCharacters(data);
+    validate(data);
+    return { error: [...nul, ...(validate.errors ?? [])] };
+  };
 };
 
 function describe(limit: unknown, unit: string, plural = `${unit}s`): string {
@@ -32,7 +63,12 @@ function describe(limit: unknown, unit: string, plural = `${unit}s`): string {
 }
 
 function toFieldError(error: ErrorObject, part: string | undefined): FieldError {
-  const path = error.instancePath.split('/').filter(Boolean).join('.');
+  // instancePath is a JSON Pointer: `/` inside a key is written `~1`, `~` is written `~0`.
+  const path = error.instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .join('.');
   const params = error.params as Record<string, unknown>;
   const join = (name: unknown) => [path, String(name)].filter(Boolean).join('.');
   const field = path || part || 'body';
@@ -52,7 +88,20 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
     case 'type':
       return { field, code: 'invalid_type', message: `${field} must be of type ${String(params.type)}` };
     case 'format':
+      if (params.format === 'date-time') {
+        return {
+          field,
+          code: 'invalid_format',
+          message: `${field} must be an ISO 8601 timestamp from ${SUPPORTED_DATES}`,
+        };
+      }
       return { field, code: 'invalid_format', message: `${field} must be a valid ${String(params.format)}` };
+    case 'nulCharacter':
+      return {
+        field,
+        code: 'invalid_format',
+        message: `${field} must not contain the NUL character (U+0000)`,
+      };
     case 'pattern':
       return { field, code: 'invalid_format', message: `${field} has an invalid format` };
     case 'minLength':

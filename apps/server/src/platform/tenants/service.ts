@@ -1,4 +1,5 @@
 import { recordAudit } from '../audit.ts';
+import { SLUG_PATTERN } from '../config.ts';
 import type { AuditActor, RequestOrigin } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
@@ -18,6 +19,7 @@ export interface TenantRecord {
 }
 
 const COLUMNS = ['id', 'slug', 'name', 'plan', 'status', 'createdAt', 'updatedAt'] as const;
+const SLUG = new RegExp(SLUG_PATTERN);
 
 /** Who manages tenants: the platform admin, the CLI or the server's first start. */
 export interface TenantAuditContext {
@@ -61,11 +63,17 @@ export function listTenants(db: Db, page: PageRequest) {
   return paginate(db.selectFrom('tenants').select(COLUMNS), page, { idColumn: 'id', idPrefix: 'ten' });
 }
 
-/** Finds a tenant by id or slug. */
+/**
+ * Finds a tenant by id or slug. A value of neither shape names no tenant: it is answered like an
+ * unknown slug without a query (PostgreSQL could not even compare some of them, such as U+0000).
+ */
 export async function getTenantOrThrow(db: Db, idOrSlug: string): Promise<TenantRecord> {
   const column = idOrSlug.startsWith('ten_') ? 'id' : 'slug';
   if (column === 'id' && !isId('ten', idOrSlug)) throw notFound('tenant', idOrSlug);
-  const row = await db.selectFrom('tenants').select(COLUMNS).where(column, '=', idOrSlug).executeTakeFirst();
+  const row =
+    column === 'slug' && !SLUG.test(idOrSlug)
+      ? undefined
+      : await db.selectFrom('tenants').select(COLUMNS).where(column, '=', idOrSlug).executeTakeFirst();
   if (!row) throw new ApiError('tenant_not_found', `No tenant ${idOrSlug}`);
   return row;
 }

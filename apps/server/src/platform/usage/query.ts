@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import { dateBound } from '../dates.ts';
+import { dateBound, withinSupportedRange } from '../dates.ts';
 import type { Db } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { addHistogram, emptyHistogram, latencySummary } from './histogram.ts';
@@ -67,6 +67,11 @@ export interface UsageReport {
   meta: { granularity: Granularity; groupBy: UsageGroup | null; from: Date; to: Date };
 }
 
+/** Midnight UTC on the first of a month; unlike `Date.UTC`, years 0-99 stay years 0-99. */
+function monthStart(year: number, month: number): number {
+  return new Date(0).setUTCFullYear(year, month, 1);
+}
+
 /** The start of the UTC bucket that contains `at`; weeks start on Monday (ISO 8601). */
 function floor(at: number, granularity: Granularity): number {
   switch (granularity) {
@@ -82,7 +87,7 @@ function floor(at: number, granularity: Granularity): number {
     }
     case 'month': {
       const date = new Date(at);
-      return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+      return monthStart(date.getUTCFullYear(), date.getUTCMonth());
     }
   }
 }
@@ -100,7 +105,7 @@ function step(start: number, granularity: Granularity, steps: number): number {
       return start + steps * 7 * DAY_MS;
     case 'month': {
       const date = new Date(start);
-      return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + steps, 1);
+      return monthStart(date.getUTCFullYear(), date.getUTCMonth() + steps);
     }
   }
 }
@@ -196,6 +201,10 @@ export async function queryUsage(
 ): Promise<UsageReport> {
   const granularity = filters.granularity ?? 'day';
   const range = usageRange(filters, now);
+  // The first or last bucket of the supported years may reach past them (the bucket after
+  // 9999-12-31 starts in year 10000): queried and reported at the edge instead.
+  const from = withinSupportedRange(range.from);
+  const to = withinSupportedRange(range.to);
   const groupBy = filters.groupBy ?? null;
   const start =
     granularity === 'week' || granularity === 'month'
@@ -205,8 +214,8 @@ export async function queryUsage(
   // Usage rows are tenant-owned: every query is restricted to the caller's tenant here.
   const where: RawBuilder<unknown>[] = [
     sql`tenant_id = ${tenantId}`,
-    sql`bucket >= ${new Date(range.from)}`,
-    sql`bucket < ${new Date(range.to)}`,
+    sql`bucket >= ${from}`,
+    sql`bucket < ${to}`,
   ];
   if (filters.keyId !== undefined) where.push(sql`key_id = ${filters.keyId}`);
   if (filters.route !== undefined) where.push(sql`route = ${filters.route}`);
@@ -243,7 +252,7 @@ export async function queryUsage(
     const bucketStart = new Date(row.start);
     const point: UsagePoint = {
       start: bucketStart,
-      end: new Date(step(bucketStart.getTime(), granularity, 1)),
+      end: withinSupportedRange(step(bucketStart.getTime(), granularity, 1)),
       ...groupFields(groupBy, row),
       ...counts,
       latency: latencySummary(histogram),
@@ -253,6 +262,6 @@ export async function queryUsage(
   return {
     data,
     totals: { ...totals, latency: latencySummary(total) },
-    meta: { granularity, groupBy, from: new Date(range.from), to: new Date(range.to) },
+    meta: { granularity, groupBy, from, to },
   };
 }
