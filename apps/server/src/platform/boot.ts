@@ -11,6 +11,8 @@ import { type Database, openDatabase } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
+import { MemoryRateLimitStore } from './rate-limit/memory-store.ts';
+import { restoreQuotaCounts } from './rate-limit/quota-restore.ts';
 import { type Clock, type Services, systemClock } from './services.ts';
 import { holdTickObjectShape } from './tick-queue.ts';
 import { RequestRecorder } from './usage/request-recorder.ts';
@@ -44,6 +46,10 @@ export async function createServices(
   // Creates today's request-log partitions before the server listens.
   const requestRecorder = new RequestRecorder(database, clock, logger, config);
   await requestRecorder.start();
+  const rateLimits = await createRateLimitStore(config, logger);
+  if (rateLimits instanceof MemoryRateLimitStore) {
+    await restoreQuotaCounts(database.db, rateLimits, clock.now().getTime());
+  }
   return {
     config,
     database,
@@ -52,7 +58,7 @@ export async function createServices(
     keys,
     tenants,
     keyUsage,
-    rateLimits: await createRateLimitStore(config, logger),
+    rateLimits,
     jobs: new JobRunner(logger),
     log: logger,
     keyChanges,

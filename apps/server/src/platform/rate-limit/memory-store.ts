@@ -1,5 +1,12 @@
 import { type Admission, admit, describe, type Tat } from './gcra.ts';
-import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitStore } from './policy.ts';
+import {
+  type Cell,
+  type CounterCell,
+  cellOf,
+  type LimitCheck,
+  type LimitResult,
+  type RateLimitStore,
+} from './policy.ts';
 
 const SWEEP_INTERVAL_MS = 10_000;
 
@@ -71,6 +78,15 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   async close(): Promise<void> {
     this.entries.clear();
+  }
+
+  /**
+   * Sets a quota counter to a count taken elsewhere (see restoreQuotaCounts), unless this process
+   * has counted it already.
+   */
+  restoreCounter(cell: CounterCell, count: number): void {
+    if (this.entries.has(cell.key)) return;
+    this.insert(cell, count);
   }
 
   /** How many buckets are held (for tests of the bound). */

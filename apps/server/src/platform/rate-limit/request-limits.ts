@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
+import type { KeyQuota } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { type KeyRoute, newKeyRoute, type TenantRoute } from '../http/tenant-route.ts';
 import { planLimit } from '../plans.ts';
@@ -59,13 +60,16 @@ export function keyRouteOf(route: TenantRoute, auth: AuthContext, config: Config
         policy: { kind: 'rate', name: route.limitName, ...routeLimit },
       });
     }
-    if (actor.quota) {
-      checks.push({ bucket: `${owner}:quota`, policy: { kind: 'quota', name: 'quota', ...actor.quota } });
-    }
+    if (actor.quota) checks.push(quotaCheck(actor.keyId, actor.quota));
     keyRoute = newKeyRoute(route, checks);
     route.keys.set(auth, keyRoute);
   }
   return keyRoute;
+}
+
+/** The budget a key's quota takes from: one counter per key, whatever the route. */
+export function quotaCheck(keyId: string, quota: KeyQuota): LimitCheck {
+  return { bucket: `{${keyId}}:quota`, policy: { kind: 'quota', name: 'quota', ...quota } };
 }
 
 /**
