@@ -127,6 +127,9 @@ describe('a server whose Redis is unreachable at start', () => {
 
   it('serves /health and API requests, limited in process, and logs the outage once', async () => {
     expect((await call(server, 'GET', '/health')).status).toBe(200);
+    // Ready to serve, as requests are limited in process: not a reason to take it out of rotation.
+    const ready = await call(server, 'GET', '/ready');
+    expect([ready.status, ready.body]).toEqual([200, { status: 'degraded' }]);
     const tenant = await createTenant(server);
     const created = await call(server, 'POST', '/api/v1/api-keys', {
       key: tenant.key,
@@ -158,6 +161,23 @@ describe('a server whose Redis is unreachable at start', () => {
     // A reconnect loop left running would knock within 2 s (ioredis's longest retry delay).
     expect(await connectionsWithin(port, 2_500)).toBe(0);
     expect(server.logs().filter((line) => line.level >= 40)).toHaveLength(warnings);
+  });
+});
+
+describe('a fail-closed server whose Redis is unreachable', () => {
+  it('is not ready: /ready answers 503, as it refuses every limited request', async () => {
+    const server = await startLoggedServer({
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      RATE_LIMIT_FAIL_CLOSED: 'true',
+    });
+    try {
+      const ready = await call(server, 'GET', '/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.code).toBe('service_unavailable');
+      expect((await call(server, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -3,12 +3,24 @@ import { ApiError } from '../errors.ts';
 import type { App } from './fastify-types.ts';
 import { errorResponses } from './schemas.ts';
 
-const Status = Type.Object({ status: Type.String() }, { examples: [{ status: 'ok' }] });
+const Status = Type.Object(
+  {
+    status: Type.String({
+      description:
+        '`ok`; `degraded` from /ready while Redis does not answer and requests are limited in process',
+    }),
+  },
+  { examples: [{ status: 'ok' }] },
+);
 
 // Probes take no parameters; an unknown one is a 400 like everywhere else in the API.
 const NoQuery = Type.Object({}, { additionalProperties: false });
 
-/** Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. */
+/**
+ * Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. Without
+ * Redis the process still serves, limiting in process (fail open), so /ready stays 200 and says
+ * `degraded`; with RATE_LIMIT_FAIL_CLOSED it refuses every limited request, so it is not ready.
+ */
 export function healthRoutes(app: App): void {
   app.get(
     '/health',
@@ -29,7 +41,7 @@ export function healthRoutes(app: App): void {
     {
       schema: {
         operationId: 'ready',
-        summary: 'Readiness probe: the database (and Redis, when configured) is reachable',
+        summary: 'Readiness probe: the database is reachable (and Redis, with RATE_LIMIT_FAIL_CLOSED)',
         tags: ['Health'],
         security: [],
         querystring: NoQuery,
@@ -43,11 +55,13 @@ export function healthRoutes(app: App): void {
         request.log.error({ err: error }, 'readiness check failed');
         throw new ApiError('service_unavailable', 'The database is not reachable');
       }
-      const redis = request.server.services.redisProbe;
-      if (redis) {
+      const { redisProbe, config } = request.server.services;
+      if (redisProbe) {
         try {
-          await redis.ping();
+          await redisProbe.ping();
         } catch (error) {
+          // The outage itself is logged once by the rate-limit store, not on every probe.
+          if (!config.rateLimits.failClosed) return { status: 'degraded' };
           request.log.error({ err: error }, 'readiness check failed: redis');
           throw new ApiError('service_unavailable', 'Redis is not reachable');
         }
