@@ -480,17 +480,41 @@ describe('scopes of the key-management routes', () => {
     expect(record.body.data.replacedBy).toBeNull();
   });
 
-  it('a key may narrow scopes within its own', async () => {
+  it('a key may narrow the scopes of a key within its own', async () => {
     const caller = await createKey({
       scopes: ['api_keys:write', 'api_keys:read', 'partners:read', 'customers:read'],
     });
-    const target = await createKey({ scopes: ['read'] });
+    const target = await createKey({ scopes: ['partners:read', 'customers:read'] });
     const response = await request(server, 'PATCH', `/api-keys/${target.id}`, {
       key: caller.key,
-      body: { scopes: ['partners:read', 'customers:read'] },
+      body: { scopes: ['partners:read'] },
     });
     expect(response.status).toBe(200);
-    expect(response.body.data.scopes).toEqual(['partners:read', 'customers:read']);
+    expect(response.body.data.scopes).toEqual(['partners:read']);
+  });
+
+  it('a key cannot change, deactivate or revoke a key holding scopes it lacks', async () => {
+    const caller = await createKey({ scopes: ['api_keys:write', 'api_keys:read', 'partners:read'] });
+    const admin = await createKey({ name: 'tenant admin', scopes: ['admin'] });
+    for (const [method, path, body] of [
+      ['PATCH', `/api-keys/${admin.id}`, { scopes: ['partners:read'] }],
+      ['PATCH', `/api-keys/${admin.id}`, { name: 'renamed', rateLimit: { limit: 1, windowSeconds: 86_400 } }],
+      ['POST', `/api-keys/${admin.id}/deactivate`, undefined],
+      ['DELETE', `/api-keys/${admin.id}`, undefined],
+    ] as const) {
+      const response = await request(server, method, path, { key: caller.key, ...(body ? { body } : {}) });
+      expect(response.status, `${method} ${path}`).toBe(403);
+      expect(response.body.code).toBe('insufficient_scope');
+      expect(response.body.missingScopes).toContain('partners:write');
+    }
+    const after = await request(server, 'GET', `/api-keys/${admin.id}`, { key: tenant.key });
+    expect(after.body.data).toMatchObject({
+      name: 'tenant admin',
+      scopes: ['admin'],
+      status: 'active',
+      rateLimit: null,
+    });
+    expect((await request(server, 'GET', '/me', { key: admin.key })).status).toBe(200);
   });
 });
 

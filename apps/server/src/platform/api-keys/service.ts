@@ -244,6 +244,7 @@ async function changeKey(
   return transactionWithOutbox(ctx.db, async (trx) => {
     const before = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
     assertVersionMatches(ifMatch, before.version);
+    assertManageable(ctx, before);
     const set = change(before);
     if (!set) return { before, after: before };
     const row = await updateScoped({ db: trx, tenantId: ctx.tenantId }, 'apiKeys')
@@ -258,6 +259,23 @@ async function changeKey(
     if (webhookEvent) await queueWebhookEvent({ ...ctx, db: trx }, webhookEvent, after);
     return { before, after };
   });
+}
+
+/**
+ * A key may only change, deactivate or revoke keys that hold no scope it lacks, as it may only
+ * mint or rotate such keys: otherwise a key that manages keys could revoke or throttle the
+ * tenant's admin key.
+ */
+function assertManageable(ctx: KeyContext, key: ApiKeyView): void {
+  if (ctx.scopes === 'all') return;
+  const missing = missingScopes(ctx.scopes, key.scopes);
+  if (missing.length > 0) {
+    throw new ApiError(
+      'insufficient_scope',
+      `A key cannot manage a key holding scopes it does not hold itself: ${missing.join(', ')}`,
+      { extra: { missingScopes: missing } },
+    );
+  }
 }
 
 function assertNotRevoked(key: ApiKeyView): void {
