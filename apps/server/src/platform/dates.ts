@@ -73,7 +73,8 @@ interface Filterable<Q> {
 
 /**
  * Adds the `from`/`to` date filters of a list to a query on one timestamp column (`occurred_at`,
- * `created_at`). `fields` names the two query parameters in error messages.
+ * `created_at`). `fields` names the two query parameters in error messages. The same day as both
+ * ends is that whole day; an end before the start is a 400.
  */
 export function withinDates<Q extends Filterable<Q>>(
   query: Q,
@@ -81,14 +82,17 @@ export function withinDates<Q extends Filterable<Q>>(
   range: { from?: string | undefined; to?: string | undefined },
   fields: readonly [string, string] = ['from', 'to'],
 ): Q {
+  const from = range.from ? dateBound(fields[0], range.from, 'from') : undefined;
+  const to = range.to ? dateBound(fields[1], range.to, 'to') : undefined;
+  // A range that ends before it begins is a mistake in the request, not an empty answer.
+  if (from && to && (to.op === '<' ? from.at >= to.at : from.at > to.at)) {
+    const message = `${fields[0]} must not be after ${fields[1]}`;
+    throw new ApiError('validation_error', message, {
+      errors: [{ field: fields[0], code: 'out_of_range', message }],
+    });
+  }
   let filtered = query;
-  if (range.from) {
-    const bound = dateBound(fields[0], range.from, 'from');
-    filtered = filtered.where(sql.ref(column), bound.op, bound.at);
-  }
-  if (range.to) {
-    const bound = dateBound(fields[1], range.to, 'to');
-    filtered = filtered.where(sql.ref(column), bound.op, bound.at);
-  }
+  if (from) filtered = filtered.where(sql.ref(column), from.op, from.at);
+  if (to) filtered = filtered.where(sql.ref(column), to.op, to.at);
   return filtered;
 }

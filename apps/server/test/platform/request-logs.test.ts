@@ -354,6 +354,7 @@ describe('GET /api/v1/request-logs', () => {
     ['status=99', 'status'],
     ['method=TRACE', 'method'],
     ['from=not-a-date', 'from'],
+    ['from=2026-05-02&to=2026-05-01', 'from'],
     ['path=/api', 'path'],
   ])('%s is a 400', async (query, field) => {
     const response = await logs(query);

@@ -188,6 +188,12 @@ describe('bad paging parameters: 400, never clamped', () => {
     ['an empty cursor', 'cursor=', 'cursor'],
     ['a cursor over 200 characters', `cursor=${'a'.repeat(201)}`, 'cursor'],
     ['page and cursor together', 'page=2&cursor=abc', 'cursor'],
+    ['createdFrom after createdTo', 'createdFrom=2026-03-02&createdTo=2026-03-01', 'createdFrom'],
+    [
+      'createdFrom a moment after createdTo',
+      'createdFrom=2026-03-01T10:00:00.001Z&createdTo=2026-03-01T10:00:00.000Z',
+      'createdFrom',
+    ],
   ];
 
   it.each(cases)('%s: validation_error on %s', async (_, query, field) => {
