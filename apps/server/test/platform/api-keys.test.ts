@@ -43,6 +43,15 @@ describe('POST /api/v1/api-keys', () => {
     expect(data.key.startsWith(`${data.start}_`)).toBe(true);
   });
 
+  it('takes null for every setting a response shows as null, as unset', async () => {
+    const unset = { description: null, expiresAt: null, allowedIps: null, rateLimit: null, quota: null };
+    const response = await create({ name: 'nulls', scopes: ['read'], ...unset });
+    expect(response.status).toBe(201);
+    expect(response.body.data).toMatchObject(unset);
+    const me = await call(server, 'GET', '/api/v1/me', { key: response.body.data.key });
+    expect(me.status).toBe(200);
+  });
+
   it('mints test keys', async () => {
     const response = await create({ name: 'sandbox', scopes: ['read'], environment: 'test' });
     expect(response.body.data.key).toMatch(/^plk_test_/);

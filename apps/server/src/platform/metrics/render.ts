@@ -11,7 +11,7 @@ export function renderMetrics(services: Services, webhookQueue: WebhookQueueDept
     out,
     {
       name: 'partnerline_rate_limit_store_failures_total',
-      help: 'Requests the shared rate-limit store (Redis) failed to answer; they were limited in process or refused',
+      help: 'Calls to the shared rate-limit store (Redis) that failed or went unanswered; while it is down, requests are limited in process (or refused) and it is tried once a second',
       type: 'counter',
     },
     [{ value: rateLimits.failures }],

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/fastify-types.ts';
-import { DataEnvelope, errorResponses, Metadata, StringEnum } from '../../http/schemas.ts';
+import { DataEnvelope, errorResponses, Metadata, Nullable, StringEnum } from '../../http/schemas.ts';
 import { keyContext } from '../context.ts';
 import {
   AllowedIps,
@@ -19,11 +19,12 @@ const CreateApiKeyBody = Type.Object(
     name: KeyName,
     scopes: ScopeList,
     environment: Type.Optional(StringEnum(['live', 'test'] as const, { default: 'live' })),
-    description: Type.Optional(KeyDescription),
-    expiresAt: Type.Optional(ExpiresAtInput),
-    allowedIps: Type.Optional(AllowedIps),
-    rateLimit: Type.Optional(KeyRateLimitSchema),
-    quota: Type.Optional(KeyQuotaSchema),
+    // Settings a response shows as null are accepted as null (unset), as PATCH accepts them.
+    description: Type.Optional(Nullable(KeyDescription)),
+    expiresAt: Type.Optional(Nullable(ExpiresAtInput)),
+    allowedIps: Type.Optional(Nullable(AllowedIps)),
+    rateLimit: Type.Optional(Nullable(KeyRateLimitSchema)),
+    quota: Type.Optional(Nullable(KeyQuotaSchema)),
     metadata: Type.Optional(Metadata),
   },
   {
