@@ -58,17 +58,22 @@ describe('unknown routes and wrong methods', () => {
   });
 
   it.each([
-    ['PUT', '/api/v1/partners', ['GET', 'POST']],
-    ['DELETE', '/api/v1/partners', ['GET', 'POST']],
-    ['PATCH', '/api/v1/partners', ['GET', 'POST']],
-    ['POST', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'PATCH']],
-    ['DELETE', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'PATCH']],
-    ['POST', '/health', ['GET']],
+    ['PUT', '/api/v1/partners', ['GET', 'HEAD', 'POST']],
+    ['DELETE', '/api/v1/partners', ['GET', 'HEAD', 'POST']],
+    ['PATCH', '/api/v1/partners', ['GET', 'HEAD', 'POST']],
+    ['POST', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'HEAD', 'PATCH']],
+    ['DELETE', '/api/v1/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f', ['GET', 'HEAD', 'PATCH']],
+    ['POST', '/health', ['GET', 'HEAD']],
   ])('%s %s: 405 method_not_allowed with Allow', async (method, path, allowed) => {
     const response = await problem(`405 ${method} ${path}`, method, path, { key: tenant.key });
     expectProblem(response, 405, 'method_not_allowed');
     const allow = (response.headers.get('allow') ?? '').split(',').map((m) => m.trim());
     expect(allow.sort()).toEqual([...allowed].sort());
+    // What Allow names really works: HEAD answers like GET, without a body.
+    if (allowed.includes('HEAD')) {
+      const head = await call(server, 'HEAD', path, { key: tenant.key });
+      expect(head.status).not.toBe(405);
+    }
   });
 
   it('405 does not depend on a key', async () => {

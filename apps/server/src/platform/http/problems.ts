@@ -158,7 +158,9 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
-    const allowed = METHODS.filter((method) => routes.find(method, path) !== null);
+    const allowed: string[] = METHODS.filter((method) => routes.find(method, path) !== null);
+    // Fastify answers HEAD wherever GET is routed.
+    if (allowed.includes('GET')) allowed.splice(1, 0, 'HEAD');
     if (allowed.length > 0) {
       const error = new ApiError('method_not_allowed', `${request.method} is not allowed on ${path}`, {
         headers: { allow: allowed.join(', ') },
