@@ -81,6 +81,13 @@ describe('POST /api/admin/tenants', () => {
     expect(fields).toEqual(expect.arrayContaining(['slug:required', 'name:required']));
   });
 
+  it.each(['www', 'api', 'admin'])('refuses the reserved slug %s, and creates nothing', async (slug) => {
+    const response = await admin('POST', '/api/admin/tenants', { slug, name: 'Reserved' });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([expect.objectContaining({ field: 'slug', code: 'invalid_value' })]);
+    expect((await admin('GET', `/api/admin/tenants/${slug}`)).status).toBe(404);
+  });
+
   it('refuses a taken slug: 409 tenant_slug_taken', async () => {
     const { slug } = await newTenant();
     const response = await admin('POST', '/api/admin/tenants', { slug, name: 'Again' });

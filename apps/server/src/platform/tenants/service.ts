@@ -21,6 +21,12 @@ export interface TenantRecord {
 const COLUMNS = ['id', 'slug', 'name', 'plan', 'status', 'createdAt', 'updatedAt'] as const;
 const SLUG = new RegExp(SLUG_PATTERN);
 
+/**
+ * Names a deployment's own hosts commonly use: with BASE_DOMAIN, a tenant slug is a subdomain, and a
+ * tenant `www` or `api` would take over that host's requests.
+ */
+const RESERVED_SLUGS: ReadonlySet<string> = new Set(['www', 'api', 'app', 'admin', 'docs', 'status', 'mail']);
+
 /** Who manages tenants: the platform admin, the CLI or the server's first start. */
 export interface TenantAuditContext {
   actor: AuditActor;
@@ -33,6 +39,12 @@ export async function createTenant(
   input: { slug: string; name: string; plan?: PlanName | undefined },
   by: TenantAuditContext = { actor: { type: 'system' }, now: new Date() },
 ): Promise<TenantRecord> {
+  if (RESERVED_SLUGS.has(input.slug)) {
+    const message = `slug ${input.slug} is reserved for the deployment's own hosts; choose another`;
+    throw new ApiError('validation_error', message, {
+      errors: [{ field: 'slug', code: 'invalid_value', message }],
+    });
+  }
   try {
     return await db.transaction().execute(async (trx) => {
       const tenant = await trx
