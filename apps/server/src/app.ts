@@ -29,7 +29,7 @@ import {
 import { newId } from './platform/ids.ts';
 import type { Job } from './platform/jobs.ts';
 import { metricsRoutes } from './platform/metrics/routes.ts';
-import { registerOpenApi } from './platform/openapi.ts';
+import { documentKeyGate, registerOpenApi } from './platform/openapi.ts';
 import { assertRateLimitedRoutesExist } from './platform/rate-limit/request-limits.ts';
 import { requestLogRoutes } from './platform/request-logs/routes.ts';
 import type { Services } from './platform/services.ts';
@@ -76,9 +76,11 @@ async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> 
       route.schema = { ...route.schema, hide: true };
     });
   }
-  // The gate is a hook of each route's own, made for that route (see tenantGate).
+  // The gate is a hook of each route's own, made for that route (see tenantGate). It sets the
+  // rate-limit headers, so the route's documented responses declare them.
   app.addHook('onRoute', (route) => {
     route.onRequest = [tenantGate(tenantRoute(route)), ...[route.onRequest ?? []].flat()];
+    route.schema = documentKeyGate(route.schema);
   });
   // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.
   app.addHook('onRoute', (route) => {

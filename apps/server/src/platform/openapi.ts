@@ -1,12 +1,137 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { idPattern } from './ids.ts';
 
 const DESCRIPTION = `Partnerline's public API: partners, customers, conversion events, transactions, commissions and payouts of a partner program, secured by scoped API keys.
 
 **Base URLs.** \`/api/v1/…\` acts on the API key's own tenant. \`/api/t/{slug}/v1/…\` names the tenant in the path (the paths below work under either), and \`{slug}.<BASE_DOMAIN>/api/v1/…\` names it by host when the server sets \`BASE_DOMAIN\`. The platform admin key (\`ADMIN_API_KEY\`) manages tenants under \`/api/admin\` and may call any tenant URL that names its tenant.
 
-**Errors** are RFC 9457 problem documents (\`application/problem+json\`) with a stable \`code\`. **Lists** page classically (\`page\`, \`limit\`) or by cursor (\`cursor\`, \`limit\`). **Money** is a decimal string plus an ISO 4217 currency code.`;
+**Errors** are RFC 9457 problem documents (\`application/problem+json\`) with a stable \`code\`. **Lists** page classically (\`page\`, \`limit\`) or by cursor (\`cursor\`, \`limit\`). **Money** is a decimal string plus an ISO 4217 currency code.
+
+**Headers.** Every response carries \`X-Request-Id\`. Requests made with a tenant key take from its rate limit and report it in \`X-RateLimit-*\`, \`RateLimit-Policy\` and \`RateLimit\` (and its quota in \`X-Quota-*\` when it has one); requests without a key take from a budget per client IP. The platform admin key is not limited, nor are the health probes. A \`429\` says when to retry in \`Retry-After\`.`;
+
+/** An OpenAPI Header Object, as `components.headers` holds it. */
+interface HeaderObject {
+  description: string;
+  required?: true;
+  schema: { type: 'string' | 'integer'; pattern?: string; minimum?: number; examples: unknown[] };
+}
+
+const integerHeader = (description: string, examples: number[]): HeaderObject => ({
+  description,
+  schema: { type: 'integer', minimum: 0, examples },
+});
+
+/** Every response header the document declares, each once: responses refer to them by name. */
+const RESPONSE_HEADERS = {
+  'X-Request-Id': {
+    description:
+      "The request's id (`req_…`), also the problem's `requestId`: quote it when reporting a problem.",
+    required: true,
+    schema: { type: 'string', pattern: idPattern('req'), examples: ['req_01jd8x3v4w5y6z7a8b9c0d1e2f'] },
+  },
+  'X-RateLimit-Limit': integerHeader('Requests per window of the budget the request took from.', [600]),
+  'X-RateLimit-Remaining': integerHeader('Requests of that budget that would fit right now.', [599]),
+  'X-RateLimit-Reset': integerHeader('Unix time (seconds) at which that budget is full again.', [1777636861]),
+  'RateLimit-Policy': {
+    description:
+      'That budget, IETF draft format `"<policy>";q=<limit>;w=<windowSeconds>`. The policy is the tenant plan, `key` (the key\'s own `rateLimit`), a route the operator limits, or a budget per client IP (`unauthenticated` for requests without a key).',
+    schema: { type: 'string', pattern: '^"[^"]+";q=\\d+;w=\\d+$', examples: ['"default";q=600;w=60'] },
+  },
+  RateLimit: {
+    description:
+      'What is left of that budget, IETF draft format `"<policy>";r=<remaining>;t=<seconds until full again>`.',
+    schema: { type: 'string', pattern: '^"[^"]+";r=\\d+;t=\\d+$', examples: ['"default";r=599;t=1'] },
+  },
+  'X-Quota-Limit': integerHeader(
+    'Present only when the key has a quota: its requests per calendar day or month (UTC).',
+    [10000],
+  ),
+  'X-Quota-Remaining': integerHeader(
+    'Present only when the key has a quota: its requests left in the current period.',
+    [9999],
+  ),
+  'X-Quota-Reset': integerHeader(
+    'Present only when the key has a quota: unix time (seconds) at which the current period ends.',
+    [1777680000],
+  ),
+  'Retry-After': {
+    description: 'Seconds to wait before the request can succeed.',
+    required: true,
+    schema: { type: 'integer', minimum: 1, examples: [1] },
+  },
+  'WWW-Authenticate': {
+    description:
+      'The RFC 6750 challenge: `Bearer realm="partnerline"`, plus `error="invalid_token"` and the problem code as `error_description` when a key was refused.',
+    required: true,
+    schema: { type: 'string', examples: ['Bearer realm="partnerline"'] },
+  },
+} satisfies Record<string, HeaderObject>;
+
+type HeaderName = keyof typeof RESPONSE_HEADERS;
+
+const RATE_LIMIT_HEADERS: HeaderName[] = [
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'RateLimit-Policy',
+  'RateLimit',
+];
+const QUOTA_HEADERS: HeaderName[] = ['X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset'];
+/** Set by the error handler (401) and by every refusal of a budget (429). */
+const STATUS_HEADERS: Record<string, HeaderName[]> = { '401': ['WWW-Authenticate'], '429': ['Retry-After'] };
+
+/** Marks an operation as behind the tenant key gate; consumed, and removed, by `declareResponseHeaders`. */
+const KEY_GATED = 'x-partnerline-key-gated';
+
+/**
+ * Marks a tenant API route, whose key gate sets the rate-limit and quota headers: the document then
+ * declares them on every response of its operation.
+ */
+export function documentKeyGate(schema: FastifySchema | undefined): FastifySchema {
+  return { ...schema, [KEY_GATED]: true } as FastifySchema;
+}
+
+/**
+ * The headers a response may carry. Past the key gate every answer reports the key's budgets; on
+ * other routes only a request without a key takes from a budget (per client IP), and it can only
+ * be answered 401 (`api_key_missing`) or 429.
+ */
+function responseHeaderNames(status: string, keyGated: boolean): HeaderName[] {
+  const limits = keyGated
+    ? [...RATE_LIMIT_HEADERS, ...QUOTA_HEADERS]
+    : status === '401' || status === '429'
+      ? RATE_LIMIT_HEADERS
+      : [];
+  return ['X-Request-Id', ...limits, ...(STATUS_HEADERS[status] ?? [])];
+}
+
+interface OpenApiOperation {
+  responses?: Record<string, { headers?: Record<string, unknown> }>;
+  [KEY_GATED]?: boolean;
+}
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
+/** Adds to each response of the generated document a `$ref` to every header it may carry. */
+function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
+  for (const pathItem of Object.values(document.paths ?? {}) as Record<string, OpenApiOperation>[]) {
+    for (const [method, operation] of Object.entries(pathItem)) {
+      if (!HTTP_METHODS.has(method)) continue;
+      const keyGated = operation[KEY_GATED] === true;
+      delete operation[KEY_GATED];
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const refs = responseHeaderNames(status, keyGated).map((name) => [
+          name,
+          { $ref: `#/components/headers/${name}` },
+        ]);
+        response.headers = { ...Object.fromEntries(refs), ...response.headers };
+      }
+    }
+  }
+  return document;
+}
 
 /** The OpenAPI 3.1 document at /api/doc.json, generated from the route schemas, and Swagger UI at /api/doc. */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
@@ -65,9 +190,12 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           },
           BearerAuth: { type: 'http', scheme: 'bearer', description: 'The API key as a bearer token' },
         },
+        headers: RESPONSE_HEADERS,
       },
       security: [{ ApiKeyHeader: [] }, { BearerAuth: [] }],
     },
+    transformObject: (document) =>
+      'openapiObject' in document ? declareResponseHeaders(document.openapiObject) : document.swaggerObject,
   });
   await app.register(swaggerUi, {
     routePrefix: '/api/doc',

@@ -7,8 +7,9 @@ import { promisify } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../helpers/http.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type ApiResponse, call, createTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -17,6 +18,9 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 type Json = any;
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** The one keyless API operation: a leaked key is its own proof. */
+const LEAK_REPORT = '/api/v1/api-keys/revoke-leaked';
 
 let server: TestServer;
 let doc: Json;
@@ -142,9 +146,6 @@ describe('GET /api/doc.json', () => {
     }
   });
 
-  /** The one keyless API operation: a leaked key is its own proof. */
-  const LEAK_REPORT = '/api/v1/api-keys/revoke-leaked';
-
   it('tenant operations document the auth answers', () => {
     for (const { method, path, op } of operations()) {
       if (!path.startsWith('/api/v1/') && !path.startsWith('/api/admin/')) continue;
@@ -209,6 +210,202 @@ describe('GET /api/doc.json', () => {
     const ui = await call(server, 'GET', '/api/doc/json');
     expect(ui.status).toBe(200);
     expect(ui.body).toEqual(doc);
+  });
+});
+
+const RATE_LIMIT_HEADERS = [
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'RateLimit-Policy',
+  'RateLimit',
+];
+const QUOTA_HEADERS = ['X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset'];
+const PARTNER = '/api/v1/partners/{id}';
+
+/** The headers a documented response declares, each of which must be a `$ref` to components.headers. */
+function declaredHeaders(path: string, method: string, status: number | string): string[] {
+  const response = doc.paths[path][method].responses[String(status)];
+  expect(response, `${method} ${path} ${status}`).toBeDefined();
+  return Object.entries<Json>(response.headers ?? {}).map(([name, header]) => {
+    expect(header, `${method} ${path} ${status} ${name}`).toEqual({ $ref: `#/components/headers/${name}` });
+    return name;
+  });
+}
+
+describe('response headers in the document', () => {
+  it.each([
+    ['X-Request-Id', 'string', true],
+    ['X-RateLimit-Limit', 'integer', false],
+    ['X-RateLimit-Remaining', 'integer', false],
+    ['X-RateLimit-Reset', 'integer', false],
+    ['RateLimit-Policy', 'string', false],
+    ['RateLimit', 'string', false],
+    ['X-Quota-Limit', 'integer', false],
+    ['X-Quota-Remaining', 'integer', false],
+    ['X-Quota-Reset', 'integer', false],
+    ['Retry-After', 'integer', true],
+    ['WWW-Authenticate', 'string', true],
+  ])('components.headers declares %s: %s, required %s', (name, type, required) => {
+    const header = doc.components.headers[name];
+    expect(header.description).toEqual(expect.any(String));
+    expect(header.schema.type).toBe(type);
+    expect(header.required ?? false).toBe(required);
+    expect(header.schema.examples.length).toBeGreaterThan(0);
+  });
+
+  it('describes the IETF draft fields and the quota as the API sends them', () => {
+    const { headers } = doc.components;
+    expect(headers['RateLimit-Policy'].description).toContain('"<policy>";q=<limit>;w=<windowSeconds>');
+    expect(headers.RateLimit.description).toContain('"<policy>";r=<remaining>;t=<');
+    for (const name of QUOTA_HEADERS)
+      expect(headers[name].description).toMatch(/only when the key has a quota/);
+    expect(headers['X-Request-Id'].description).toContain('req_');
+  });
+
+  it.each([200, 401, 404, 429])('GET /api/v1/partners/{id} %i declares the limit headers', (status) => {
+    const declared = declaredHeaders(PARTNER, 'get', status);
+    expect(declared).toEqual(
+      expect.arrayContaining(['X-Request-Id', ...RATE_LIMIT_HEADERS, ...QUOTA_HEADERS]),
+    );
+    expect(declared.includes('Retry-After')).toBe(status === 429);
+    expect(declared.includes('WWW-Authenticate')).toBe(status === 401);
+  });
+
+  it('every response declares X-Request-Id; every 401 WWW-Authenticate; every 429 Retry-After', () => {
+    for (const { method, path, op } of operations()) {
+      for (const status of Object.keys(op.responses)) {
+        const declared = declaredHeaders(path, method, status);
+        expect(declared, `${method} ${path} ${status}`).toContain('X-Request-Id');
+        if (status === '401') expect(declared, `${method} ${path}`).toContain('WWW-Authenticate');
+        if (status === '429') expect(declared, `${method} ${path}`).toContain('Retry-After');
+      }
+    }
+  });
+
+  it('tenant operations behind the key gate declare the limit headers on every response', () => {
+    for (const { method, path, op } of operations()) {
+      if (!path.startsWith('/api/v1/') || path === LEAK_REPORT) continue;
+      for (const status of Object.keys(op.responses)) {
+        expect(declaredHeaders(path, method, status), `${method} ${path} ${status}`).toEqual(
+          expect.arrayContaining([...RATE_LIMIT_HEADERS, ...QUOTA_HEADERS]),
+        );
+      }
+    }
+  });
+
+  it('other operations declare no quota, and the per-IP limit headers only on 401 and 429', () => {
+    const others = operations().filter(({ path }) => !path.startsWith('/api/v1/') || path === LEAK_REPORT);
+    expect(others.map(({ path }) => path)).toEqual(
+      expect.arrayContaining(['/health', '/ready', LEAK_REPORT]),
+    );
+    for (const { method, path, op } of others) {
+      for (const status of Object.keys(op.responses)) {
+        const declared = declaredHeaders(path, method, status);
+        const where = `${method} ${path} ${status}`;
+        for (const name of QUOTA_HEADERS) expect(declared, where).not.toContain(name);
+        for (const name of RATE_LIMIT_HEADERS) {
+          expect(declared.includes(name), `${where} ${name}`).toBe(status === '401' || status === '429');
+        }
+      }
+    }
+    expect(declaredHeaders('/health', 'get', 200)).toEqual(['X-Request-Id']);
+  });
+
+  it('keeps no internal marker in the operations', () => {
+    for (const { method, path, op } of operations()) {
+      expect(
+        Object.keys(op).filter((key) => key.startsWith('x-')),
+        `${method} ${path}`,
+      ).toEqual([]);
+    }
+  });
+});
+
+describe('response headers as sent', () => {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+
+  /**
+   * Holds a real response to its documentation both ways: every header it declares is sent (bar
+   * `absent`, optional ones this request has no reason to carry) and matches its schema, and no
+   * header of components.headers is sent that it does not declare.
+   */
+  function expectAsDocumented(
+    response: ApiResponse,
+    path: string,
+    method: string,
+    absent: readonly string[] = [],
+  ): void {
+    const declared = new Set(declaredHeaders(path, method, response.status));
+    for (const [name, header] of Object.entries<Json>(doc.components.headers)) {
+      const where = `${method} ${path} ${response.status} ${name}`;
+      const value = response.headers.get(name);
+      if (!declared.has(name) || absent.includes(name)) {
+        expect(value, `${where}: sent, not declared`).toBeNull();
+        continue;
+      }
+      expect(value, `${where}: declared, not sent`).not.toBeNull();
+      const parsed = header.schema.type === 'integer' && /^\d+$/.test(value ?? '') ? Number(value) : value;
+      const validate = ajv.compile(header.schema);
+      expect(validate(parsed), `${where}: ${value} ${ajv.errorsText(validate.errors)}`).toBe(true);
+    }
+  }
+
+  it('GET /api/v1/partners/{id} with a limited key: 200, 404 and 429 send every declared header', async () => {
+    const tenant = await createTenant(server);
+    const partner = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'headers@example.com' },
+    });
+    expect(partner.status).toBe(201);
+    const limited = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: {
+        name: 'limited',
+        scopes: ['read'],
+        rateLimit: { limit: 2, windowSeconds: 60 },
+        quota: { limit: 100, period: 'day' },
+      },
+    });
+    expect(limited.status).toBe(201);
+    const key = limited.body.data.key;
+
+    const found = await call(server, 'GET', `/api/v1/partners/${partner.body.data.id}`, { key });
+    expect(found.status).toBe(200);
+    expectAsDocumented(found, PARTNER, 'get');
+    expect(found.headers.get('ratelimit-policy')).toBe('"key";q=2;w=60');
+
+    const missing = await call(server, 'GET', `/api/v1/partners/${newId('prt')}`, { key });
+    expect(missing.status).toBe(404);
+    expectAsDocumented(missing, PARTNER, 'get');
+
+    const refused = await call(server, 'GET', `/api/v1/partners/${partner.body.data.id}`, { key });
+    expect(refused.status).toBe(429);
+    expectAsDocumented(refused, PARTNER, 'get');
+
+    // Without a key the request takes from the client IP's budget, and there is no key quota.
+    const id = partner.body.data.id;
+    const unnamed = await call(server, 'GET', `/api/v1/partners/${id}`);
+    expect(unnamed.body.code).toBe('tenant_slug_missing');
+    expectAsDocumented(unnamed, PARTNER, 'get', QUOTA_HEADERS);
+    const keyless = await call(server, 'GET', `/api/t/${tenant.slug}/v1/partners/${id}`);
+    expect(keyless.body.code).toBe('api_key_missing');
+    expectAsDocumented(keyless, PARTNER, 'get', QUOTA_HEADERS);
+    expect(keyless.headers.get('ratelimit-policy')).toMatch(/^"unauthenticated";/);
+  });
+
+  it('the admin API: the admin key is not limited; a request without a key is, per IP', async () => {
+    const admin = await call(server, 'GET', '/api/admin/tenants', { key: ADMIN_KEY });
+    expect(admin.status).toBe(200);
+    expectAsDocumented(admin, '/api/admin/tenants', 'get');
+
+    const keyless = await call(server, 'GET', '/api/admin/tenants');
+    expect(keyless.status).toBe(401);
+    expectAsDocumented(keyless, '/api/admin/tenants', 'get');
+  });
+
+  it('/health sends X-Request-Id and no limit headers', async () => {
+    expectAsDocumented(await call(server, 'GET', '/health'), '/health', 'get');
   });
 });
 
