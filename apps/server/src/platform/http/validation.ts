@@ -167,8 +167,21 @@ export function fieldErrors(errors: ErrorObject[], part: string | undefined): Fi
   // anyOf/oneOf report each failed branch too; the branch errors say more than the summary.
   // A bad object key yields a `propertyNames` error naming the key plus the failed rule on the
   // name itself (`propertyName` set); the first says it better.
+  // A nullable field (a union with null) that holds a wrong value also fails the null branch;
+  // "must be of type null" says nothing once the other branch says what is wrong.
+  const explained = new Set(
+    errors
+      .filter(
+        (e) => !['anyOf', 'oneOf'].includes(e.keyword) && !(e.keyword === 'type' && e.params.type === 'null'),
+      )
+      .map((e) => e.instancePath),
+  );
   const specific = errors.filter(
-    (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.propertyName === undefined,
+    (e) =>
+      e.keyword !== 'anyOf' &&
+      e.keyword !== 'oneOf' &&
+      e.propertyName === undefined &&
+      !(e.keyword === 'type' && e.params.type === 'null' && explained.has(e.instancePath)),
   );
   for (const error of specific.length > 0 ? specific : errors) {
     const mapped = toFieldError(error, part);
