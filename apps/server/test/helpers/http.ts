@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
 import type { TestServer } from './server.ts';
 import { ADMIN_KEY } from './server.ts';
 
@@ -40,6 +41,24 @@ export async function call<T = any>(
     // not JSON: keep the text
   }
   return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+/** A problem document as DESIGN §Errors shapes it, with the request id it was answered under. */
+export function expectProblem(response: ApiResponse, status: number, code: string): void {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+  const requestId = response.headers.get('x-request-id');
+  expect(requestId).toMatch(/^req_[0-9a-z]{26}$/);
+  expect(response.body).toMatchObject({
+    type: `https://partnerline.dev/problems/${code}`,
+    title: expect.any(String),
+    status,
+    code,
+    detail: expect.any(String),
+    requestId,
+  });
+  expect(response.body.title.length).toBeGreaterThan(0);
+  expect(response.body.detail.length).toBeGreaterThan(0);
 }
 
 export function uniqueSlug(prefix = 't'): string {

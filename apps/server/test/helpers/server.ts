@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { closeServices, createServices } from '../../src/platform/boot.ts';
 import { type Config, loadConfig } from '../../src/platform/config.ts';
@@ -34,7 +35,7 @@ export interface TestServer {
 
 /** Starts the real server on a free loopback port with its own fresh database. */
 export async function startServer(
-  options: { env?: Record<string, string>; clock?: Clock } = {},
+  options: { env?: Record<string, string>; clock?: Clock; logger?: FastifyBaseLogger } = {},
 ): Promise<TestServer> {
   const testDb = await createTestDatabase();
   const config = loadConfig({
@@ -54,6 +55,7 @@ export async function startServer(
   const services = await createServices(config, {
     database: testDb.database,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const app = await buildApp(services);
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -69,4 +71,17 @@ export async function startServer(
       await testDb.drop();
     },
   };
+}
+
+export interface LoggedServer extends TestServer {
+  /** Every line the services logged (JSON, as pino writes it), oldest first. */
+  logs(): string[];
+}
+
+/** `startServer`, with the services' log lines at `info` and above kept for the test to read. */
+export async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  const server = await startServer({ env, logger });
+  return { ...server, logs: () => lines };
 }

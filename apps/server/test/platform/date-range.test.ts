@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 // Dates are taken from 0001-01-01 through 9999-12-31 (UTC): both PostgreSQL and JavaScript write
@@ -22,9 +22,7 @@ afterAll(() => server.close());
 const RANGE = '0001-01-01 through 9999-12-31 (UTC)';
 
 function expectOutOfRange(response: ApiResponse, field: string): void {
-  expect(response.status).toBe(400);
-  expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
-  expect(response.body.code).toBe('validation_error');
+  expectProblem(response, 400, 'validation_error');
   expect(response.body.errors).toEqual([
     { field, code: 'out_of_range', message: `${field} must be from ${RANGE}` },
   ]);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -23,23 +23,6 @@ async function problem(
   const response = await call(server, method, path, options);
   errorResponses.push({ label, response });
   return response;
-}
-
-function expectProblem(response: ApiResponse, status: number, code: string): void {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
-  const requestId = response.headers.get('x-request-id');
-  expect(requestId).toMatch(/^req_[0-9a-z]{26}$/);
-  expect(response.body).toMatchObject({
-    type: `https://partnerline.dev/problems/${code}`,
-    title: expect.any(String),
-    status,
-    code,
-    detail: expect.any(String),
-    requestId,
-  });
-  expect(response.body.title.length).toBeGreaterThan(0);
-  expect(response.body.detail.length).toBeGreaterThan(0);
 }
 
 const json = { 'content-type': 'application/json' };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 // PostgreSQL text cannot hold U+0000: every request part is refused before a handler runs, as a
@@ -18,12 +18,6 @@ beforeAll(async () => {
   partnerId = partner.body.data.id;
 });
 afterAll(() => server.close());
-
-function expectProblem(response: ApiResponse, status: number, code: string): void {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
-  expect(response.body.code).toBe(code);
-}
 
 function expectNulRefused(response: ApiResponse, fields: string[]): void {
   expectProblem(response, 400, 'validation_error');

@@ -2,17 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.ts';
-import { closeServices, createServices } from '../../src/platform/boot.ts';
-import { loadConfig } from '../../src/platform/config.ts';
 import type { LimitCheck } from '../../src/platform/rate-limit/policy.ts';
 import { RedisRateLimitStore } from '../../src/platform/rate-limit/redis-store.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { call, createTenant, type TestTenant } from '../helpers/http.ts';
-import { ADMIN_KEY, type TestServer } from '../helpers/server.ts';
+import { ADMIN_KEY, type LoggedServer, startLoggedServer, type TestServer } from '../helpers/server.ts';
 
 // Always on Redis: the shared one for two processes (under a prefix of our own, never flushed),
 // and a redis-server of our own to stop and start again.
@@ -135,34 +131,6 @@ async function killRedis(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;
-}
-
-interface LoggedServer extends TestServer {
-  logs(): string[];
-}
-
-/** An in-process server whose service log lines the test can read. */
-async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
-  const testDb = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', ADMIN_API_KEY: ADMIN_KEY, PORT: '0', ...env });
-  const lines: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const services = await createServices(config, { database: testDb.database, logger });
-  const app = await buildApp(services);
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    app,
-    services,
-    config,
-    databaseUrl: testDb.url,
-    logs: () => lines,
-    close: async () => {
-      await app.close();
-      await closeServices(services);
-      await testDb.drop();
-    },
-  };
 }
 
 const logged = (server: LoggedServer, text: string) => server.logs().filter((line) => line.includes(text));

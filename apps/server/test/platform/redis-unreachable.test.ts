@@ -2,16 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.ts';
 import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
-import { closeServices, createServices } from '../../src/platform/boot.ts';
-import { loadConfig } from '../../src/platform/config.ts';
 import { freePort, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
 import { createTestDatabase, onPostgres } from '../helpers/database.ts';
 import { type ApiResponse, call, createKey, createTenant } from '../helpers/http.ts';
-import { ADMIN_KEY, type TestServer } from '../helpers/server.ts';
+import { ADMIN_KEY, type LoggedServer, startLoggedServer } from '../helpers/server.ts';
 
 // REDIS_URL names a port nobody listens on (or, later, a proxy to the shared Redis): the server
 // must start and serve without Redis, and use it once it answers. The shared Redis is never
@@ -20,36 +16,12 @@ const SHARED_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CHANNEL_DOWN = 'key change channel cannot reach Redis';
 const CHANNEL_BACK = 'key change channel subscribed to Redis again';
 
-interface LoggedServer extends TestServer {
-  logs(): Array<{ level: number; msg: string }>;
-}
-
-/** The real server, in process, on its own database, with its log lines kept for the test. */
-async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
-  const testDb = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', ADMIN_API_KEY: ADMIN_KEY, PORT: '0', ...env });
-  const lines: Array<{ level: number; msg: string }> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const services = await createServices(config, { database: testDb.database, logger });
-  const app = await buildApp(services);
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url,
-    app,
-    services,
-    config,
-    databaseUrl: testDb.url,
-    logs: () => lines,
-    close: async () => {
-      await app.close();
-      await closeServices(services);
-      await testDb.drop();
-    },
-  };
-}
+/** The server's log lines, parsed. */
+const entries = (server: LoggedServer): { level: number; msg: string }[] =>
+  server.logs().map((line) => JSON.parse(line));
 
 const logged = (server: LoggedServer, text: string) =>
-  server.logs().filter((line) => line.msg.includes(text));
+  entries(server).filter((line) => line.msg.includes(text));
 
 /** Listens on `port` and forwards every connection to the shared Redis, until closed. */
 async function startRedisProxy(port: number): Promise<{ close(): Promise<void> }> {
@@ -147,8 +119,7 @@ describe('a server whose Redis is unreachable at start', () => {
     // Three seconds of outage are a dozen reconnect attempts by each Redis client.
     await sleep(Math.max(0, startedAt + 3_000 - Date.now()));
     expect(logged(server, CHANNEL_DOWN)).toHaveLength(1);
-    const warnings = server
-      .logs()
+    const warnings = entries(server)
       .filter((line) => line.level >= 40)
       .map((line) => line.msg);
     expect(new Set(warnings).size, warnings.join('\n')).toBe(warnings.length);
@@ -157,10 +128,10 @@ describe('a server whose Redis is unreachable at start', () => {
   it('closes without trying Redis again', async () => {
     closed = true;
     await server.close();
-    const warnings = server.logs().filter((line) => line.level >= 40).length;
+    const warnings = entries(server).filter((line) => line.level >= 40).length;
     // A reconnect loop left running would knock within 2 s (ioredis's longest retry delay).
     expect(await connectionsWithin(port, 2_500)).toBe(0);
-    expect(server.logs().filter((line) => line.level >= 40)).toHaveLength(warnings);
+    expect(entries(server).filter((line) => line.level >= 40)).toHaveLength(warnings);
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
-import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 // The server-log test runs the real `npm start` entry point, on PGlite in both test modes.
@@ -22,6 +22,17 @@ beforeAll(async () => {
   tenant = await createTenant(server);
 });
 afterAll(() => server.close());
+
+/** The path the request log stored for the request that got `response`. */
+async function loggedPath(response: ApiResponse): Promise<string> {
+  await server.services.requestRecorder.flush();
+  const requestId = response.headers.get('x-request-id');
+  const logged = await call(server, 'GET', `/api/v1/request-logs?requestId=${requestId}`, {
+    key: tenant.key,
+  });
+  expect(logged.body.data).toHaveLength(1);
+  return logged.body.data[0].path;
+}
 
 describe('a key the caller put into the request', () => {
   it.each([
@@ -49,27 +60,12 @@ describe('a key the caller put into the request', () => {
     const response = await call(server, 'GET', `/api/v1/partners/${encodeAll(tenant.key)}`, {
       key: tenant.key,
     });
-    await server.services.requestRecorder.flush();
-    const logged = await call(
-      server,
-      'GET',
-      `/api/v1/request-logs?requestId=${response.headers.get('x-request-id')}`,
-      { key: tenant.key },
-    );
-    expect(logged.body.data).toHaveLength(1);
-    expect(logged.body.data[0].path).toBe('/api/v1/partners/[redacted-key]');
+    expect(await loggedPath(response)).toBe('/api/v1/partners/[redacted-key]');
   });
 
   it('an ordinary percent-encoded path is logged as it was sent', async () => {
     const response = await call(server, 'GET', '/api/v1/partners/prt%5Fnot%20a%20key', { key: tenant.key });
-    await server.services.requestRecorder.flush();
-    const logged = await call(
-      server,
-      'GET',
-      `/api/v1/request-logs?requestId=${response.headers.get('x-request-id')}`,
-      { key: tenant.key },
-    );
-    expect(logged.body.data[0].path).toBe('/api/v1/partners/prt%5Fnot%20a%20key');
+    expect(await loggedPath(response)).toBe('/api/v1/partners/prt%5Fnot%20a%20key');
   });
 });
 

@@ -99,10 +99,16 @@ export function frameworkErrorRenderer(
 /** Errors of Node's HTTP parser, before a request exists: the status, problem code and detail. */
 function clientProblem(error: NodeJS.ErrnoException): ApiError {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
-    return new ApiError('headers_too_large', 'The request headers are larger than the server accepts');
+    return new ApiError(
+      'headers_too_large',
+      'The request headers are larger than the server accepts; send fewer or shorter headers',
+    );
   }
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return new ApiError('request_timeout', 'The request was not received in time');
+    return new ApiError(
+      'request_timeout',
+      'The request was not received in time; send it again, without pauses',
+    );
   }
   return new ApiError(
     'validation_error',
