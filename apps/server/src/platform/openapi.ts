@@ -79,8 +79,12 @@ const RATE_LIMIT_HEADERS: HeaderName[] = [
   'RateLimit',
 ];
 const QUOTA_HEADERS: HeaderName[] = ['X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset'];
-/** Set by the error handler (401) and by every refusal of a budget (429). */
-const STATUS_HEADERS: Record<string, HeaderName[]> = { '401': ['WWW-Authenticate'], '429': ['Retry-After'] };
+/** Set by the error handler (401, 503) and by every refusal of a budget (429). */
+const STATUS_HEADERS: Record<string, HeaderName[]> = {
+  '401': ['WWW-Authenticate'],
+  '429': ['Retry-After'],
+  '503': ['Retry-After'],
+};
 
 /** Marks an operation as behind the tenant key gate; consumed, and removed, by `declareResponseHeaders`. */
 const KEY_GATED = 'x-partnerline-key-gated';

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { closeServices, createServices } from '../../src/platform/boot.ts';
 import { type Config, loadConfig } from '../../src/platform/config.ts';
+import { openPostgres } from '../../src/platform/db/index.ts';
 import type { Clock, Services } from '../../src/platform/services.ts';
 import { createTestDatabase, onPostgres } from './database.ts';
 
@@ -33,11 +34,22 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface ServerOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  logger?: FastifyBaseLogger;
+  /** On PostgreSQL: the URL the server opens its database by, given the database's own (a proxy's, say). */
+  databaseVia?: (url: string) => string;
+}
+
 /** Starts the real server on a free loopback port with its own fresh database. */
-export async function startServer(
-  options: { env?: Record<string, string>; clock?: Clock; logger?: FastifyBaseLogger } = {},
-): Promise<TestServer> {
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const testDb = await createTestDatabase();
+  let database = testDb.database;
+  if (options.databaseVia && testDb.url) {
+    await database.close();
+    database = await openPostgres(options.databaseVia(testDb.url));
+  }
   const config = loadConfig({
     NODE_ENV: 'test',
     ADMIN_API_KEY: ADMIN_KEY,
@@ -53,7 +65,7 @@ export async function startServer(
     ...options.env,
   });
   const services = await createServices(config, {
-    database: testDb.database,
+    database,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
@@ -79,9 +91,20 @@ export interface LoggedServer extends TestServer {
 }
 
 /** `startServer`, with the services' log lines at `info` and above kept for the test to read. */
-export async function startLoggedServer(env: Record<string, string>): Promise<LoggedServer> {
+export async function startLoggedServer(
+  env: Record<string, string>,
+  options: Omit<ServerOptions, 'env' | 'logger'> = {},
+): Promise<LoggedServer> {
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const server = await startServer({ env, logger });
+  const server = await startServer({ ...options, env, logger });
   return { ...server, logs: () => lines };
 }
+
+/** The server's log lines, parsed. */
+export const entries = (server: LoggedServer): { level: number; msg: string }[] =>
+  server.logs().map((line) => JSON.parse(line));
+
+/** The log lines whose message contains `text`. */
+export const logged = (server: LoggedServer, text: string) =>
+  entries(server).filter((line) => line.msg.includes(text));

@@ -272,13 +272,14 @@ describe('response headers in the document', () => {
     expect(declared.includes('WWW-Authenticate')).toBe(status === 401);
   });
 
-  it('every response declares X-Request-Id; every 401 WWW-Authenticate; every 429 Retry-After', () => {
+  it('every response declares X-Request-Id; every 401 WWW-Authenticate; every 429 and 503 Retry-After', () => {
     for (const { method, path, op } of operations()) {
       for (const status of Object.keys(op.responses)) {
         const declared = declaredHeaders(path, method, status);
         expect(declared, `${method} ${path} ${status}`).toContain('X-Request-Id');
         if (status === '401') expect(declared, `${method} ${path}`).toContain('WWW-Authenticate');
-        if (status === '429') expect(declared, `${method} ${path}`).toContain('Retry-After');
+        if (status === '429' || status === '503')
+          expect(declared, `${method} ${path}`).toContain('Retry-After');
       }
     }
   });

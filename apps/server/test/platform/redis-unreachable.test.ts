@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,8 @@ import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
 import { freePort, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
 import { createTestDatabase, onPostgres } from '../helpers/database.ts';
 import { type ApiResponse, call, createKey, createTenant } from '../helpers/http.ts';
-import { ADMIN_KEY, type LoggedServer, startLoggedServer } from '../helpers/server.ts';
+import { ADMIN_KEY, entries, type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
+import { listen, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 // REDIS_URL names a port nobody listens on (or, later, a proxy to the shared Redis): the server
 // must start and serve without Redis, and use it once it answers. The shared Redis is never
@@ -15,48 +16,6 @@ import { ADMIN_KEY, type LoggedServer, startLoggedServer } from '../helpers/serv
 const SHARED_REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CHANNEL_DOWN = 'key change channel cannot reach Redis';
 const CHANNEL_BACK = 'key change channel subscribed to Redis again';
-
-/** The server's log lines, parsed. */
-const entries = (server: LoggedServer): { level: number; msg: string }[] =>
-  server.logs().map((line) => JSON.parse(line));
-
-const logged = (server: LoggedServer, text: string) =>
-  entries(server).filter((line) => line.msg.includes(text));
-
-/** Listens on `port` and forwards every connection to the shared Redis, until closed. */
-async function startRedisProxy(port: number): Promise<{ close(): Promise<void> }> {
-  const target = new URL(SHARED_REDIS);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    for (const [socket, other] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(socket);
-      socket.on('error', () => socket.destroy());
-      socket.on('close', () => {
-        sockets.delete(socket);
-        other.destroy();
-      });
-      socket.pipe(other);
-    }
-  });
-  await listen(server, port);
-  return {
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-}
 
 /** How many connections reach `port` within `ms`. */
 async function connectionsWithin(port: number, ms: number): Promise<number> {
@@ -155,7 +114,7 @@ describe('a fail-closed server whose Redis is unreachable', () => {
 describe('a server whose Redis answers only after it started', () => {
   const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
   let server: LoggedServer;
-  let proxy: { close(): Promise<void> } | undefined;
+  let proxy: TcpProxy | undefined;
   let port: number;
 
   beforeAll(async () => {
@@ -186,7 +145,7 @@ describe('a server whose Redis answers only after it started', () => {
     await revokeInDatabase(early.id);
     expect(outcome(await listPartners(early.key))).toBe('200');
 
-    proxy = await startRedisProxy(port);
+    proxy = await startTcpProxy(port, new URL(SHARED_REDIS), 6379);
     const deadline = Date.now() + 10_000;
     while (logged(server, CHANNEL_BACK).length === 0) {
       if (Date.now() > deadline) throw new Error('the key change channel did not subscribe');

@@ -1,9 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
+import { PgListener } from '../db/listener.ts';
 
 /** A change that makes cached key checks stale: one key, or every key of a tenant. */
 export type KeyChange = { keyId: string } | { tenantId: string; tenantSlug?: string };
@@ -43,13 +43,12 @@ export class LocalKeyChanges implements KeyChangeTransport {
 /** PostgreSQL LISTEN/NOTIFY on a dedicated connection that reconnects on loss. */
 export class PostgresKeyChanges implements KeyChangeTransport {
   readonly name = 'postgres';
-  private listener: pg.Client | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
+  private listener: PgListener | undefined;
 
   constructor(
     private readonly url: string,
     private readonly notify: (channel: string, payload: string) => Promise<void>,
+    private readonly cacheTtlSeconds: number,
     private readonly log: FastifyBaseLogger,
   ) {}
 
@@ -58,42 +57,25 @@ export class PostgresKeyChanges implements KeyChangeTransport {
   }
 
   async start(onChange: (change: KeyChange) => void, onGap: () => void): Promise<void> {
-    const connect = async (reconnecting: boolean): Promise<void> => {
-      const client = new pg.Client({ connectionString: this.url });
-      client.on('notification', (message) => {
-        const change = message.payload ? parse(message.payload) : undefined;
+    this.listener = new PgListener({
+      url: this.url,
+      channel: CHANNEL,
+      name: 'key change listener',
+      whileDown:
+        'changes made in other processes take effect here only when cached keys expire ' +
+        `(KEY_CACHE_TTL_SECONDS, ${this.cacheTtlSeconds} s) until it answers`,
+      log: this.log,
+      onNotification: (payload) => {
+        const change = payload ? parse(payload) : undefined;
         if (change) onChange(change);
-      });
-      client.on('error', (error) => {
-        this.log.warn({ err: error }, 'key change listener lost its connection; reconnecting');
-        void client.end().catch(() => {});
-        if (this.listener === client) this.listener = undefined;
-        this.scheduleReconnect(connect);
-      });
-      await client.connect();
-      await client.query(`listen ${CHANNEL}`);
-      this.listener = client;
-      if (reconnecting) onGap();
-    };
-    await connect(false);
-  }
-
-  private scheduleReconnect(connect: (reconnecting: boolean) => Promise<void>): void {
-    if (this.stopped || this.retry) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      connect(true).catch((error: unknown) => {
-        this.log.warn({ err: error }, 'key change listener could not reconnect; retrying');
-        this.scheduleReconnect(connect);
-      });
-    }, 500);
-    this.retry.unref();
+      },
+      onGap,
+    });
+    await this.listener.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    await this.listener?.end().catch(() => {});
+    await this.listener?.stop();
   }
 }
 
@@ -206,6 +188,7 @@ export function createKeyChangeTransport(
       async (channel, payload) => {
         await sql`select pg_notify(${channel}, ${payload})`.execute(database.db);
       },
+      config.keyCacheTtlSeconds,
       logger,
     );
   }

@@ -89,6 +89,12 @@ export async function openPostgres(
   pool.on('error', () => {
     // An idle client lost its connection; the pool replaces it on the next checkout.
   });
+  pool.on('connect', (client) => {
+    // A client that loses its connection while checked out fails its query, and also emits
+    // `error`, which the pool only listens for while the client is idle: unheard, it would end the
+    // process. The query's caller gets the error; the pool drops the client when it comes back.
+    client.on('error', () => {});
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins });
   await sql`select 1`.execute(db);
   return {

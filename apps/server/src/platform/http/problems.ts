@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay from 'find-my-way';
 import type { SecretMask } from '../auth/secret-mask.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { fieldErrors } from './validation.ts';
@@ -20,6 +21,8 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 function send(reply: FastifyReply, error: ApiError, requestId: string, secrets: SecretMask): FastifyReply {
   reply.errorCode = error.code;
   if (error.headers) reply.headers(error.headers);
+  // Whatever is unavailable is expected back soon: clients may retry after a second.
+  if (error.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   if (error.status === 401) {
     // RFC 6750: a missing credential gets the bare challenge, a refused one says why.
     reply.header(
@@ -62,6 +65,14 @@ function toApiError(error: FastifyError): ApiError {
     return new ApiError('unsupported_media_type', 'Send the request body as application/json');
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new ApiError('validation_error', 'The request could not be understood');
+  }
+  if (isDatabaseUnavailable(error)) {
+    // The statement never reached the database, or its connection broke under it; a POST sent
+    // again with the same Idempotency-Key is applied at most once.
+    return new ApiError(
+      'service_unavailable',
+      'The database cannot be reached right now; send the request again shortly',
+    );
   }
   return new ApiError(
     'internal_error',

@@ -53,9 +53,7 @@ export class FailoverRateLimitStore implements RateLimitStore {
       }
     }
     if (this.options.failClosed) {
-      throw new ApiError('service_unavailable', 'Rate limiting is unavailable; try again shortly', {
-        headers: { 'retry-after': '1' },
-      });
+      throw new ApiError('service_unavailable', 'Rate limiting is unavailable; try again shortly');
     }
     return this.local.hit(checks, nowMs);
   }

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
-import pg from 'pg';
 import type { WebhookSettings } from '../config.ts';
 import type { Db } from '../db/index.ts';
+import { PgListener } from '../db/listener.ts';
 import { newId } from '../ids.ts';
 import type { Clock } from '../services.ts';
 import {
@@ -50,7 +50,7 @@ export class WebhookDispatcher {
   private readonly perEndpoint = new Map<string, number>();
   private readonly finished: Outcome[] = [];
   private flushing: Promise<void> | undefined;
-  private listener: pg.Client | undefined;
+  private listener: PgListener | undefined;
   private readonly onWrite = () => this.wake();
   readonly stats: DispatcherStats = { inFlight: 0, delivered: 0, failed: 0 };
 
@@ -80,9 +80,8 @@ export class WebhookDispatcher {
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
     await this.flush();
-    const listener = this.listener;
+    await this.listener?.stop();
     this.listener = undefined;
-    await listener?.end().catch(() => {});
   }
 
   wake(): void {
@@ -91,16 +90,17 @@ export class WebhookDispatcher {
   }
 
   private async listen(url: string): Promise<void> {
-    const client = new pg.Client({ connectionString: url });
-    client.on('notification', () => this.wake());
-    client.on('error', (error) => {
-      // Polling still delivers; the listener only shortens the wait.
-      this.log.warn({ err: error }, 'webhook outbox listener lost its connection; polling only');
-      if (this.listener === client) this.listener = undefined;
+    this.listener = new PgListener({
+      url,
+      channel: OUTBOX_CHANNEL,
+      name: 'webhook outbox listener',
+      whileDown: `events of other processes are picked up by polling, within ${this.settings.pollIntervalMs} ms`,
+      log: this.log,
+      onNotification: () => this.wake(),
+      // Outbox writes announced meanwhile are found by the next round.
+      onGap: () => this.wake(),
     });
-    await client.connect();
-    await client.query(`listen ${OUTBOX_CHANNEL}`);
-    this.listener = client;
+    await this.listener.start();
   }
 
   private sleep(ms: number): Promise<void> {

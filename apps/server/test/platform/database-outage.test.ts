@@ -1,0 +1,108 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
+import { freePort } from '../helpers/child-process.ts';
+import { onPostgres } from '../helpers/database.ts';
+import { call, createKey, createTenant, expectProblem } from '../helpers/http.ts';
+import { type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+
+// The server reaches its PostgreSQL through a proxy the test closes and opens again: a database
+// outage without stopping the shared PostgreSQL. PGlite runs inside the process and cannot go away.
+const KEYS_DOWN = 'key change listener cannot reach PostgreSQL';
+const KEYS_BACK = 'key change listener is listening to PostgreSQL again';
+const OUTBOX_DOWN = 'webhook outbox listener cannot reach PostgreSQL';
+const OUTBOX_BACK = 'webhook outbox listener is listening to PostgreSQL again';
+
+describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back', () => {
+  const target = new URL(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/test');
+  let port: number;
+  let proxy: TcpProxy | undefined;
+  let server: LoggedServer;
+
+  beforeAll(async () => {
+    port = await freePort();
+    proxy = await startTcpProxy(port, target, 5432);
+    server = await startLoggedServer(
+      // Key changes travel by PostgreSQL, not Redis; an hour of caching: only the channel, never
+      // expiry, can explain a change seen.
+      { REDIS_URL: '', RATE_LIMIT_REDIS_PREFIX: '', KEY_CACHE_TTL_SECONDS: '3600' },
+      {
+        databaseVia: (url) => {
+          const proxied = new URL(url);
+          proxied.hostname = '127.0.0.1';
+          proxied.port = String(port);
+          return proxied.toString();
+        },
+      },
+    );
+    await server.services.webhookDispatcher.start();
+  });
+  afterAll(async () => {
+    await server?.close();
+    await proxy?.close();
+  });
+
+  const listPartners = (key: string) => call(server, 'GET', '/api/v1/partners?limit=1', { key });
+
+  async function until(text: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (logged(server, text).length === 0) {
+      if (Date.now() > deadline) throw new Error(`not logged within 10 s: ${text}`);
+      await sleep(50);
+    }
+  }
+
+  it('answers 503 with Retry-After meanwhile, warns once per listener, then serves and listens again', async () => {
+    const tenant = await createTenant(server);
+    const key = await createKey(server, tenant.key, { name: 'reader', scopes: ['partners:read'] });
+    expect((await listPartners(key.key)).status).toBe(200);
+
+    await proxy?.close();
+    proxy = undefined;
+    // The key is cached, so the request reaches the handler, whose query cannot be sent.
+    const refused = await listPartners(key.key);
+    expectProblem(refused, 503, 'service_unavailable');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.body.detail).toBe(
+      'The database cannot be reached right now; send the request again shortly',
+    );
+    expect(JSON.stringify(refused.body)).not.toMatch(/ECONNREFUSED|select|127\.0\.0\.1/i);
+    const ready = await call(server, 'GET', '/ready');
+    expectProblem(ready, 503, 'service_unavailable');
+    expect(ready.headers.get('retry-after')).toBe('1');
+
+    // Three seconds are several reconnect attempts by each listener.
+    await sleep(3_000);
+    expect(logged(server, KEYS_DOWN)).toHaveLength(1);
+    expect(logged(server, OUTBOX_DOWN)).toHaveLength(1);
+
+    proxy = await startTcpProxy(port, target, 5432);
+    await until(KEYS_BACK);
+    await until(OUTBOX_BACK);
+    expect((await listPartners(key.key)).status).toBe(200);
+
+    // The channel works again: a revocation by another process, announced through PostgreSQL
+    // (as the CLI does), reaches this server's cache within a second.
+    await server.services.db
+      .updateTable('apiKeys')
+      .set({ revokedAt: new Date() })
+      .where('id', '=', key.id)
+      .execute();
+    expect((await listPartners(key.key)).status).toBe(200);
+    const sent = Date.now();
+    await sendKeyChange(server.config, server.services.database, { keyId: key.id });
+    for (;;) {
+      const response = await listPartners(key.key);
+      if (response.status === 401) {
+        expect(response.body.code).toBe('api_key_revoked');
+        break;
+      }
+      expect(Date.now() - sent, 'the change did not arrive within 1 s').toBeLessThan(1_000);
+      await sleep(15);
+    }
+
+    for (const text of [KEYS_DOWN, KEYS_BACK, OUTBOX_DOWN, OUTBOX_BACK])
+      expect(logged(server, text)).toHaveLength(1);
+  });
+});
