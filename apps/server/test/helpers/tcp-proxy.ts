@@ -32,6 +32,23 @@ export async function startTcpProxy(port: number, target: URL, defaultPort: numb
   };
 }
 
+/** Listens on 127.0.0.1:`port`, accepts every connection and never answers: a service that hangs. */
+export async function startBlackHole(port: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await listen(server, port);
+  return {
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 export function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -5,7 +5,7 @@ import { freePort } from '../helpers/child-process.ts';
 import { onPostgres } from '../helpers/database.ts';
 import { call, createKey, createTenant, expectProblem } from '../helpers/http.ts';
 import { type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { startBlackHole, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 // The server reaches its PostgreSQL through a proxy the test closes and opens again: a database
 // outage without stopping the shared PostgreSQL. PGlite runs inside the process and cannot go away.
@@ -53,7 +53,9 @@ describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back
     }
   }
 
-  it('answers 503 with Retry-After meanwhile, warns once per listener, then serves and listens again', async () => {
+  it('answers 503 with Retry-After meanwhile, warns once per listener, then serves and listens again', {
+    timeout: 60_000,
+  }, async () => {
     const tenant = await createTenant(server);
     const key = await createKey(server, tenant.key, { name: 'reader', scopes: ['partners:read'] });
     expect((await listPartners(key.key)).status).toBe(200);
@@ -76,6 +78,14 @@ describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back
     await sleep(3_000);
     expect(logged(server, KEYS_DOWN)).toHaveLength(1);
     expect(logged(server, OUTBOX_DOWN)).toHaveLength(1);
+
+    // A database that accepts connections and never answers (a network partition) fails a
+    // request after the pool's 10 s connect timeout, not when TCP gives up.
+    const hole = await startBlackHole(port);
+    const hung = await listPartners(key.key);
+    expectProblem(hung, 503, 'service_unavailable');
+    expect(hung.headers.get('retry-after')).toBe('1');
+    await hole.close();
 
     proxy = await startTcpProxy(port, target, 5432);
     await until(KEYS_BACK);

@@ -80,6 +80,10 @@ export async function openPostgres(
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    // A database that does not answer at all (a network partition, not a refused connection)
+    // fails a request after 10 s, as 503, instead of holding it until TCP gives up.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as never,

@@ -48,7 +48,14 @@ export class PgListener {
 
   private async connect(reconnecting: boolean): Promise<void> {
     const { url, channel, onNotification } = this.options;
-    const client = new pg.Client({ connectionString: url });
+    // A database that does not answer fails the attempt after 10 s, so it is tried again; TCP
+    // keepalive notices a connection that died without a word.
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
     client.on('notification', (message) => onNotification(message.payload));
     client.on('error', (error) => this.lost(client, error));
     this.client = client;
