@@ -337,6 +337,20 @@ describe('quotas', () => {
     });
   });
 
+  it('counts a new period from the moment the quota period changes', async () => {
+    const { id, key } = await keyWith({ quota: { limit: 1, period: 'day' } });
+    expect((await me(key)).status).toBe(200);
+    expect((await me(key)).body.code).toBe('quota_exceeded');
+    const monthly = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: { limit: 1, period: 'month' } },
+    });
+    expect(monthly.status).toBe(200);
+    const first = await me(key);
+    expect([first.status, first.headers.get('x-quota-remaining')]).toEqual([200, '0']);
+    expect((await me(key)).body.code).toBe('quota_exceeded');
+  });
+
   it('is not consumed by a request the rate limit refuses', async () => {
     const { key } = await keyWith({
       rateLimit: { limit: 1, windowSeconds: 60 },
