@@ -13,6 +13,8 @@ const KEYS_DOWN = 'key change listener cannot reach PostgreSQL';
 const KEYS_BACK = 'key change listener is listening to PostgreSQL again';
 const OUTBOX_DOWN = 'webhook outbox listener cannot reach PostgreSQL';
 const OUTBOX_BACK = 'webhook outbox listener is listening to PostgreSQL again';
+const POLLING_DOWN = 'webhook dispatcher: polling failed';
+const POLLING_BACK = 'webhook dispatcher: polling again';
 
 describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back', () => {
   const target = new URL(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/test');
@@ -112,7 +114,9 @@ describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back
       await sleep(15);
     }
 
-    for (const text of [KEYS_DOWN, KEYS_BACK, OUTBOX_DOWN, OUTBOX_BACK])
-      expect(logged(server, text)).toHaveLength(1);
+    await until(POLLING_BACK);
+    for (const text of [KEYS_DOWN, KEYS_BACK, OUTBOX_DOWN, OUTBOX_BACK, POLLING_DOWN, POLLING_BACK]) {
+      expect(logged(server, text), text).toHaveLength(1);
+    }
   });
 });

@@ -51,6 +51,8 @@ export class WebhookDispatcher {
   private readonly finished: Outcome[] = [];
   private flushing: Promise<void> | undefined;
   private listener: PgListener | undefined;
+  /** Polling rounds failed in a row. */
+  private failedRounds = 0;
   private readonly onWrite = () => this.wake();
   readonly stats: DispatcherStats = { inFlight: 0, delivered: 0, failed: 0 };
 
@@ -133,9 +135,16 @@ export class WebhookDispatcher {
         for (const message of claimed) this.deliver(message);
         busy = fanned === FAN_OUT_BATCH || (claimed.length > 0 && claimed.length === free);
       } catch (error) {
-        this.log.error({ err: error }, 'webhook dispatcher: polling failed; retrying');
+        // Logged once per run of failures (a database outage fails every round), not every second.
+        if (this.failedRounds++ === 0) {
+          this.log.error({ err: error }, 'webhook dispatcher: polling failed; retrying every second');
+        }
         await this.sleep(1_000);
         continue;
+      }
+      if (this.failedRounds > 0) {
+        this.log.info({ failedRounds: this.failedRounds }, 'webhook dispatcher: polling again');
+        this.failedRounds = 0;
       }
       if (!this.running) break;
       if (!busy) await this.sleep(this.settings.pollIntervalMs);
