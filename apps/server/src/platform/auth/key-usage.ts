@@ -24,13 +24,15 @@ interface KeyUse {
  * Records how often, when and from where each key is used. Requests only touch memory (one map
  * read per request); a timer adds the request counts every two seconds and writes each key's last
  * use at most about once a minute, all in one statement per flush. A crash loses at most one flush
- * interval of counts.
+ * interval of counts; while the database cannot be reached they are kept, and written when it can.
  */
 export class KeyUsageRecorder {
   private readonly uses = new Map<string, KeyUse>();
   /** Keys used since the last flush. */
   private pending: KeyUse[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Flushes failed in a row. */
+  private failures = 0;
 
   constructor(
     private readonly db: Db,
@@ -66,14 +68,23 @@ export class KeyUsageRecorder {
     return use && { at: use.at, ip: use.ip };
   }
 
-  /** Adds the counted requests to each key and writes last uses that are due, in one statement. */
+  /**
+   * Adds the counted requests to each key and writes last uses that are due, in one statement.
+   * When that fails (the database is away), the batch is kept for the next flush.
+   */
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const batch = this.pending.map((use) => ({
-      id: use.id,
+      use,
       count: use.count,
-      at: use.due ? use.at : null,
-      ip: use.due ? use.ip : null,
+      due: use.due,
+      writtenMs: use.writtenMs,
+    }));
+    const rows = batch.map(({ use, count, due }) => ({
+      id: use.id,
+      count,
+      at: due ? use.at : null,
+      ip: due ? use.ip : null,
     }));
     for (const use of this.pending) {
       if (use.due) use.writtenMs = use.at.getTime();
@@ -88,11 +99,28 @@ export class KeyUsageRecorder {
           request_count = k.request_count + u.count,
           last_used_at = case when u.at > coalesce(k.last_used_at, '-infinity') then u.at else k.last_used_at end,
           last_used_ip = case when u.at > coalesce(k.last_used_at, '-infinity') then u.ip else k.last_used_ip end
-        from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb) as u (id text, count bigint, at timestamptz, ip text)
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as u (id text, count bigint, at timestamptz, ip text)
         where k.id = u.id
       `.execute(this.db);
     } catch (error) {
-      this.log.warn({ err: error }, 'could not record API key usage');
+      for (const { use, count, due, writtenMs } of batch) {
+        use.count += count;
+        if (due) {
+          use.due = true;
+          use.writtenMs = writtenMs;
+        }
+        if (!use.pending) {
+          use.pending = true;
+          this.pending.push(use);
+        }
+      }
+      // Once per run of failures: a database outage fails every flush.
+      if (this.failures++ === 0) this.log.warn({ err: error }, 'could not record API key usage; keeping it');
+      return;
+    }
+    if (this.failures > 0) {
+      this.log.info({ failedFlushes: this.failures }, 'recording API key usage again');
+      this.failures = 0;
     }
   }
 
