@@ -17,8 +17,9 @@ import {
   answerClientError,
   frameworkErrorRenderer,
   registerProblemHandling,
+  type UnmatchedAnswer,
 } from './platform/http/problems.ts';
-import { tenantGate } from './platform/http/tenant-api.ts';
+import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import {
@@ -69,7 +70,10 @@ async function defaultEmptyBody(request: FastifyRequest): Promise<void> {
   if (request.body === undefined) request.body = {};
 }
 
-async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> {
+async function tenantApi(
+  app: App,
+  options: { hidden: boolean; answerUnmatched: UnmatchedAnswer },
+): Promise<void> {
   if (options.hidden) {
     // The /api/t/{slug}/v1 twins of every route: served, but documented once under /api/v1.
     app.addHook('onRoute', (route) => {
@@ -88,6 +92,11 @@ async function tenantApi(app: App, options: { hidden: boolean }): Promise<void> 
     route.preValidation = [defaultEmptyBody];
     route.preHandler = [claimIdempotencyKey];
     route.onSend = [storeIdempotentResponse];
+  });
+  // Unknown paths and wrong methods: a key's request is gated, metered and logged like any other.
+  app.setNotFoundHandler(async (request, reply) => {
+    await gateUnmatched(request, reply);
+    return options.answerUnmatched(request, reply);
   });
   apiKeyRoutes(app);
   auditLogRoutes(app);
@@ -127,7 +136,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   // Only JSON bodies are accepted; anything else is a 415 problem.
   app.removeContentTypeParser(['text/plain']);
-  registerProblemHandling(app, secrets);
+  const answerUnmatched = registerProblemHandling(app, secrets);
   if (config.docsEnabled) await registerOpenApi(app);
 
   const typed = app.withTypeProvider() as unknown as App;
@@ -135,8 +144,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   metricsRoutes(typed);
   revokeLeakedKeysRoute(typed);
   await typed.register(adminApi, { prefix: '/api/admin' });
-  await typed.register(tenantApi, { prefix: '/api/v1', hidden: false });
-  await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true });
+  await typed.register(tenantApi, { prefix: '/api/v1', hidden: false, answerUnmatched });
+  await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true, answerUnmatched });
   assertRateLimitedRoutesExist(app, config);
   await startBackgroundWork(services, { dispatch: config.webhooks.dispatch });
   return app;

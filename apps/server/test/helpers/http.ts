@@ -88,7 +88,12 @@ export async function createTenant(server: TestServer, slug = uniqueSlug()): Pro
 export async function createKey(
   server: TestServer,
   callerKey: string,
-  body: { name: string; scopes: string[]; environment?: 'live' | 'test' },
+  body: {
+    name: string;
+    scopes: string[];
+    environment?: 'live' | 'test';
+    rateLimit?: { limit: number; windowSeconds: number };
+  },
   slug?: string,
 ): Promise<{ id: string; key: string }> {
   const base = slug ? `/api/t/${slug}/v1` : '/api/v1';

@@ -152,11 +152,15 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   socket.destroy(error);
 }
 
+/** Answers a request no route matched: 405 with `Allow` when the path exists for other methods, else 404. */
+export type UnmatchedAnswer = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
 /**
  * Renders every error — our own, validation, parser, unknown route, wrong method and unexpected
- * throws — as RFC 9457 problem+json. Unexpected errors are logged, never echoed.
+ * throws — as RFC 9457 problem+json. Unexpected errors are logged, never echoed. Returns the
+ * answer to unmatched requests, for the tenant API's own not-found handlers.
  */
-export function registerProblemHandling(app: FastifyInstance, secrets: SecretMask): void {
+export function registerProblemHandling(app: FastifyInstance, secrets: SecretMask): UnmatchedAnswer {
   app.decorateReply('errorCode', null);
   // A shadow router of every registered route tells a wrong method (405) from an unknown path (404).
   const routes = FindMyWay();
@@ -173,7 +177,7 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
     return send(reply, apiError, request.id, secrets);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  const answerUnmatched: UnmatchedAnswer = (request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed: string[] = METHODS.filter((method) => routes.find(method, path) !== null);
     // Fastify answers HEAD wherever GET is routed.
@@ -185,5 +189,7 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
       return send(reply, error, request.id, secrets);
     }
     return send(reply, new ApiError('not_found', `No route ${request.method} ${path}`), request.id, secrets);
-  });
+  };
+  app.setNotFoundHandler(answerUnmatched);
+  return answerUnmatched;
 }

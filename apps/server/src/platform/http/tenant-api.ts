@@ -12,7 +12,7 @@ import {
   limitUnauthenticatedRequest,
 } from '../rate-limit/request-limits.ts';
 import { missingKey, presentedKey } from './credentials.ts';
-import type { TenantRoute } from './tenant-route.ts';
+import { type TenantRoute, unmatchedRoute } from './tenant-route.ts';
 
 const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
 const SLUG = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -156,6 +156,28 @@ export function tenantGate(route: TenantRoute): onRequestHookHandler {
     }
     authenticateAsync(request, reply, route, auth).then(() => done(), done);
   };
+}
+
+/** The gate of unmatched requests, per method (see unmatchedRoute); only Node's usual methods. */
+const UNMATCHED_GATES = new Map(
+  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((method) => [
+    method,
+    tenantGate(unmatchedRoute(method)),
+  ]),
+);
+
+/**
+ * A request under the tenant API that no route matches, made with a key: it passes the gate like
+ * any other (authenticated, limited, then metered and logged for the key's tenant), so a mistyped
+ * URL shows in the request log and cannot be sent unlimited. Requests without a key are left to
+ * the caller's 404 or 405 as they are.
+ */
+export function gateUnmatched(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const gate = UNMATCHED_GATES.get(request.method);
+  if (gate === undefined || presentedKey(request) === undefined) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    gate.call(request.server, request, reply, (error?: Error) => (error ? reject(error) : resolve()));
+  });
 }
 
 /** The gate with promises: a key read from the database, the admin key, or limits kept in Redis. */

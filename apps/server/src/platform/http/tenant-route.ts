@@ -1,7 +1,7 @@
 import type { RouteOptions } from 'fastify';
 import type { Scope } from '../auth/scopes.ts';
 import type { AuthContext } from '../context.ts';
-import type { RouteSeries } from '../metrics/http-metrics.ts';
+import { type RouteSeries, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
 import type { LimitCheck } from '../rate-limit/policy.ts';
 import { emptyUsageSlots, type UsageSlots } from '../usage/meter.ts';
 
@@ -48,6 +48,21 @@ export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config
     limitName: `${method === 'HEAD' ? 'GET' : method} ${path}`,
     label: routeLabel(route.url),
     scope: (route.config as { scope?: Scope } | undefined)?.scope,
+    keys: new WeakMap(),
+    series: { metrics: undefined, byStatus: new Map() },
+  };
+}
+
+/**
+ * The stand-in route of a key's requests that no route matches (404, 405), one per method: they
+ * take from the key's own budgets and quota (no per-route limit names them) and are counted,
+ * metered and logged under the route `unmatched`.
+ */
+export function unmatchedRoute(method: string): TenantRoute {
+  return {
+    limitName: `${method} (unmatched)`,
+    label: UNMATCHED_ROUTE,
+    scope: undefined,
     keys: new WeakMap(),
     series: { metrics: undefined, byStatus: new Map() },
   };

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createKey, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
+
+// A request with a key to a path no route matches (404) or with a method the path does not take
+// (405) passes the tenant gate like any other: it is authenticated, takes from the key's budgets,
+// and is metered and logged for its tenant under the route `unmatched`.
+let server: TestServer;
+let tenant: TestTenant;
+let other: TestTenant;
+let limited: { id: string; key: string };
+
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+  other = await createTenant(server);
+  limited = await createKey(server, tenant.key, {
+    name: 'limited',
+    scopes: ['partners:read'],
+    rateLimit: { limit: 3, windowSeconds: 60 },
+  });
+});
+afterAll(() => server?.close());
+
+describe('requests no route matches', () => {
+  it('take from the key budget, with the limit headers, until it is spent', async () => {
+    const missing = await call(server, 'GET', '/api/v1/no-such-thing', { key: limited.key });
+    expectProblem(missing, 404, 'not_found');
+    expect(missing.headers.get('x-ratelimit-limit')).toBe('3');
+    expect(missing.headers.get('x-ratelimit-remaining')).toBe('2');
+
+    const wrongMethod = await call(server, 'PUT', '/api/v1/partners', { key: limited.key, body: {} });
+    expectProblem(wrongMethod, 405, 'method_not_allowed');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(wrongMethod.headers.get('x-ratelimit-remaining')).toBe('1');
+
+    // The same budget as the key's routes.
+    expect((await call(server, 'GET', '/api/v1/partners', { key: limited.key })).status).toBe(200);
+    const refused = await call(server, 'GET', '/api/v1/no-such-thing', { key: limited.key });
+    expectProblem(refused, 429, 'rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('refuse a key that is not valid, or not valid for the tenant named in the URL', async () => {
+    const invalid = await call(server, 'GET', '/api/v1/no-such-thing', {
+      key: `${limited.key.slice(0, -4)}AAAA`,
+    });
+    expectProblem(invalid, 401, 'api_key_invalid');
+    const elsewhere = await call(server, 'GET', `/api/t/${other.slug}/v1/no-such-thing`, { key: tenant.key });
+    expectProblem(elsewhere, 401, 'api_key_invalid');
+    const own = await call(server, 'GET', `/api/t/${tenant.slug}/v1/no-such-thing`, { key: tenant.key });
+    expectProblem(own, 404, 'not_found');
+    const admin = await call(server, 'DELETE', `/api/t/${other.slug}/v1/partners`, { key: ADMIN_KEY });
+    expectProblem(admin, 405, 'method_not_allowed');
+  });
+
+  it('without a key are a plain 404 or 405, as before', async () => {
+    const missing = await call(server, 'GET', '/api/v1/no-such-thing');
+    expectProblem(missing, 404, 'not_found');
+    expect(missing.headers.get('x-ratelimit-limit')).toBeNull();
+    expectProblem(await call(server, 'PATCH', '/api/v1/partners'), 405, 'method_not_allowed');
+    expectProblem(await call(server, 'GET', '/nowhere', { key: tenant.key }), 404, 'not_found');
+  });
+
+  it('are in the request log and the usage of the key, under the route unmatched', async () => {
+    await server.services.requestRecorder.flush();
+    const logs = await call(server, 'GET', `/api/v1/request-logs?keyId=${limited.id}&route=unmatched`, {
+      key: tenant.key,
+    });
+    expect(logs.status).toBe(200);
+    expect(
+      logs.body.data.map((row: { method: string; path: string; status: number; errorCode: string }) => [
+        row.method,
+        row.path,
+        row.status,
+        row.errorCode,
+      ]),
+    ).toEqual([
+      ['GET', '/api/v1/no-such-thing', 429, 'rate_limited'],
+      ['PUT', '/api/v1/partners', 405, 'method_not_allowed'],
+      ['GET', '/api/v1/no-such-thing', 404, 'not_found'],
+    ]);
+
+    const usage = await call(server, 'GET', `/api/v1/usage?groupBy=route&keyId=${limited.id}`, {
+      key: tenant.key,
+    });
+    expect(usage.status).toBe(200);
+    const byRoute = Object.fromEntries(
+      usage.body.data.map((point: { route: string; method: string }) => [
+        `${point.method} ${point.route}`,
+        point,
+      ]),
+    );
+    expect(byRoute['GET unmatched']).toMatchObject({ requests: 2, clientErrors: 2, rateLimited: 1 });
+    expect(byRoute['PUT unmatched']).toMatchObject({ requests: 1, clientErrors: 1 });
+    expect(byRoute['GET /api/v1/partners']).toMatchObject({ requests: 1, successes: 1 });
+
+    // Another tenant sees none of it, only what the admin key did in its name.
+    const foreign = await call(server, 'GET', '/api/v1/request-logs?route=unmatched', { key: other.key });
+    expect(
+      foreign.body.data.map((row: { keyId: string | null; path: string; status: number }) => [
+        row.keyId,
+        row.path,
+        row.status,
+      ]),
+    ).toEqual([[null, `/api/t/${other.slug}/v1/partners`, 405]]);
+  });
+});
