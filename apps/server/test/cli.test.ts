@@ -6,15 +6,16 @@ import { parseCommandArgs, UsageError } from '../src/cli/command.ts';
 import { keyCommands } from '../src/cli/keys.ts';
 import { tenantCommands } from '../src/cli/tenants.ts';
 import {
+  childDatabase,
   childEnv,
   type Finished,
+  PRINTED_KEY,
   runCli,
   SERVER_DIR,
   type ServerProcess,
   startServerProcess,
-  tempDir,
 } from './helpers/child-process.ts';
-import { createTestDatabase, onPostgres, type TestDatabase } from './helpers/database.ts';
+import { onPostgres } from './helpers/database.ts';
 import { call, uniqueSlug } from './helpers/http.ts';
 import type { TestServer } from './helpers/server.ts';
 
@@ -24,7 +25,7 @@ const MIGRATIONS = readdirSync(join(SERVER_DIR, 'migrations'))
   .filter((file) => file.endsWith('.sql'))
   .map((file) => file.replace(/\.sql$/, ''))
   .sort();
-const KEY = /^plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}$/;
+const KEY = new RegExp(`^${PRINTED_KEY.source}$`);
 
 // Each test starts processes (a server takes seconds on a busy machine): more than the default 30 s.
 vi.setConfig({ testTimeout: 120_000 });
@@ -40,16 +41,9 @@ let pausable: string;
 const keyIdOf = (plaintext: string) => `key_${plaintext.split('_')[2]}`;
 
 beforeAll(async () => {
-  if (onPostgres) {
-    const testDb: TestDatabase = await createTestDatabase();
-    await testDb.database.close();
-    databaseEnv = { DATABASE_URL: testDb.url as string };
-    cleanup = testDb.drop;
-  } else {
-    const dir = await tempDir('partnerline-cli');
-    databaseEnv = { DATA_DIR: dir.path };
-    cleanup = dir.remove;
-  }
+  const database = await childDatabase('partnerline-cli');
+  databaseEnv = database.env;
+  cleanup = database.remove;
 });
 afterAll(async () => {
   await server?.stop();

@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestDatabase, onPostgres } from './database.ts';
+import type { TestServer } from './server.ts';
 
 /** apps/server: where `npm start` runs the server and the migrations live. */
 export const SERVER_DIR = fileURLToPath(new URL('../..', import.meta.url));
@@ -15,6 +17,28 @@ export const SERVER_DIR = fileURLToPath(new URL('../..', import.meta.url));
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const { PATH, HOME, TMPDIR } = process.env;
   return { ...(PATH ? { PATH } : {}), ...(HOME ? { HOME } : {}), ...(TMPDIR ? { TMPDIR } : {}), ...extra };
+}
+
+/** A live API key as a server prints it (its first admin key, say). */
+export const PRINTED_KEY = /plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}/;
+
+/** A server process as the HTTP helpers address it. */
+export const asTarget = (server: ServerProcess) => ({ url: server.url }) as TestServer;
+
+/**
+ * A fresh database for child processes: a new PostgreSQL database when the suite runs on
+ * PostgreSQL, else an empty PGlite DATA_DIR; `env` names it, `remove` drops it.
+ */
+export async function childDatabase(
+  prefix: string,
+): Promise<{ env: Record<string, string>; remove(): Promise<void> }> {
+  if (onPostgres) {
+    const testDb = await createTestDatabase();
+    await testDb.database.close();
+    return { env: { DATABASE_URL: testDb.url as string }, remove: testDb.drop };
+  }
+  const dir = await tempDir(prefix);
+  return { env: { DATA_DIR: dir.path }, remove: dir.remove };
 }
 
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {

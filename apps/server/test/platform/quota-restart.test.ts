@@ -1,17 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
+import {
+  asTarget,
+  PRINTED_KEY,
+  type ServerProcess,
+  startServerProcess,
+  tempDir,
+} from '../helpers/child-process.ts';
 import { call } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
 
 // The real `npm start` entry point without REDIS_URL, on PGlite in DATA_DIR in both test modes:
 // the single-process setup, where quota counters live in the process's memory.
 vi.setConfig({ testTimeout: 120_000 });
 
-const KEY = /plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}/;
-
 let dataDir: Awaited<ReturnType<typeof tempDir>>;
 let server: ServerProcess | undefined;
-const target = (process: ServerProcess) => ({ url: process.url }) as TestServer;
 
 beforeAll(async () => {
   dataDir = await tempDir('partnerline-quota-restart');
@@ -34,9 +36,9 @@ describe('quotas kept in memory (no Redis)', () => {
 
   it('are spent in one run', async () => {
     const first = await restart();
-    adminKey = (first.stdout().match(KEY) as RegExpMatchArray)[0];
+    adminKey = (first.stdout().match(PRINTED_KEY) as RegExpMatchArray)[0];
     const create = async (name: string, quota: object) => {
-      const created = await call(target(first), 'POST', '/api/v1/api-keys', {
+      const created = await call(asTarget(first), 'POST', '/api/v1/api-keys', {
         key: adminKey,
         body: { name, scopes: ['read'], quota },
       });
@@ -47,25 +49,25 @@ describe('quotas kept in memory (no Redis)', () => {
     daily = await create('daily', { limit: 5, period: 'day' });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++)
-      statuses.push((await call(target(first), 'GET', '/api/v1/me', { key: monthly })).status);
+      statuses.push((await call(asTarget(first), 'GET', '/api/v1/me', { key: monthly })).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
     // An allowed request that fails later still took from the quota; a 404 is one.
-    expect((await call(target(first), 'GET', '/api/v1/me', { key: daily })).status).toBe(200);
-    expect((await call(target(first), 'GET', '/api/v1/partners/prt_missing', { key: daily })).status).toBe(
+    expect((await call(asTarget(first), 'GET', '/api/v1/me', { key: daily })).status).toBe(200);
+    expect((await call(asTarget(first), 'GET', '/api/v1/partners/prt_missing', { key: daily })).status).toBe(
       404,
     );
   });
 
   it('stay spent after a restart: counted again from the usage the last run stored', async () => {
     const second = await restart();
-    const spent = await call(target(second), 'GET', '/api/v1/me', { key: monthly });
+    const spent = await call(asTarget(second), 'GET', '/api/v1/me', { key: monthly });
     expect(spent.status).toBe(429);
     expect(spent.body.code).toBe('quota_exceeded');
     expect(spent.headers.get('x-quota-remaining')).toBe('0');
     // Two of five taken before the restart: three left, the last one shown as 0 remaining.
     const remaining: (string | null)[] = [];
     for (let i = 0; i < 4; i++) {
-      const response = await call(target(second), 'GET', '/api/v1/me', { key: daily });
+      const response = await call(asTarget(second), 'GET', '/api/v1/me', { key: daily });
       remaining.push(
         response.status === 200 ? response.headers.get('x-quota-remaining') : String(response.status),
       );
@@ -75,11 +77,11 @@ describe('quotas kept in memory (no Redis)', () => {
 
   it('a key whose quota was never used starts at its full limit', async () => {
     const third = await restart();
-    const fresh = await call(target(third), 'POST', '/api/v1/api-keys', {
+    const fresh = await call(asTarget(third), 'POST', '/api/v1/api-keys', {
       key: adminKey,
       body: { name: 'fresh', scopes: ['read'], quota: { limit: 2, period: 'day' } },
     });
-    const response = await call(target(third), 'GET', '/api/v1/me', { key: fresh.body.data.key });
+    const response = await call(asTarget(third), 'GET', '/api/v1/me', { key: fresh.body.data.key });
     expect(response.headers.get('x-quota-remaining')).toBe('1');
   });
 });

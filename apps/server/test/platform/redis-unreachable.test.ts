@@ -4,8 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
-import { freePort, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
-import { createTestDatabase, onPostgres } from '../helpers/database.ts';
+import { childDatabase, freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
 import { type ApiResponse, call, createKey, createTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, entries, type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
 import { listen, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -178,19 +177,10 @@ describe('the server process, started with Redis unreachable', () => {
 
   beforeAll(async () => {
     const port = await freePort();
-    let databaseEnv: Record<string, string>;
-    if (onPostgres) {
-      const testDb = await createTestDatabase();
-      await testDb.database.close();
-      databaseEnv = { DATABASE_URL: testDb.url as string };
-      cleanup = testDb.drop;
-    } else {
-      const dataDir = await tempDir('pl-redis-down');
-      databaseEnv = { DATA_DIR: dataDir.path };
-      cleanup = dataDir.remove;
-    }
+    const database = await childDatabase('pl-redis-down');
+    cleanup = database.remove;
     server = await startServerProcess({
-      ...databaseEnv,
+      ...database.env,
       REDIS_URL: `redis://127.0.0.1:${port}`,
       ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'warn',

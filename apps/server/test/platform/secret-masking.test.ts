@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
+import { PRINTED_KEY, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
 import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 // The server-log test runs the real `npm start` entry point, on PGlite in both test modes.
 vi.setConfig({ testTimeout: 120_000 });
-
-const KEY = /plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}/;
 
 /** Every character of `text` percent-encoded, as a client may send a path. */
 const encodeAll = (text: string) =>
@@ -83,7 +81,7 @@ describe('the server log', () => {
   it('never holds a key a caller put into a URL, plain or percent-encoded, nor the admin key', async () => {
     const adminKey = 'log-admin-key-0123456789abcdefghijklmnopq';
     running = await startServerProcess({ DATA_DIR: dataDir.path, ADMIN_API_KEY: adminKey });
-    const printed = running.stdout().match(KEY);
+    const printed = running.stdout().match(PRINTED_KEY);
     expect(printed).not.toBeNull();
     const key = (printed as RegExpMatchArray)[0];
     const target = { url: running.url } as TestServer;

@@ -1,18 +1,18 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  asTarget,
   childEnv,
+  PRINTED_KEY,
   type ServerProcess,
   startProcess,
   startServerProcess,
   tempDir,
 } from '../helpers/child-process.ts';
 import { call } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
 
 // These run the real `npm start` entry point, which uses PGlite in DATA_DIR in both test modes.
 const SLUG = 'startup-acme';
-const KEY = /plk_live_[0-9a-z]{26}_[0-9A-Za-z]{36}/;
 
 // Each test starts a server process, which takes seconds on a busy machine: more than the default 30 s.
 vi.setConfig({ testTimeout: 120_000 });
@@ -20,8 +20,6 @@ vi.setConfig({ testTimeout: 120_000 });
 let dataDir: Awaited<ReturnType<typeof tempDir>>;
 let server: ServerProcess | undefined;
 let adminKey: string;
-
-const target = (process: ServerProcess) => ({ url: process.url }) as TestServer;
 
 beforeAll(async () => {
   dataDir = await tempDir('partnerline-startup');
@@ -58,13 +56,13 @@ function slowPost(url: string, path: string, key: string, parts: [string, string
 describe('first start on an empty DATA_DIR', () => {
   it('creates the DEFAULT_TENANT_SLUG tenant and prints its admin key once', async () => {
     server = await startServerProcess({ DATA_DIR: dataDir.path, DEFAULT_TENANT_SLUG: SLUG });
-    const printed = server.stdout().match(new RegExp(KEY, 'g')) ?? [];
+    const printed = server.stdout().match(new RegExp(PRINTED_KEY, 'g')) ?? [];
     expect(printed).toHaveLength(1);
     expect(server.stdout()).toContain(`Created tenant "${SLUG}"`);
     expect(server.stdout()).toMatch(/shown only this once/);
     adminKey = printed[0] as string;
 
-    const me = await call(target(server), 'GET', '/api/v1/me', { key: adminKey });
+    const me = await call(asTarget(server), 'GET', '/api/v1/me', { key: adminKey });
     expect(me.status).toBe(200);
     expect(me.body.data).toMatchObject({ scopes: ['admin'], tenant: { slug: SLUG } });
   });
@@ -92,13 +90,13 @@ describe('first start on an empty DATA_DIR', () => {
 describe('second start on the same DATA_DIR', () => {
   it('prints no key and serves the data of the first run', async () => {
     server = await startServerProcess({ DATA_DIR: dataDir.path, DEFAULT_TENANT_SLUG: 'other-slug' });
-    expect(server.stdout()).not.toMatch(KEY);
+    expect(server.stdout()).not.toMatch(PRINTED_KEY);
     expect(server.stdout()).not.toContain('Created tenant');
 
-    const me = await call(target(server), 'GET', '/api/v1/me', { key: adminKey });
+    const me = await call(asTarget(server), 'GET', '/api/v1/me', { key: adminKey });
     expect(me.status).toBe(200);
     expect(me.body.data.tenant.slug).toBe(SLUG);
-    const partners = await call(target(server), 'GET', '/api/v1/partners', { key: adminKey });
+    const partners = await call(asTarget(server), 'GET', '/api/v1/partners', { key: adminKey });
     expect(partners.status).toBe(200);
     expect(partners.body.data.map((p: { email: string }) => p.email)).toContain('inflight@example.com');
 
@@ -128,7 +126,7 @@ describe('invalid settings', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(name);
       if (name === 'ADMIN_API_KEY') expect(lines[0]).not.toContain(value);
-      expect(exit.stdout).not.toMatch(KEY);
+      expect(exit.stdout).not.toMatch(PRINTED_KEY);
     } finally {
       await dir.remove();
     }
