@@ -268,6 +268,24 @@ describe('a flush the database refuses', () => {
   });
 });
 
+describe('stored latency histograms', () => {
+  it('add up element by element, to the longer array, a missing one counting as empty', async () => {
+    const { rows } = await sql<Record<'added' | 'empty' | 'total', (number | string)[]>>`
+      select
+        usage_histogram_add('{1,2,3}'::bigint[], '{10,20}'::bigint[]) as added,
+        usage_histogram_add(null, null) as empty,
+        (select usage_histogram_sum(h) from (values ('{1,0,5}'::bigint[]), ('{2}'), (null), ('{0,0,0,7}')) v (h))
+          as total
+    `.execute(server.services.db);
+    const row = rows[0]!;
+    expect([row.added, row.empty, row.total].map((histogram) => histogram.map(Number))).toEqual([
+      [11, 22, 3],
+      [],
+      [3, 0, 5, 7],
+    ]);
+  });
+});
+
 describe('flushes within a minute', () => {
   it('counts every request of a key and route, before and after each flush', async () => {
     const key = await createKey(server, other.key, { name: 'between flushes', scopes: ['partners:read'] });
