@@ -143,7 +143,8 @@ export async function reverseForRefund(
     .execute();
   const clawedBack = new Map<string, number>();
   for (const c of commissions) {
-    if (c.kind === 'clawback' && c.reversesCommissionId) {
+    // A rejected clawback takes nothing back.
+    if (c.kind === 'clawback' && c.reversesCommissionId && c.status !== 'rejected') {
       clawedBack.set(c.reversesCommissionId, (clawedBack.get(c.reversesCommissionId) ?? 0) - c.amountMinor);
     }
   }
@@ -207,7 +208,11 @@ export async function reverseForRefund(
   return touched;
 }
 
-/** Rejects the unpaid commissions of a transaction (or of a partner); paid ones stay as they are. */
+/**
+ * Rejects the unpaid commissions of a transaction (or of a partner); paid ones stay as they are.
+ * Clawbacks stay too: each records money a partner was paid and owes back, whatever happens to the
+ * transaction later (reverseForRefund adds what is still missing).
+ */
 export async function rejectUnpaidCommissions(
   ctx: Pick<DomainContext, 'db' | 'tenantId' | 'now'>,
   where: { transactionId: string } | { partnerId: string; onlyPending: true },
@@ -215,7 +220,8 @@ export async function rejectUnpaidCommissions(
 ): Promise<Commission[]> {
   let query = updateScoped(ctx, 'commissions')
     .set({ status: 'rejected', statusReason: reason, updatedAt: ctx.now })
-    .where('payoutId', 'is', null);
+    .where('payoutId', 'is', null)
+    .where('kind', '!=', 'clawback');
   if ('transactionId' in where) {
     query = query
       .where('transactionId', '=', where.transactionId)

@@ -362,6 +362,26 @@ describe('approving and rejecting transactions', () => {
     expect(heldClawbacks).toMatchObject([{ reversesCommissionId: held.id, amount: `-${held.amount}` }]);
   });
 
+  it('a paid sale refunded in part, then rejected: its clawbacks add up to the whole commission', async () => {
+    const paidSale = await withSale('2025-03-01T00:00:00.000Z');
+    const { program, partner, event } = paidSale;
+    await waitForStatus(program, paidSale.commissionId, 'approved');
+    await payCommissions(program, partner.id, 'EUR');
+    const txn = (await program.get(`/transactions/${event.transactionId}`)).body.data;
+    created(
+      await program.event({ type: 'refund', saleExternalId: txn.externalId, amount: '25.00', currency: 'EUR' }),
+    );
+    created(await program.post(`/transactions/${event.transactionId}/reject`, { reason: 'fraud' }), 200);
+
+    const clawbacks = await listAll(program, `/commissions?kind=clawback&partnerId=${partner.id}`);
+    expect(clawbacks.map((c) => [c.amount, c.status]).sort()).toEqual([
+      ['-15.00', 'approved'],
+      ['-5.00', 'approved'],
+    ]);
+    const stats = (await program.get(`/partners/${partner.id}/stats`)).body.data;
+    expect(stats.currencies[0].commissions).toMatchObject({ paid: '20.00', approved: '-20.00', total: '0.00' });
+  });
+
   it('404 for unknown and foreign transactions; 400 for an unknown body field', async () => {
     const { program, event } = await withSale();
     const other = await createTenant(server);
