@@ -3,6 +3,9 @@ import { type TSchema, Type } from '@sinclair/typebox';
 /**
  * Every error code the API returns, with its HTTP status and title. The OpenAPI problem schema and
  * the `ErrorCode` union are derived from this table, so documented and returned codes cannot differ.
+ * `retryable` marks answers about a passing state (something not there yet, a concurrent change, a
+ * limit, an outage): the very same request may succeed later, so such an answer is never stored
+ * for its Idempotency-Key.
  */
 export const ERROR_CODES = {
   validation_error: { status: 400, title: 'Validation failed' },
@@ -20,32 +23,37 @@ export const ERROR_CODES = {
   not_found: { status: 404, title: 'Not found' },
   tenant_not_found: { status: 404, title: 'Tenant not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
-  request_timeout: { status: 408, title: 'Request timeout' },
-  conflict: { status: 409, title: 'Conflict' },
+  request_timeout: { status: 408, title: 'Request timeout', retryable: true },
+  conflict: { status: 409, title: 'Conflict', retryable: true },
   tenant_slug_taken: { status: 409, title: 'Tenant slug taken' },
   partner_email_taken: { status: 409, title: 'Partner email taken' },
   referral_code_taken: { status: 409, title: 'Referral code taken' },
   group_key_taken: { status: 409, title: 'Group key taken' },
   customer_external_id_taken: { status: 409, title: 'Customer external id taken' },
-  sale_not_found: { status: 409, title: 'Sale not found' },
+  sale_not_found: { status: 409, title: 'Sale not found', retryable: true },
   refund_exceeds_sale: { status: 409, title: 'Refund exceeds sale' },
   invalid_state: { status: 409, title: 'Invalid state for this action' },
   partner_not_eligible: { status: 409, title: 'Partner cannot earn' },
-  nothing_to_pay: { status: 409, title: 'Nothing to pay' },
+  nothing_to_pay: { status: 409, title: 'Nothing to pay', retryable: true },
   invite_invalid: { status: 410, title: 'Invite no longer valid' },
-  idempotency_key_in_flight: { status: 409, title: 'Idempotent request in progress' },
+  idempotency_key_in_flight: { status: 409, title: 'Idempotent request in progress', retryable: true },
   precondition_failed: { status: 412, title: 'Precondition failed' },
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   headers_too_large: { status: 431, title: 'Request headers too large' },
-  rate_limited: { status: 429, title: 'Too many requests' },
-  quota_exceeded: { status: 429, title: 'Quota exceeded' },
-  internal_error: { status: 500, title: 'Internal server error' },
-  service_unavailable: { status: 503, title: 'Service unavailable' },
-} as const satisfies Record<string, { status: number; title: string }>;
+  rate_limited: { status: 429, title: 'Too many requests', retryable: true },
+  quota_exceeded: { status: 429, title: 'Quota exceeded', retryable: true },
+  internal_error: { status: 500, title: 'Internal server error', retryable: true },
+  service_unavailable: { status: 503, title: 'Service unavailable', retryable: true },
+} as const satisfies Record<string, { status: number; title: string; retryable?: true }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether the same request may succeed later (see ERROR_CODES). */
+export function isRetryable(code: ErrorCode): boolean {
+  return 'retryable' in ERROR_CODES[code];
+}
 
 export const PROBLEM_TYPE_BASE = 'https://partnerline.dev/problems/';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from './db/index.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, isRetryable } from './errors.ts';
 import type { Job } from './jobs.ts';
 import type { Clock } from './services.ts';
 
@@ -136,7 +136,11 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
   return reply.send(existing.responseBody);
 }
 
-/** Stores the response of a claimed request so retries replay it; a 5xx releases the key instead. */
+/**
+ * Stores the response of a claimed request so retries replay it. An answer about a passing state
+ * (a 5xx, or a code marked retryable: a sale not recorded yet, a concurrent change) releases the
+ * key instead, so the client's retry with the same key runs the request again.
+ */
 export async function storeIdempotentResponse(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -146,7 +150,7 @@ export async function storeIdempotentResponse(
   if (key === undefined || !request.auth) return payload;
   const { db } = request.server.services;
   const scoped = { tenantId: request.auth.tenant.id, key };
-  if (reply.statusCode >= 500) {
+  if (reply.statusCode >= 500 || (reply.errorCode !== null && isRetryable(reply.errorCode))) {
     await db
       .deleteFrom('idempotencyKeys')
       .where('tenantId', '=', scoped.tenantId)

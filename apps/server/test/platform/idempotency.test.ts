@@ -347,6 +347,30 @@ describe('which answers are kept', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
   });
 
+  it('a 409 that asks to retry later is not kept: the retry with the same key runs again', async () => {
+    const saleId = fresh('sale');
+    const key = fresh('k');
+    const refund = { type: 'refund', saleExternalId: saleId, externalId: fresh('refund') };
+    const early = await send('/events', { idempotencyKey: key, body: refund });
+    expect(early.status).toBe(409);
+    expect(early.body.code).toBe('sale_not_found');
+    expect(await storedRow(tenant.id, key)).toBeUndefined();
+    const sale = {
+      type: 'sale',
+      externalId: saleId,
+      customer: { externalId: fresh('c') },
+      amount: '5.00',
+      currency: 'EUR',
+    };
+    expect((await send('/events', { body: sale })).status).toBe(201);
+    const retried = await send('/events', { idempotencyKey: key, body: refund });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    const replayed = await send('/events', { idempotencyKey: key, body: refund });
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect(replayed.text).toBe(retried.text);
+  });
+
   it('a request refused by schema validation is not kept: the corrected body may use the key', async () => {
     const key = fresh('k');
     const invalid = await send('/partners', { idempotencyKey: key, body: { email: 'not-an-email' } });
