@@ -161,3 +161,47 @@ describe('the admin tenant lookup by id or slug', () => {
     expectProblem(response, 404, 'tenant_not_found');
   });
 });
+
+describe('half of a surrogate pair in a JSON body: 400 naming the field, nothing written', () => {
+  const refused = (field: string) => ({
+    field,
+    code: 'invalid_format',
+    message: `${field} must be valid Unicode: it contains half of a surrogate pair`,
+  });
+
+  it.each([
+    [
+      'a high surrogate in a metadata value',
+      { email: 'h@example.com', metadata: { a: '\ud800' } },
+      'metadata.a',
+    ],
+    ['a low surrogate in the name', { email: 'l@example.com', name: 'x\udc00y' }, 'name'],
+    ['a metadata key', { email: 'k@example.com', metadata: { '\udbff': 'x' } }, 'metadata.\udbff'],
+  ])('POST /partners, %s', async (_, body, field) => {
+    const before = await listed('/api/v1/partners');
+    const response = await call(server, 'POST', '/api/v1/partners', { key: tenant.key, body });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toContainEqual(refused(field));
+    expect(await listed('/api/v1/partners')).toEqual(before);
+  });
+
+  it('POST /events with it in metadata', async () => {
+    const before = await listed('/api/v1/events');
+    const response = await call(server, 'POST', '/api/v1/events', {
+      key: tenant.key,
+      body: { type: 'click', partnerId, metadata: { campaign: 'spring\ud83d' } },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toContainEqual(refused('metadata.campaign'));
+    expect(await listed('/api/v1/events')).toEqual(before);
+  });
+
+  it('a whole pair is a character like any other', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'emoji@example.com', name: 'Ada \ud83d\ude00', metadata: { rocket: '\ud83d\ude80' } },
+    });
+    expect(response.status).toBe(201);
+    expect(response.body.data).toMatchObject({ name: 'Ada 😀', metadata: { rocket: '🚀' } });
+  });
+});

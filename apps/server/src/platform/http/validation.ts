@@ -4,7 +4,7 @@ import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifySchemaCompiler } from 'fastify';
 import { isSupportedInstant, SUPPORTED_DATES } from '../dates.ts';
 import { ApiError, type FieldError } from '../errors.ts';
-import { findNulCharacters, holdsNulCharacter } from './nul-character.ts';
+import { findUnstorableText, holdsUnstorableText } from './nul-character.ts';
 
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -35,15 +35,16 @@ const coercing = createAjv(true);
 const exact = createAjv(false);
 
 /**
- * Ajv for each request part, refusing U+0000 anywhere in it (values and object keys): PostgreSQL
- * text cannot hold that character, so it must never reach a handler. In a path parameter it names
- * nothing, so it is a 404 like any id of the wrong shape; elsewhere it is a 400 naming the field.
+ * Ajv for each request part, refusing U+0000 and lone surrogates anywhere in it (values and object
+ * keys): PostgreSQL text and JSON cannot hold them, so they must never reach a handler. In a path
+ * parameter such a character names nothing, so it is a 404 like any id of the wrong shape;
+ * elsewhere it is a 400 naming the field.
  */
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'querystring' || httpPart === 'params' ? coercing : exact;
   const validate = ajv.compile(schema as object);
   return (data: unknown) => {
-    if (!holdsNulCharacter(data)) return validate(data) || { error: validate.errors ?? [] };
+    if (!holdsUnstorableText(data)) return validate(data) || { error: validate.errors ?? [] };
     if (httpPart === 'params') {
       return {
         error: new ApiError(
@@ -52,9 +53,9 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
         ),
       };
     }
-    const nul = findNulCharacters(data);
+    const unstorable = findUnstorableText(data);
     validate(data);
-    return { error: [...nul, ...(validate.errors ?? [])] };
+    return { error: [...unstorable, ...(validate.errors ?? [])] };
   };
 };
 
@@ -97,11 +98,8 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
       }
       return { field, code: 'invalid_format', message: `${field} must be a valid ${String(params.format)}` };
     case 'nulCharacter':
-      return {
-        field,
-        code: 'invalid_format',
-        message: `${field} must not contain the NUL character (U+0000)`,
-      };
+    case 'loneSurrogate':
+      return { field, code: 'invalid_format', message: `${field} ${String(error.message)}` };
     case 'pattern':
       return { field, code: 'invalid_format', message: `${field} has an invalid format` };
     case 'minLength':
