@@ -95,6 +95,12 @@ export function referralStillHolds(ctx: ScopeContext, check: ReferralCheck) {
     .where((eb) => eb(applicableGroupStamp(ctx, eb.ref('partners.groupKey')), '=', check.groupStamp));
 }
 
+/**
+ * How much earlier than its click an event may be dated and still be attributed by it: clicks and
+ * sales are often timed by different machines. Anything earlier happened before the click.
+ */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** The partner an event names by partnerId, referralCode or clickId; undefined when it names none. */
 export async function resolveReferral(
   ctx: Ctx,
@@ -127,9 +133,8 @@ export async function resolveReferral(
   }
   const { group } = await withGroup(ctx, partner);
   const { groupStamp, ...named } = partner;
-  const windowOpen =
-    click === undefined ||
-    occurredAt.getTime() - click.occurredAt.getTime() <= group.attributionWindowDays * DAY_MS;
+  const sinceClick = click === undefined ? 0 : occurredAt.getTime() - click.occurredAt.getTime();
+  const windowOpen = sinceClick >= -CLOCK_SKEW_MS && sinceClick <= group.attributionWindowDays * DAY_MS;
   const referral = {
     partner: named,
     group,

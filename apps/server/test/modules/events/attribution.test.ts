@@ -165,6 +165,35 @@ describe('attribution window', () => {
     expect(txn).toMatchObject({ partnerId: null, amount: '100.00' });
     expect(await listAll(program, '/commissions?kind=sale')).toEqual([]);
   });
+
+  it('attributes nothing dated before the click, beyond five minutes of clock skew', async () => {
+    const program = await startProgram(server, { ...PERCENT_20, attributionWindowDays: 7 });
+    const partner = await program.partner();
+    const clickedAt = Date.now() - DAY_MS;
+    const click = created(
+      await program.event({
+        type: 'click',
+        partnerId: partner.id,
+        occurredAt: new Date(clickedAt).toISOString(),
+      }),
+    );
+    const lead = (customerId: string, ms: number) =>
+      program.event({
+        type: 'lead',
+        clickId: click.clickId,
+        customer: { externalId: customerId },
+        occurredAt: new Date(clickedAt + ms).toISOString(),
+      });
+    const skewed = created(await lead('crm-skewed', -5 * 60_000));
+    expect(skewed).toMatchObject({ partnerId: partner.id, clickId: click.clickId });
+    expect(skewed.commissions).toHaveLength(1);
+    const before = created(await lead('crm-before', -5 * 60_000 - 1));
+    expect(before).toMatchObject({ partnerId: null, commissions: [] });
+    const yearsBefore = created(
+      await program.event(sale('crm-years-before', { clickId: click.clickId, occurredAt: daysAgo(6 * 365) })),
+    );
+    expect(yearsBefore).toMatchObject({ partnerId: null, commissions: [] });
+  });
 });
 
 describe('revoked partners', () => {
