@@ -41,7 +41,8 @@ TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYI UYU UYW UZS VED VES VND VUV WST XAF 
 ZWG`.split(/\s+/);
 
 const KNOWN = new Set(CODES);
-const MAX_MINOR = 10n ** 15n;
+/** Every amount, given or summed into one payout, stays below this many minor units: exact as a number. */
+export const MAX_AMOUNT_MINOR = 10n ** 15n;
 
 export const CurrencySchema = Type.String({
   pattern: '^[A-Z]{3}$',
@@ -91,18 +92,19 @@ export function toMinor(
     throw invalidAmount(field, `${field} has more than the ${exponent} decimals ${currency} allows`);
   }
   const minor = BigInt(`${whole}${fraction.padEnd(exponent, '0')}`) * (sign ? -1n : 1n);
-  if (minor >= MAX_MINOR || minor <= -MAX_MINOR) throw invalidAmount(field, `${field} is too large`);
+  if (minor >= MAX_AMOUNT_MINOR || minor <= -MAX_AMOUNT_MINOR) throw invalidAmount(field, `${field} is too large`);
   if (options.positive && minor <= 0n) throw invalidAmount(field, `${field} must be greater than zero`);
   return Number(minor);
 }
 
-/** Formats integer minor units as the currency's decimal string: 1200 EUR → "12.00", 1200 JPY → "1200". */
-export function fromMinor(minor: number, currency: string): string {
+/**
+ * Formats integer minor units as the currency's decimal string: 1200 EUR → "12.00", 1200 JPY →
+ * "1200". A bigint for sums that may pass 2^53.
+ */
+export function fromMinor(minor: number | bigint, currency: string): string {
   const exponent = currencyExponent(currency);
   const negative = minor < 0;
-  const digits = Math.abs(minor)
-    .toString()
-    .padStart(exponent + 1, '0');
+  const digits = (negative ? -minor : minor).toString().padStart(exponent + 1, '0');
   const whole = digits.slice(0, digits.length - exponent);
   const fraction = exponent > 0 ? `.${digits.slice(-exponent)}` : '';
   return `${negative ? '-' : ''}${whole}${fraction}`;

@@ -298,16 +298,17 @@ const commissionById = rowById('com', (scope, id) =>
 );
 
 /**
- * Commission totals of one partner per currency and status, in minor units: the current amounts,
- * and what refunds took off them before they were paid.
+ * Commission totals of one partner per currency and status, in minor units as decimal text (a sum
+ * can pass 2^53, past which a JavaScript number is not exact): the current amounts, and what
+ * refunds took off them before they were paid.
  */
 export function commissionTotals(ctx: Pick<DomainContext, 'db' | 'tenantId'>, partnerId: string) {
   return selectScoped(ctx, 'commissions')
     .select([
       'currency',
       'status',
-      sql<number>`sum(amount_minor)::bigint`.as('totalMinor'),
-      sql<number>`sum(reversed_minor)::bigint`.as('reversedMinor'),
+      sql<string>`sum(amount_minor)::text`.as('totalMinor'),
+      sql<string>`sum(reversed_minor)::text`.as('reversedMinor'),
       sql<number>`count(*)::int`.as('count'),
     ])
     .where('partnerId', '=', partnerId)

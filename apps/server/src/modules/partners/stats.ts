@@ -7,21 +7,22 @@ import { countClicks, countLeads } from '../events/stats.ts';
 import { transactionTotals } from '../transactions/service.ts';
 import { getPartnerOrThrow } from './service.ts';
 
+/** Sums in minor units as bigint: they can pass 2^53, past which a number is not exact. */
 interface CurrencyTotals {
   sales: number;
-  grossMinor: number;
-  refundedMinor: number;
-  commissions: Record<CommissionStatus, number>;
-  reversedMinor: number;
+  grossMinor: bigint;
+  refundedMinor: bigint;
+  commissions: Record<CommissionStatus, bigint>;
+  reversedMinor: bigint;
 }
 
 function emptyTotals(): CurrencyTotals {
   return {
     sales: 0,
-    grossMinor: 0,
-    refundedMinor: 0,
-    commissions: { pending: 0, approved: 0, paid: 0, reversed: 0, rejected: 0 },
-    reversedMinor: 0,
+    grossMinor: 0n,
+    refundedMinor: 0n,
+    commissions: { pending: 0n, approved: 0n, paid: 0n, reversed: 0n, rejected: 0n },
+    reversedMinor: 0n,
   };
 }
 
@@ -53,17 +54,17 @@ export async function partnerStats(ctx: Pick<DomainContext, 'db' | 'tenantId'>, 
   for (const row of sales) {
     const totals = totalsOf(row.currency);
     totals.sales = row.sales;
-    totals.grossMinor = Number(row.grossMinor);
-    totals.refundedMinor = Number(row.refundedMinor);
+    totals.grossMinor = BigInt(row.grossMinor);
+    totals.refundedMinor = BigInt(row.refundedMinor);
   }
   for (const row of commissions) {
     const totals = totalsOf(row.currency);
-    totals.commissions[row.status] += Number(row.totalMinor);
-    totals.reversedMinor += Number(row.reversedMinor);
+    totals.commissions[row.status] += BigInt(row.totalMinor);
+    totals.reversedMinor += BigInt(row.reversedMinor);
   }
   const currencies = [...byCurrency.keys()].sort().map((currency) => {
     const totals = byCurrency.get(currency) ?? emptyTotals();
-    const money = (minor: number) => fromMinor(minor, currency);
+    const money = (minor: bigint) => fromMinor(minor, currency);
     const { pending, approved, paid, rejected } = totals.commissions;
     return {
       currency,

@@ -6,7 +6,7 @@ import type { PayoutStatus, PayoutsTable } from '../../platform/db/index.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { isId, newId } from '../../platform/ids.ts';
-import { assertCurrency, fromMinor } from '../../platform/money.ts';
+import { assertCurrency, fromMinor, MAX_AMOUNT_MINOR } from '../../platform/money.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import {
@@ -72,7 +72,20 @@ export async function createPayout(
   assertCurrency(input.currency);
   const partner = await getPartnerOrThrow(ctx, input.partnerId);
   const { currency } = input;
-  const period = input.period ?? ctx.now.toISOString().slice(0, 7);
+  const thisMonth = ctx.now.toISOString().slice(0, 7);
+  const period = input.period ?? thisMonth;
+  // YYYY-MM strings compare like the months they name.
+  if (period > thisMonth || period < '0001-01') {
+    throw new ApiError('validation_error', `period ${period} has not begun`, {
+      errors: [
+        {
+          field: 'period',
+          code: 'out_of_range',
+          message: `period must be a month from 0001-01 through the current one (${thisMonth})`,
+        },
+      ],
+    });
+  }
   return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     const id = newId('po');
@@ -106,7 +119,14 @@ export async function createPayout(
       .executeTakeFirst();
     if (!inserted) return { payout: await openPayout(tx, partner.id, currency, period), created: false };
     const claimed = await claimPayableCommissions(tx, { payoutId: id, partnerId: partner.id, currency });
-    const amountMinor = claimed.reduce((sum, commission) => sum + commission.amountMinor, 0);
+    const total = claimed.reduce((sum, commission) => sum + BigInt(commission.amountMinor), 0n);
+    if (total >= MAX_AMOUNT_MINOR) {
+      throw new ApiError(
+        'invalid_state',
+        `The ${claimed.length} approved ${currency} commissions of partner ${partner.id} come to more than one payout can hold (${fromMinor(MAX_AMOUNT_MINOR - 1n, currency)})`,
+      );
+    }
+    const amountMinor = Number(total);
     if (claimed.length === 0) {
       throw new ApiError(
         'nothing_to_pay',

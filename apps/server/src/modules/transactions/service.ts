@@ -225,14 +225,14 @@ export function listTransactions(ctx: Pick<DomainContext, 'db' | 'tenantId'>, fi
   return paginate(query, filters, { idColumn: 'id', idPrefix: 'txn' });
 }
 
-/** Sales and revenue of one partner per currency, in minor units. */
+/** Sales and revenue of one partner per currency, in minor units as decimal text (see commissionTotals). */
 export function transactionTotals(ctx: Pick<DomainContext, 'db' | 'tenantId'>, partnerId: string) {
   return selectScoped(ctx, 'transactions')
     .select([
       'currency',
       sql<number>`count(*)::int`.as('sales'),
-      sql<number>`sum(amount_minor)::bigint`.as('grossMinor'),
-      sql<number>`sum(refunded_minor)::bigint`.as('refundedMinor'),
+      sql<string>`sum(amount_minor)::text`.as('grossMinor'),
+      sql<string>`sum(refunded_minor)::text`.as('refundedMinor'),
     ])
     .where('partnerId', '=', partnerId)
     .where('status', '!=', 'rejected')

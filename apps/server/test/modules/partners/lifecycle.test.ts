@@ -421,6 +421,18 @@ describe('GET /partners/{id}/stats', () => {
     });
   });
 
+  it('adds up sums past 2^53 minor units exactly', async () => {
+    const partner = await createPartner(api);
+    for (let i = 0; i < 11; i++) {
+      const customer = uniqueId('cus');
+      await recordSale(api, { partnerId: partner.id, customer, amount: '9999999999999.99', currency: 'EUR' });
+    }
+    const [eur] = (await api('GET', `/partners/${partner.id}/stats`)).body.data.currencies;
+    // 11 first sales of 999,999,999,999,999 minor units; 20 % of each rounds to 200,000,000,000,000.
+    expect(eur).toMatchObject({ sales: 11, revenue: '109999999999999.89' });
+    expect(eur.commissions.total).toBe('22000000000000.00');
+  });
+
   it('answers zeros for a new partner and 404 for unknown or foreign ids', async () => {
     const partner = await createPartner(api);
     const empty = await api('GET', `/partners/${partner.id}/stats`);
