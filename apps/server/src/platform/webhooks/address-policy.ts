@@ -82,14 +82,18 @@ function classifyIpv6(address: string): string | undefined {
   const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
   if (zero(0, 16)) return 'unspecified';
   if (zero(0, 15) && b[15] === 1) return 'loopback';
-  // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64): judged as IPv4.
+  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated), ::a.b.c.d (compatible),
+  // 64:ff9b::a.b.c.d (NAT64): judged as IPv4.
   if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return classifyIpv4(embeddedV4(b, 12));
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return classifyIpv4(embeddedV4(b, 12));
   if (zero(0, 12)) return classifyIpv4(embeddedV4(b, 12));
   if (startsWith(b, [0, 0x64, 0xff, 0x9b], 32) && zero(4, 12)) return classifyIpv4(embeddedV4(b, 12));
   if (startsWith(b, [0, 0x64, 0xff, 0x9b, 0, 1], 48)) return 'NAT64 local-use';
   if (startsWith(b, [0x20, 0x02], 16)) return classifyIpv4(embeddedV4(b, 2));
   if (startsWith(b, [0x01, 0x00], 64) && zero(2, 8)) return 'discard-only';
   if (startsWith(b, [0x20, 0x01, 0x0d, 0xb8], 32)) return 'documentation';
+  // 2001::/23, Teredo (2001::/32) included: addresses of IETF protocols, not of hosts on the internet.
+  if (startsWith(b, [0x20, 0x01, 0x00], 23)) return 'reserved (IETF protocol assignment)';
   if (startsWith(b, [0xfc], 7)) return 'private (unique local)';
   if (startsWith(b, [0xfe, 0x80], 10)) return 'link-local';
   if (startsWith(b, [0xfe, 0xc0], 10)) return 'site-local';

@@ -10,6 +10,7 @@ import { isId, newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
 import { isLocalName, literalAddress, refusedAddressReason } from './address-policy.ts';
 import { generateWebhookSecret } from './signing.ts';
+import { urlCredentials } from './transport.ts';
 
 /** How long the previous secret keeps signing beside the new one after a rotation. */
 export const SECRET_OVERLAP_MS = 24 * 3_600_000;
@@ -62,6 +63,9 @@ export function assertEndpointUrl(raw: string, settings: WebhookSettings): void 
     throw invalid('https_required', 'url must use https:// (this server refuses plain http endpoints)');
   }
   if (url.hash !== '') throw invalid('invalid_format', 'url must not contain a #fragment');
+  if (urlCredentials(url) === null) {
+    throw invalid('invalid_format', "url's user name and password must be valid percent-encoded UTF-8");
+  }
   if (settings.allowPrivateTargets) return;
   const literal = literalAddress(url.hostname);
   const reason = literal ? refusedAddressReason(literal) : isLocalName(url.hostname) ? 'loopback' : undefined;

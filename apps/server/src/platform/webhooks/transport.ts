@@ -85,9 +85,23 @@ function excerpt(chunks: Buffer[]): string {
 }
 
 /**
+ * The `user:password` of a URL for Basic auth, percent-decoded; undefined without a user name, null
+ * when either part is not valid percent-encoded UTF-8.
+ */
+export function urlCredentials(url: URL): string | undefined | null {
+  if (!url.username) return undefined;
+  try {
+    return `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * POSTs one webhook. The host is resolved here, at delivery time, and the connection goes to the
- * vetted address only (the name is kept for Host and TLS). Redirects are not followed; only a 2xx
- * counts as delivered. Never throws: every failure comes back as a result with its reason.
+ * vetted address only (the name is kept for Host and TLS); the timeout covers the name lookup too.
+ * Redirects are not followed; only a 2xx counts as delivered. Never throws: every failure comes
+ * back as a result with its reason.
  */
 export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryResult> {
   const started = performance.now();
@@ -100,6 +114,20 @@ export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryRes
     error,
     retryAfterMs: null,
   });
+  try {
+    return await send(request, elapsed, failed);
+  } catch (error) {
+    // A fault of this code, not of the receiver: still an attempt with a reason, so the message
+    // moves along its schedule instead of being claimed again and again.
+    return failed(`internal: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function send(
+  request: DeliveryRequest,
+  elapsed: () => number,
+  failed: (error: string, status?: number | null, responseBody?: string | null) => DeliveryResult,
+): Promise<DeliveryResult> {
   let url: URL;
   try {
     url = new URL(request.url);
@@ -107,12 +135,24 @@ export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryRes
     return failed('invalid URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return failed('unsupported URL scheme');
+  const credentials = urlCredentials(url);
+  if (credentials === null)
+    return failed('invalid URL: its user name or password is not valid percent-encoding');
   let target: { address: string; family: number };
+  let lookupTimer: NodeJS.Timeout | undefined;
   try {
-    target = await vettedAddress(url, request.allowPrivateTargets);
+    const timedOut = new Promise<never>((_, reject) => {
+      lookupTimer = setTimeout(
+        () => reject(new Refused(`timeout: ${url.hostname} not resolved within ${request.timeoutMs} ms`)),
+        request.timeoutMs,
+      );
+    });
+    target = await Promise.race([vettedAddress(url, request.allowPrivateTargets), timedOut]);
   } catch (error) {
     if (error instanceof Refused) return failed(error.message);
     throw error;
+  } finally {
+    clearTimeout(lookupTimer);
   }
   const pinned: LookupFunction = (_hostname, options, callback) => {
     if ((options as { all?: boolean }).all) {
@@ -138,9 +178,7 @@ export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryRes
         headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
         agent: agents[url.protocol as 'http:' | 'https:'],
         lookup: pinned,
-        ...(url.username
-          ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` }
-          : {}),
+        ...(credentials === undefined ? {} : { auth: credentials }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -185,10 +223,13 @@ export async function sendWebhook(request: DeliveryRequest): Promise<DeliveryRes
         res.on('error', done);
       },
     );
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish(failed(`timeout: no complete response within ${request.timeoutMs} ms`));
-    }, request.timeoutMs);
+    const timer = setTimeout(
+      () => {
+        req.destroy();
+        finish(failed(`timeout: no complete response within ${request.timeoutMs} ms`));
+      },
+      Math.max(0, request.timeoutMs - elapsed()),
+    );
     req.on('error', (error: NodeJS.ErrnoException) => {
       finish(failed(`connection: ${error.code ?? error.message} (${target.address})`));
     });

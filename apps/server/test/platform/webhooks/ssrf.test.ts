@@ -24,6 +24,10 @@ describe.each([
   ['::ffff:10.1.2.3', 'private'],
   ['64:ff9b::7f00:1', 'loopback'],
   ['2002:c0a8:101::1', 'private'],
+  ['::ffff:0:7f00:1', 'loopback'],
+  ['::ffff:0:a00:1', 'private'],
+  ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'reserved (IETF protocol assignment)'],
+  ['2001:1ff:ffff::1', 'reserved (IETF protocol assignment)'],
   ['fe80::1', 'link-local'],
   ['fe80::1%eth0', 'link-local'],
   ['fc00::1', 'private (unique local)'],
@@ -35,14 +39,19 @@ describe.each([
   });
 });
 
-describe.each(['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::200e'])(
-  'the public address %s',
-  (address) => {
-    it('is allowed', () => {
-      expect(refusedAddressReason(address)).toBeUndefined();
-    });
-  },
-);
+describe.each([
+  '93.184.216.34',
+  '1.1.1.1',
+  '2606:4700:4700::1111',
+  '::ffff:8.8.8.8',
+  '::ffff:0:808:808',
+  '2a00:1450:4001::200e',
+  '2001:200::1',
+])('the public address %s', (address) => {
+  it('is allowed', () => {
+    expect(refusedAddressReason(address)).toBeUndefined();
+  });
+});
 
 describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
   let server: TestServer;
@@ -67,6 +76,8 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     'https://169.254.169.254/latest/meta-data/',
     'https://[::ffff:127.0.0.1]/hook',
     'https://[::ffff:a9fe:a9fe]/hook',
+    'https://[::ffff:0:7f00:1]/hook',
+    'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook',
     'https://0x7f.1/hook',
     'https://2130706433/hook',
     'https://0/hook',
@@ -114,5 +125,39 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     const attempts = await program.get(`/webhook-messages/${test.body.data.messageId}/attempts`);
     expect(attempts.body.data[0].error).toBe(test.body.data.error);
     expect(receiver.received).toHaveLength(0);
+  });
+});
+
+describe('a user name or password in the URL that is not valid percent-encoding', () => {
+  let server: TestServer;
+  let program: Program;
+  const url = 'https://us%E0er:pw@93.184.215.14/hook';
+
+  beforeAll(async () => {
+    server = await startServer();
+    program = await startProgram(server);
+  });
+  afterAll(() => server?.close());
+
+  it('is refused when the endpoint is created (400)', async () => {
+    const response = await program.post('/webhook-endpoints', { url, eventTypes: ['*'] });
+    expect(response.status).toBe(400);
+    expect(response.body.errors[0]).toMatchObject({ field: 'url', code: 'invalid_format' });
+  });
+
+  it('stored earlier, fails each attempt with its reason instead of crashing the delivery', async () => {
+    const created = await program.post('/webhook-endpoints', {
+      url: 'https://user:pw@93.184.215.14/hook',
+      eventTypes: ['*'],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.data.id as string;
+    await server.services.db.updateTable('webhookEndpoints').set({ url }).where('id', '=', id).execute();
+    const test = await program.post(`/webhook-endpoints/${id}/test`);
+    expect(test.status).toBe(200);
+    expect(test.body.data).toMatchObject({
+      status: 'failed',
+      error: 'invalid URL: its user name or password is not valid percent-encoding',
+    });
   });
 });
