@@ -157,6 +157,23 @@ describe('GET /api/v1/request-logs', () => {
     expect(settled(filtered.body.data)).toEqual(all.filter(matches));
   });
 
+  it('filters by HEAD and OPTIONS, which are logged like any method', async () => {
+    const key = await createKey(server, tenant.key, { name: 'head and options', scopes: ['partners:read'] });
+    for (const method of ['HEAD', 'OPTIONS'] as const) {
+      const response = await call(server, method, '/api/v1/partners', { key: key.key });
+      expect(response.status, method).toBeLessThan(500);
+    }
+    await server.services.requestRecorder.flush();
+    for (const method of ['HEAD', 'OPTIONS']) {
+      const rows = (await logs(`keyId=${key.id}&method=${method}`)).body.data;
+      expect(rows.map((row: any) => row.method)).toEqual([method]);
+      const usage = await call(server, 'GET', `/api/v1/usage?keyId=${key.id}&method=${method}`, {
+        key: tenant.key,
+      });
+      expect(usage.body.totals.requests).toBe(1);
+    }
+  });
+
   it('keeps tabs, backslashes and Latin-1 text exactly as sent', async () => {
     const writer = await createKey(server, tenant.key, { name: 'writer', scopes: ['partners:read'] });
     const userAgent = 'sync\tbot\\2.0 (Zürich; \\N)';

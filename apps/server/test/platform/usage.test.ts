@@ -176,6 +176,12 @@ describe('GET /api/v1/usage', () => {
     ['a malformed date', 'from=yesterday', 'from'],
     ['an impossible date', 'from=2026-02-30', 'from'],
     ['from after to', 'from=2026-05-06&to=2026-05-01', 'from'],
+    ['from after to within one day', 'from=2026-05-06T20:00:00Z&to=2026-05-06T10:00:00Z', 'from'],
+    [
+      'from after to within one minute',
+      'granularity=minute&from=2026-05-06T12:34:30Z&to=2026-05-06T12:34:10Z',
+      'from',
+    ],
     ['more than 1,500 points', 'granularity=minute&from=2026-05-05T00:00:00Z', 'granularity'],
     ['minutes older than 7 days', 'granularity=minute&from=2026-04-20&to=2026-04-20T12:00:00Z', 'from'],
     ['hours older than 90 days', 'granularity=hour&from=2026-01-01&to=2026-01-02', 'from'],

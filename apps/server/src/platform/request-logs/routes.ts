@@ -15,7 +15,8 @@ import { authOf } from '../http/tenant-api.ts';
 import { PaginationQuery, paginate } from '../pagination.ts';
 import { type RequestLogsTable, requestLogDb } from './table.ts';
 
-const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+/** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 const RequestLogSchema = Type.Object(

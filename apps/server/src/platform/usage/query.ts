@@ -136,10 +136,13 @@ export function usageRange(filters: UsageFilters, now: Date): { from: number; to
     last = bound.op === '<' ? bound.at.getTime() - 1 : bound.at.getTime();
   }
   const to = step(floor(last, granularity), granularity, 1);
+  const first = filters.from === undefined ? undefined : dateBound('from', filters.from, 'from').at.getTime();
+  // Compared as given, before rounding to buckets: a reversed range within one bucket is still reversed.
+  if (first !== undefined && first > last) throw invalid('from', 'out_of_range', 'from must not be after to');
   const from =
-    filters.from === undefined
+    first === undefined
       ? step(to, granularity, -GRANULARITY[granularity].defaultPoints)
-      : floor(dateBound('from', filters.from, 'from').at.getTime(), granularity);
+      : floor(first, granularity);
   if (from >= to) throw invalid('from', 'out_of_range', 'from must not be after to');
   const points = pointsBetween(from, to, granularity);
   if (points > MAX_POINTS) {

@@ -2,7 +2,8 @@ import { Type } from '@sinclair/typebox';
 import { DateFilter, Nullable, StringEnum, Timestamp } from '../http/schemas.ts';
 import { GRANULARITIES, MAX_POINTS, USAGE_GROUPS } from './query.ts';
 
-const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+/** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 const Milliseconds = Nullable(Type.Number({ minimum: 0 }));

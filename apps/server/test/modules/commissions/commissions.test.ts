@@ -369,7 +369,12 @@ describe('approving and rejecting transactions', () => {
     await payCommissions(program, partner.id, 'EUR');
     const txn = (await program.get(`/transactions/${event.transactionId}`)).body.data;
     created(
-      await program.event({ type: 'refund', saleExternalId: txn.externalId, amount: '25.00', currency: 'EUR' }),
+      await program.event({
+        type: 'refund',
+        saleExternalId: txn.externalId,
+        amount: '25.00',
+        currency: 'EUR',
+      }),
     );
     created(await program.post(`/transactions/${event.transactionId}/reject`, { reason: 'fraud' }), 200);
 
@@ -379,7 +384,11 @@ describe('approving and rejecting transactions', () => {
       ['-5.00', 'approved'],
     ]);
     const stats = (await program.get(`/partners/${partner.id}/stats`)).body.data;
-    expect(stats.currencies[0].commissions).toMatchObject({ paid: '20.00', approved: '-20.00', total: '0.00' });
+    expect(stats.currencies[0].commissions).toMatchObject({
+      paid: '20.00',
+      approved: '-20.00',
+      total: '0.00',
+    });
   });
 
   it('404 for unknown and foreign transactions; 400 for an unknown body field', async () => {

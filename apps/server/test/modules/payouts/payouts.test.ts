@@ -82,7 +82,11 @@ describe('POST /payouts', () => {
     expect(repeat.status).toBe(200);
     expect(repeat.body.data).toMatchObject({ id: may.body.data.id, amount: '2.00', commissionCount: 1 });
 
-    const early = await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR', period: '2026-06' });
+    const early = await api('POST', '/payouts', {
+      partnerId: partner.id,
+      currency: 'EUR',
+      period: '2026-06',
+    });
     expect(early.status).toBe(400);
     expect(early.body.errors).toMatchObject([{ field: 'period', code: 'out_of_range' }]);
     clock.set(new Date('2026-06-01T00:00:00.000Z'));
