@@ -96,3 +96,18 @@ export function withinDates<Q extends Filterable<Q>>(
   if (to) filtered = filtered.where(sql.ref(column), to.op, to.at);
   return filtered;
 }
+
+/**
+ * The same day and time `months` calendar months later (UTC); a day the target month lacks becomes
+ * its last day, so January 31 plus one month is February 28 (or 29), never March 3.
+ */
+export function addMonths(at: Date, months: number): Date {
+  const result = new Date(at);
+  result.setUTCDate(1);
+  result.setUTCMonth(result.getUTCMonth() + months);
+  const lastDay = new Date(result);
+  // Day 0 of the next month is the last day of this one.
+  lastDay.setUTCMonth(lastDay.getUTCMonth() + 1, 0);
+  result.setUTCDate(Math.min(at.getUTCDate(), lastDay.getUTCDate()));
+  return result;
+}

@@ -1,5 +1,6 @@
 import type { InsertQueryBuilder, InsertResult, QueryCreator } from 'kysely';
 import type { DomainContext } from '../../platform/context.ts';
+import { addMonths } from '../../platform/dates.ts';
 import type { DB } from '../../platform/db/index.ts';
 import { updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError } from '../../platform/errors.ts';
@@ -182,9 +183,7 @@ function earnsOnSale(group: PartnerGroup, customer: Customer, firstSale: boolean
   if (firstSale || customer.lifetime) return true;
   if (!group.recurring) return false;
   if (group.recurringMonths === null || customer.attributedAt === null) return true;
-  const end = new Date(customer.attributedAt);
-  end.setUTCMonth(end.getUTCMonth() + group.recurringMonths);
-  return occurredAt < end;
+  return occurredAt < addMonths(customer.attributedAt, group.recurringMonths);
 }
 
 /**

@@ -261,6 +261,32 @@ describe('recurring rules', () => {
     expect(after).toMatchObject({ partnerId: partner.id, commissions: [] });
   });
 
+  it('with recurringMonths, a window from January 31 ends with February', async () => {
+    const program = await startProgram(server, { ...PERCENT_20, recurring: true, recurringMonths: 1 });
+    const partner = await program.partner();
+    const lead = created(
+      await program.event({
+        type: 'lead',
+        partnerId: partner.id,
+        customer: { externalId: 'crm-month-end' },
+        occurredAt: '2026-01-31T12:00:00.000Z',
+      }),
+    );
+    expect(lead.commissions).toHaveLength(1);
+    const first = created(
+      await program.event(sale('crm-month-end', { occurredAt: '2026-02-01T00:00:00.000Z' })),
+    );
+    expect(first.commissions).toHaveLength(1);
+    const lastDay = created(
+      await program.event(sale('crm-month-end', { occurredAt: '2026-02-28T11:59:59.999Z' })),
+    );
+    expect(lastDay.commissions).toMatchObject([{ kind: 'sale', amount: '20.00' }]);
+    const march = created(
+      await program.event(sale('crm-month-end', { occurredAt: '2026-03-02T00:00:00.000Z' })),
+    );
+    expect(march).toMatchObject({ partnerId: partner.id, commissions: [] });
+  });
+
   it('with recurring for life, the customer is lifetime and every sale earns, even after the rule changes', async () => {
     const program = await startProgram(server, { ...PERCENT_20, recurring: true, recurringMonths: null });
     const partner = await program.partner();
