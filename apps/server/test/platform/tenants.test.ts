@@ -189,6 +189,19 @@ describe('PATCH /api/admin/tenants/{id}', () => {
     expect(response.status).toBe(404);
     expect(response.body.code).toBe('tenant_not_found');
   });
+
+  it('answers 404, not 400, for an id or slug of any wrong shape or length', async () => {
+    for (const id of ['a'.repeat(65), 'ten_short', 'Upper-Case']) {
+      for (const method of ['GET', 'PATCH'] as const) {
+        const response = await admin(
+          method,
+          `/api/admin/tenants/${id}`,
+          method === 'PATCH' ? { name: 'X' } : undefined,
+        );
+        expect(response.status, `${method} ${id}`).toBe(404);
+      }
+    }
+  });
 });
 
 describe('admin authentication', () => {

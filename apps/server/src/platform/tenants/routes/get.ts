@@ -4,8 +4,9 @@ import { DataEnvelope, errorResponses } from '../../http/schemas.ts';
 import { TenantSchema } from '../schemas.ts';
 import { getTenantOrThrow } from '../service.ts';
 
+/** Without a length limit: an id or slug of the wrong shape names no tenant, so it is a 404 (see IdParams). */
 export const TenantParams = Type.Object({
-  id: Type.String({ maxLength: 64, description: 'The tenant id (`ten_…`) or slug' }),
+  id: Type.String({ description: 'The tenant id (`ten_…`) or slug' }),
 });
 
 export function getTenantRoute(app: App): void {
