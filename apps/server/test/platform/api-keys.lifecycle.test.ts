@@ -379,6 +379,22 @@ describe('POST /api-keys/{id}/rotate', () => {
     expect((await getKey(old.id)).expiresAt).toBe(expiresAt);
   });
 
+  it("a rotated key's expiry can be brought forward by PATCH, never lifted or pushed back (409)", async () => {
+    const old = await createKey({ name: 'rotated, grace of an hour' });
+    expect((await api('POST', `/api-keys/${old.id}/rotate`, { gracePeriodSeconds: 3_600 })).status).toBe(201);
+    const graceEnds = (await getKey(old.id)).expiresAt;
+    for (const expiresAt of [null, later(2 * 3_600_000)]) {
+      const refused = await api('PATCH', `/api-keys/${old.id}`, { expiresAt });
+      expect(refused.status, String(expiresAt)).toBe(409);
+      expect(refused.body.code).toBe('invalid_state');
+    }
+    expect((await getKey(old.id)).expiresAt).toBe(graceEnds);
+    const sooner = later(60_000);
+    const shortened = await api('PATCH', `/api-keys/${old.id}`, { expiresAt: sooner });
+    expect(shortened.status).toBe(200);
+    expect(shortened.body.data.expiresAt).toBe(sooner);
+  });
+
   it('the successor can be rotated in turn', async () => {
     const first = await createKey({ name: 'chain' });
     const second = (await api('POST', `/api-keys/${first.id}/rotate`, { gracePeriodSeconds: 0 })).body.data;

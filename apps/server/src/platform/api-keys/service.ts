@@ -300,6 +300,7 @@ export async function updateApiKey(
     'api_key.updated',
     (before) => {
       assertNotRevoked(before);
+      if (changes.expiresAt !== undefined) assertGraceNotExtended(before, changes.expiresAt);
       const set = {
         ...(changes.name !== undefined ? { name: changes.name } : {}),
         ...(changes.description !== undefined ? { description: changes.description } : {}),
@@ -315,6 +316,19 @@ export async function updateApiKey(
       return Object.keys(set).length > 0 ? set : undefined;
     },
     ifMatch,
+  );
+}
+
+/**
+ * A rotated key works until its grace period ends: its expiry may be brought forward, never
+ * lifted or pushed back, or both keys would stay valid for as long as anyone liked.
+ */
+function assertGraceNotExtended(before: ApiKeyView, expiresAt: string | null): void {
+  if (before.replacedBy === null || before.expiresAt === null) return;
+  if (expiresAt !== null && new Date(expiresAt) <= new Date(before.expiresAt)) return;
+  throw new ApiError(
+    'invalid_state',
+    `This key was rotated into ${before.replacedBy} and expires at ${new Date(before.expiresAt).toISOString()}; its expiry can only be brought forward (or revoke it)`,
   );
 }
 
