@@ -157,6 +157,32 @@ describe('GET /api/v1/request-logs', () => {
     expect(settled(filtered.body.data)).toEqual(all.filter(matches));
   });
 
+  it('logs and counts the requests a key makes from an address it may not use, limiting none', async () => {
+    const created = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: {
+        name: 'office only',
+        scopes: ['partners:read'],
+        allowedIps: ['10.0.0.0/8'],
+        rateLimit: { limit: 1, windowSeconds: 60 },
+      },
+    });
+    expect(created.status).toBe(201);
+    const key = created.body.data;
+    for (let i = 0; i < 3; i++) {
+      const response = await call(server, 'GET', '/api/v1/partners', { key: key.key });
+      expect(response.status).toBe(403);
+      expect(response.body.code).toBe('ip_not_allowed');
+    }
+    await server.services.requestRecorder.flush();
+    const rows = (await logs(`keyId=${key.id}`)).body.data;
+    expect(rows.map((row: any) => [row.status, row.errorCode, row.ip])).toEqual(
+      Array(3).fill([403, 'ip_not_allowed', '127.0.0.1']),
+    );
+    const usage = await call(server, 'GET', `/api/v1/usage?keyId=${key.id}`, { key: tenant.key });
+    expect(usage.body.totals).toMatchObject({ requests: 3, clientErrors: 3, rateLimited: 0 });
+  });
+
   it('filters by HEAD and OPTIONS, which are logged like any method', async () => {
     const key = await createKey(server, tenant.key, { name: 'head and options', scopes: ['partners:read'] });
     for (const method of ['HEAD', 'OPTIONS'] as const) {

@@ -87,6 +87,10 @@ function keyAuth(
   if (slug !== undefined && verified.tenant.slug !== slug) {
     throw new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
   }
+  const auth = keyContext(verified);
+  // Set before the refusals below: the key's tenant sees them in its usage and request log. They
+  // take nothing from the key's limits, which would let a caller from the wrong address spend them.
+  request.auth = auth;
   if (verified.allowedIps && !ipAllowed(verified.allowedIps, request.ip)) {
     throw new ApiError('ip_not_allowed', `This API key may not be used from ${normalizeIp(request.ip)}`);
   }
@@ -94,7 +98,7 @@ function keyAuth(
     throw new ApiError('tenant_suspended', 'This tenant is suspended; contact the platform operator');
   }
   request.server.services.keyUsage.touch(verified.id, normalizeIp(request.ip), now);
-  return keyContext(verified);
+  return auth;
 }
 
 /** One auth context per cached key: made on its first request, shared by the rest. */
