@@ -106,3 +106,49 @@ describe('requests no route matches', () => {
     ).toEqual([[null, `/api/t/${other.slug}/v1/partners`, 405]]);
   });
 });
+
+describe('requests the router refuses before matching a route', () => {
+  it('a path segment too long or not valid percent-encoding: limited, metered and logged as unmatched', async () => {
+    const key = await createKey(server, tenant.key, {
+      name: 'router errors',
+      scopes: ['partners:read'],
+      rateLimit: { limit: 2, windowSeconds: 60 },
+    });
+    const long = await call(server, 'GET', `/api/v1/partners/${'x'.repeat(200)}`, { key: key.key });
+    expectProblem(long, 404, 'not_found');
+    expect(long.headers.get('x-ratelimit-remaining')).toBe('1');
+    const badEscape = await call(server, 'GET', `/api/t/${tenant.slug}/v1/partners/%zz`, { key: key.key });
+    expectProblem(badEscape, 400, 'validation_error');
+    expect(badEscape.headers.get('x-ratelimit-remaining')).toBe('0');
+    expectProblem(await call(server, 'GET', '/api/v1/partners/%zz', { key: key.key }), 429, 'rate_limited');
+    // Under another tenant's URL the key is refused like an unknown one.
+    const elsewhere = await call(server, 'GET', `/api/t/${other.slug}/v1/partners/%zz`, { key: key.key });
+    expectProblem(elsewhere, 401, 'api_key_invalid');
+
+    await server.services.requestRecorder.flush();
+    const logs = await call(server, 'GET', `/api/v1/request-logs?keyId=${key.id}`, { key: tenant.key });
+    expect(logs.body.data.map((row: { route: string; status: number }) => [row.route, row.status])).toEqual([
+      ['unmatched', 429],
+      ['unmatched', 400],
+      ['unmatched', 404],
+    ]);
+    const usage = await call(server, 'GET', `/api/v1/usage?keyId=${key.id}`, { key: tenant.key });
+    expect(usage.body.totals).toMatchObject({ requests: 3, clientErrors: 3, rateLimited: 1 });
+  });
+
+  it('without a key: the same problems, counted in /metrics', async () => {
+    const metric = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter(
+          (line) => line.startsWith('partnerline_http_requests_total{') && line.includes('route="unmatched"'),
+        )
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    };
+    const before = await metric();
+    expectProblem(await call(server, 'GET', `/api/v1/partners/${'y'.repeat(200)}`), 404, 'not_found');
+    expectProblem(await call(server, 'GET', '/api/v1/partners/%zz'), 400, 'validation_error');
+    expect(await metric()).toBe(before + 2);
+  });
+});

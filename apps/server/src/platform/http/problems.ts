@@ -6,6 +6,7 @@ import type { SecretMask } from '../auth/secret-mask.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { gateUnmatched } from './tenant-api.ts';
 import { fieldErrors } from './validation.ts';
 
 declare module 'fastify' {
@@ -80,16 +81,32 @@ function toApiError(error: FastifyError): ApiError {
   );
 }
 
+/** `/api/v1/…` and `/api/t/{slug}/v1/…`, with the slug of the second. */
+const TENANT_API_PATH = /^\/api\/(?:v1|t\/([^/?]*)\/v1)(?:[/?]|$)/;
+
 /**
  * Fastify's `frameworkErrors` option: errors the router raises before any route or hook runs — a
  * path that is not valid percent-encoding, a path parameter longer than the router accepts — as
- * problems too. No onRequest hook has run, so the request id header is set here.
+ * problems too. No hook runs for such a request, so this does their part: the request id header,
+ * the tenant gate of a key's request to the tenant API (like any path no route matches: limited,
+ * then metered and logged under `unmatched`), and the recording of the answer.
  */
 export function frameworkErrorRenderer(
   secrets: SecretMask,
-): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
-  return (error, request, reply) => {
+): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (error, request, reply) => {
     reply.header('x-request-id', request.id);
+    reply.raw.once('finish', () => request.server.services.requestRecorder.record(request, reply));
+    const tenantPath = TENANT_API_PATH.exec(request.url);
+    if (tenantPath) {
+      if (tenantPath[1] !== undefined) request.params = { tenantSlug: tenantPath[1].toLowerCase() };
+      try {
+        await gateUnmatched(request, reply);
+      } catch (refusal) {
+        send(reply, toApiError(refusal as FastifyError), request.id, secrets);
+        return;
+      }
+    }
     let apiError: ApiError;
     if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
       // No id, slug or key is that long, so nothing can be found under it.
