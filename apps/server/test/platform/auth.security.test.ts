@@ -74,6 +74,15 @@ describe('401 answers', () => {
       expect(response.status).toBe(401);
       expect(response.body.code).toBe(code);
       expect(response.headers.get('www-authenticate')).toContain(`error_description="${code}"`);
+      // Under another tenant's URL, or one that does not exist, they are unknown keys, not revoked
+      // or expired ones: nothing about the key's tenant shows.
+      for (const slug of [b.slug, 'no-such-tenant']) {
+        for (let i = 0; i < 2; i++) {
+          const elsewhere = await call(server, 'GET', `/api/t/${slug}/v1/partners`, { key });
+          expect(elsewhere.status).toBe(401);
+          expect(elsewhere.body.code).toBe('api_key_invalid');
+        }
+      }
     }
   });
 

@@ -49,18 +49,19 @@ export class KeyVerifier {
   /**
    * The key a presented string stands for, from the cache alone: undefined when it is not cached
    * and `verify` has to check it. Throws the 401 of a cached key that is unknown, revoked,
-   * deactivated or expired. No promise on this path: a cache hit is answered synchronously.
+   * deactivated or expired, or of another tenant than `slug` names. No promise on this path: a
+   * cache hit is answered synchronously.
    */
-  verifyCached(presented: string): VerifiedKey | undefined {
+  verifyCached(presented: string, slug?: string): VerifiedKey | undefined {
     // Only keys whose shape and checksum passed `verify` are ever cached, so a hit needs neither
     // checked again: it costs one hash and a map read.
     if (presented.length > MAX_KEY_LENGTH) return undefined;
     const key = this.cache.get(hashKey(presented));
-    return key === undefined ? undefined : this.usable(key);
+    return key === undefined ? undefined : this.usable(key, slug);
   }
 
-  async verify(presented: string): Promise<VerifiedKey> {
-    const cached = this.verifyCached(presented);
+  async verify(presented: string, slug?: string): Promise<VerifiedKey> {
+    const cached = this.verifyCached(presented, slug);
     if (cached) return cached;
     // The checksum before the database: a typo never costs a query, and is never cached.
     const parsed = parseKey(presented, this.prefix);
@@ -69,11 +70,15 @@ export class KeyVerifier {
     const generation = this.generation;
     const key = (await this.load(`key_${parsed.idSuffix}`, hash)) ?? UNKNOWN;
     if (generation === this.generation) this.cache.set(hash, key);
-    return this.usable(key);
+    return this.usable(key, slug);
   }
 
-  private usable(key: VerifiedKey | typeof UNKNOWN): VerifiedKey {
-    if (key === UNKNOWN) throw invalidKey();
+  /**
+   * The key if it may be used now. Under another tenant's URL (`slug`) any key of this tenant,
+   * revoked or not, is refused exactly like an unknown key, so tenants cannot be probed.
+   */
+  private usable(key: VerifiedKey | typeof UNKNOWN, slug: string | undefined): VerifiedKey {
+    if (key === UNKNOWN || (slug !== undefined && key.tenant.slug !== slug)) throw invalidKey();
     if (key.revokedAt) throw new ApiError('api_key_revoked', 'This API key has been revoked');
     if (key.deactivatedAt) {
       throw new ApiError('api_key_inactive', 'This API key is deactivated; activate it again to use it');

@@ -54,8 +54,8 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     if (!tenant) throw new ApiError('tenant_not_found', `No tenant with slug ${slug}`);
     return { tenant, actor: { type: 'admin' }, scopes: ALL_SCOPES };
   }
-  const verified = await keys.verify(key);
-  return keyAuth(request, verified, slug, clock.now());
+  const verified = await keys.verify(key, slug);
+  return keyAuth(request, verified, clock.now());
 }
 
 function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
@@ -72,21 +72,15 @@ function cachedAuth(request: FastifyRequest, now: Date): AuthContext | undefined
   const { config, keys } = request.server.services;
   const key = presentedKey(request);
   if (key === undefined) return undefined;
-  const verified = keys.verifyCached(key);
-  return verified && keyAuth(request, verified, namedSlug(request, config.baseDomain), now);
+  const verified = keys.verifyCached(key, namedSlug(request, config.baseDomain));
+  return verified && keyAuth(request, verified, now);
 }
 
-/** A verified key's access to this request: the tenant in the URL, its IP allow-list, its tenant. */
-function keyAuth(
-  request: FastifyRequest,
-  verified: VerifiedKey,
-  slug: string | undefined,
-  now: Date,
-): AuthContext {
-  // Another tenant's URL: refused exactly like an unknown key, so tenants cannot be probed.
-  if (slug !== undefined && verified.tenant.slug !== slug) {
-    throw new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
-  }
+/**
+ * A verified key's access to this request (the key verifier has checked the tenant in the URL):
+ * its IP allow-list, its tenant's status.
+ */
+function keyAuth(request: FastifyRequest, verified: VerifiedKey, now: Date): AuthContext {
   const auth = keyContext(verified);
   // Set before the refusals below: the key's tenant sees them in its usage and request log. They
   // take nothing from the key's limits, which would let a caller from the wrong address spend them.
