@@ -19,6 +19,7 @@ import {
   registerProblemHandling,
   type UnmatchedAnswer,
 } from './platform/http/problems.ts';
+import { NoQuery } from './platform/http/schemas.ts';
 import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
@@ -136,6 +137,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   // Only JSON bodies are accepted; anything else is a 415 problem.
   app.removeContentTypeParser(['text/plain']);
+  // Unknown query parameters are refused, never ignored: a route without parameters of its own
+  // takes none (the documentation pages of /api/doc are not the API's).
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/') || route.url.startsWith('/api/doc')) return;
+    if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NoQuery };
+  });
   const answerUnmatched = registerProblemHandling(app, secrets);
   if (config.docsEnabled) await registerOpenApi(app);
 

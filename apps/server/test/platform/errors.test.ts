@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 let tenant: TestTenant;
@@ -182,6 +182,35 @@ describe('validation errors', () => {
     expect(response.body.errors).toEqual([
       { field: 'limit', code: 'out_of_range', message: expect.any(String) },
     ]);
+  });
+});
+
+describe('unknown query parameters', () => {
+  it('are refused on routes that take none, as on every other route', async () => {
+    const partner = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'query@example.com' },
+    });
+    const id = partner.body.data.id;
+    for (const [method, path, key] of [
+      ['GET', '/api/v1/me', tenant.key],
+      ['GET', `/api/v1/partners/${id}`, tenant.key],
+      ['GET', `/api/v1/partners/${id}/stats`, tenant.key],
+      ['GET', `/api/v1/api-keys/${tenant.keyId}`, tenant.key],
+      ['GET', '/api/v1/webhook-event-types', tenant.key],
+      ['POST', `/api/v1/partners/${id}/revoke`, tenant.key],
+      ['GET', `/api/admin/tenants/${tenant.slug}`, ADMIN_KEY],
+      ['GET', '/health', undefined],
+    ] as const) {
+      const response = await problem(`unknown query ${path}`, method, `${path}?bogus=1`, { key });
+      expectProblem(response, 400, 'validation_error');
+      expect(response.body.errors, `${method} ${path}`).toEqual([
+        { field: 'bogus', code: 'unknown_field', message: 'bogus is not a known field' },
+      ]);
+    }
+    expect((await call(server, 'GET', `/api/v1/partners/${id}`, { key: tenant.key })).body.data.status).toBe(
+      'active',
+    );
   });
 });
 

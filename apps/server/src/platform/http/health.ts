@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../errors.ts';
 import type { App } from './fastify-types.ts';
-import { errorResponses } from './schemas.ts';
+import { errorResponses, NoQuery } from './schemas.ts';
 
 const Status = Type.Object(
   {
@@ -12,9 +12,6 @@ const Status = Type.Object(
   },
   { examples: [{ status: 'ok' }] },
 );
-
-// Probes take no parameters; an unknown one is a 400 like everywhere else in the API.
-const NoQuery = Type.Object({}, { additionalProperties: false });
 
 /**
  * Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. Without

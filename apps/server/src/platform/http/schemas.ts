@@ -172,3 +172,6 @@ export const MoneySchema = Type.Object(
 );
 
 export const BooleanQuery = StringEnum(['true', 'false'] as const);
+
+/** The query string of a route that takes no parameters: an unknown one is a 400 like everywhere. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
