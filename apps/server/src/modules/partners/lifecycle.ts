@@ -1,14 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
-import { recordAudit } from '../../platform/audit.ts';
 import type { DomainContext } from '../../platform/context.ts';
-import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
+import { selectScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { isId } from '../../platform/ids.ts';
-import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
+import { transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { rejectUnpaidCommissions } from '../commissions/service.ts';
-import type { PartnerStatus } from './schemas.ts';
-import { PARTNER_COLUMNS, type Partner, statusChangeFields } from './service.ts';
+import { PARTNER_COLUMNS, type Partner, transition } from './service.ts';
 
 /** How long an invite link stays valid. */
 const INVITE_TTL_MS = 7 * 86_400_000;
@@ -29,37 +26,6 @@ async function lockPartnerOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, i
     : undefined;
   if (!row) throw notFound('partner', id);
   return row;
-}
-
-/** Moves a locked partner to `status` and writes the audit entry, both in `ctx.db`'s transaction. */
-async function transition(
-  ctx: DomainContext,
-  before: Partner,
-  status: PartnerStatus,
-  action: 'partner.invited' | 'partner.activated' | 'partner.revoked',
-  extra: { invitedAt?: Date; inviteTokenHash?: string; inviteExpiresAt?: Date } = {},
-): Promise<Partner> {
-  const after = await updateScoped(ctx, 'partners')
-    .set({
-      status,
-      ...statusChangeFields(before.status, status, ctx.now),
-      ...extra,
-      version: sql`version + 1`,
-      updatedAt: ctx.now,
-    })
-    .where('id', '=', before.id)
-    .returning(PARTNER_COLUMNS)
-    .executeTakeFirstOrThrow();
-  await recordAudit(ctx.db, ctx, {
-    action,
-    resourceType: 'partner',
-    resourceId: before.id,
-    before: { ...before },
-    after: { ...after },
-  });
-  // Activation has no event type of its own: to a subscriber it is a change of the partner.
-  await queueWebhookEvent(ctx, action === 'partner.activated' ? 'partner.updated' : action, after);
-  return after;
 }
 
 export interface Invite {

@@ -183,37 +183,93 @@ export async function updatePartner(
   const before = await getPartnerOrThrow(ctx, id);
   assertVersionMatches(ifMatch, before.version);
   const email = changes.email?.trim().toLowerCase();
+  // Only what differs is written: a PATCH that changes nothing writes, audits and sends nothing.
+  const differs = <K extends keyof Partner>(field: K, value: Partner[K] | undefined) =>
+    value !== undefined && JSON.stringify(value) !== JSON.stringify(before[field]);
   const set = {
-    ...(email !== undefined ? { email } : {}),
-    ...(changes.name !== undefined ? { name: changes.name } : {}),
-    ...(changes.status !== undefined ? { status: changes.status } : {}),
-    ...(changes.groupKey !== undefined ? { groupKey: changes.groupKey } : {}),
-    ...(changes.referralCode !== undefined ? { referralCode: changes.referralCode } : {}),
-    ...(changes.metadata !== undefined ? { metadata: JSON.stringify(changes.metadata) } : {}),
-    ...(changes.status !== undefined ? statusChangeFields(before.status, changes.status, ctx.now) : {}),
+    ...(differs('email', email) ? { email } : {}),
+    ...(differs('name', changes.name) ? { name: changes.name } : {}),
+    ...(differs('groupKey', changes.groupKey) ? { groupKey: changes.groupKey } : {}),
+    ...(differs('referralCode', changes.referralCode) ? { referralCode: changes.referralCode } : {}),
+    ...(differs('metadata', changes.metadata) ? { metadata: JSON.stringify(changes.metadata) } : {}),
   };
-  if (Object.keys(set).length === 0) return { before, after: before };
+  const status = differs('status', changes.status) ? changes.status : undefined;
+  if (status === 'invited') {
+    throw new ApiError(
+      'invalid_state',
+      'Invite a partner with POST /partners/{id}/invite, which returns the invite link',
+    );
+  }
+  if (Object.keys(set).length === 0 && status === undefined) return { before, after: before };
   try {
     return await transactionWithOutbox(ctx.db, async (trx) => {
-      const after = await updateScoped({ ...ctx, db: trx }, 'partners')
-        .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
-        .where('id', '=', id)
-        .$if(ifMatch !== undefined, (qb) => qb.where('version', '=', before.version))
-        .returning(PARTNER_COLUMNS)
-        .executeTakeFirst();
-      if (!after) throw staleEtag();
-      await recordAudit(trx, ctx, {
-        action: 'partner.updated',
-        resourceType: 'partner',
-        resourceId: id,
-        before: { ...before },
-        after: { ...after },
-      });
-      await queueWebhookEvent({ ...ctx, db: trx }, 'partner.updated', after);
+      const tx = { ...ctx, db: trx };
+      let after = before;
+      if (Object.keys(set).length > 0) {
+        const updated = await updateScoped(tx, 'partners')
+          .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
+          .where('id', '=', id)
+          .$if(ifMatch !== undefined, (qb) => qb.where('version', '=', before.version))
+          .returning(PARTNER_COLUMNS)
+          .executeTakeFirst();
+        if (!updated) throw staleEtag();
+        await recordAudit(trx, ctx, {
+          action: 'partner.updated',
+          resourceType: 'partner',
+          resourceId: id,
+          before: { ...before },
+          after: { ...updated },
+        });
+        await queueWebhookEvent(tx, 'partner.updated', updated);
+        after = updated;
+      }
+      // A status change is the same transition as POST /activate or /revoke, audited and sent as one.
+      if (status !== undefined) {
+        const action = status === 'active' ? 'partner.activated' : 'partner.revoked';
+        after = await transition(tx, after, status, action, {}, ifMatch !== undefined);
+      }
       return { before, after };
     });
   } catch (error) {
     if (error instanceof ApiError) throw error;
     return conflict(error, { email, referralCode: changes.referralCode });
   }
+}
+
+/**
+ * Moves a partner to `status` and writes the audit entry, both in `ctx.db`'s transaction. The
+ * caller has locked the partner, or asks with `guardVersion` that it still be as `before` has it
+ * (412 otherwise).
+ */
+export async function transition(
+  ctx: DomainContext,
+  before: Partner,
+  status: PartnerStatus,
+  action: 'partner.invited' | 'partner.activated' | 'partner.revoked',
+  extra: { invitedAt?: Date; inviteTokenHash?: string; inviteExpiresAt?: Date } = {},
+  guardVersion = false,
+): Promise<Partner> {
+  const after = await updateScoped(ctx, 'partners')
+    .set({
+      status,
+      ...statusChangeFields(before.status, status, ctx.now),
+      ...extra,
+      version: sql`version + 1`,
+      updatedAt: ctx.now,
+    })
+    .where('id', '=', before.id)
+    .$if(guardVersion, (qb) => qb.where('version', '=', before.version))
+    .returning(PARTNER_COLUMNS)
+    .executeTakeFirst();
+  if (!after) throw staleEtag();
+  await recordAudit(ctx.db, ctx, {
+    action,
+    resourceType: 'partner',
+    resourceId: before.id,
+    before: { ...before },
+    after: { ...after },
+  });
+  // Activation has no event type of its own: to a subscriber it is a change of the partner.
+  await queueWebhookEvent(ctx, action === 'partner.activated' ? 'partner.updated' : action, after);
+  return after;
 }

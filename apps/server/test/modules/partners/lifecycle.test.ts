@@ -327,7 +327,7 @@ describe('audit log', () => {
       'partner.activated',
       'partner.revoked',
       'partner.activated',
-      'partner.updated',
+      'partner.revoked',
     ]);
     const statuses = entries.map((e) => e.changes.status);
     expect(statuses).toEqual([
@@ -344,6 +344,35 @@ describe('audit log', () => {
     }
     const patched = (await api('GET', `/partners/${partner.id}`)).body.data;
     expect(patched).toMatchObject({ status: 'revoked', revokedAt: expect.any(String) });
+  });
+
+  it('PATCH follows the same lifecycle: no invite without a link, and a PATCH that changes nothing leaves no trace', async () => {
+    const partner = await createPartner(api);
+    const refused = await api('PATCH', `/partners/${partner.id}`, { status: 'invited' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('invalid_state');
+
+    const before = await api('GET', `/partners/${partner.id}`);
+    const same = await api('PATCH', `/partners/${partner.id}`, {
+      name: before.body.data.name,
+      status: 'active',
+      metadata: before.body.data.metadata,
+    });
+    expect(same.status).toBe(200);
+    expect(same.headers.get('etag')).toBe(before.headers.get('etag'));
+    expect(await auditOf(partner.id)).toEqual([]);
+
+    const both = await api('PATCH', `/partners/${partner.id}`, { name: 'Renamed', status: 'revoked' });
+    expect(both.status).toBe(200);
+    expect(both.body.data).toMatchObject({
+      name: 'Renamed',
+      status: 'revoked',
+      revokedAt: expect.any(String),
+    });
+    expect((await auditOf(partner.id)).map((e) => [e.action, Object.keys(e.changes).sort()])).toEqual([
+      ['partner.updated', ['name']],
+      ['partner.revoked', ['revokedAt', 'status']],
+    ]);
   });
 });
 
