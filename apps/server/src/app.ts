@@ -19,7 +19,7 @@ import {
   registerProblemHandling,
   type UnmatchedAnswer,
 } from './platform/http/problems.ts';
-import { NoQuery } from './platform/http/schemas.ts';
+import { addErrorResponses, NoQuery } from './platform/http/schemas.ts';
 import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
@@ -71,6 +71,10 @@ async function defaultEmptyBody(request: FastifyRequest): Promise<void> {
   if (request.body === undefined) request.body = {};
 }
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** What the JSON body parser answers before a route runs. */
+const BODY_ERRORS = ['invalid_json', 'unsupported_media_type', 'payload_too_large'] as const;
+
 async function tenantApi(
   app: App,
   options: { hidden: boolean; answerUnmatched: UnmatchedAnswer },
@@ -90,6 +94,13 @@ async function tenantApi(
   // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.
   app.addHook('onRoute', (route) => {
     if (route.method !== 'POST') return;
+    if (route.schema?.response !== undefined) {
+      route.schema.response = addErrorResponses(route.schema.response as Record<string, unknown>, [
+        'idempotency_key_in_flight',
+        'idempotency_key_reused',
+        'validation_error',
+      ]);
+    }
     route.preValidation = [defaultEmptyBody];
     route.preHandler = [claimIdempotencyKey];
     route.onSend = [storeIdempotentResponse];
@@ -138,10 +149,18 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   // Only JSON bodies are accepted; anything else is a 415 problem.
   app.removeContentTypeParser(['text/plain']);
   // Unknown query parameters are refused, never ignored: a route without parameters of its own
-  // takes none (the documentation pages of /api/doc are not the API's).
+  // takes none (the documentation pages of /api/doc are not the API's). A method with a body can
+  // also be answered by the body parser, which the route's own responses do not name.
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api/') || route.url.startsWith('/api/doc')) return;
     if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NoQuery };
+    const methods = [route.method].flat();
+    if (route.schema.response !== undefined && methods.some((method) => BODY_METHODS.has(method))) {
+      route.schema.response = addErrorResponses(
+        route.schema.response as Record<string, unknown>,
+        BODY_ERRORS,
+      );
+    }
   });
   const answerUnmatched = registerProblemHandling(app, secrets);
   if (config.docsEnabled) await registerOpenApi(app);

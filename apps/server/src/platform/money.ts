@@ -92,7 +92,8 @@ export function toMinor(
     throw invalidAmount(field, `${field} has more than the ${exponent} decimals ${currency} allows`);
   }
   const minor = BigInt(`${whole}${fraction.padEnd(exponent, '0')}`) * (sign ? -1n : 1n);
-  if (minor >= MAX_AMOUNT_MINOR || minor <= -MAX_AMOUNT_MINOR) throw invalidAmount(field, `${field} is too large`);
+  if (minor >= MAX_AMOUNT_MINOR || minor <= -MAX_AMOUNT_MINOR)
+    throw invalidAmount(field, `${field} is too large`);
   if (options.positive && minor <= 0n) throw invalidAmount(field, `${field} must be greater than zero`);
   return Number(minor);
 }

@@ -112,9 +112,21 @@ function responseHeaderNames(status: string, keyGated: boolean): HeaderName[] {
 }
 
 interface OpenApiOperation {
+  parameters?: unknown[];
   responses?: Record<string, { headers?: Record<string, unknown> }>;
   [KEY_GATED]?: boolean;
 }
+
+/** The header every POST of the tenant API takes (see idempotency.ts). */
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Applies the POST at most once: the same key with the same body within 24 hours replays the first answer (`Idempotent-Replayed: true`); with another body it is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_flight` while the first request runs',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+  example: 'order-4711-payout',
+};
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
@@ -125,6 +137,8 @@ function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
       if (!HTTP_METHODS.has(method)) continue;
       const keyGated = operation[KEY_GATED] === true;
       delete operation[KEY_GATED];
+      if (keyGated && method === 'post')
+        operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         const refs = responseHeaderNames(status, keyGated).map((name) => [
           name,

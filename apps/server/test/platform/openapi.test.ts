@@ -154,6 +154,32 @@ describe('GET /api/doc.json', () => {
     }
   });
 
+  it('documents what the platform around a route answers: body parser, idempotency keys, unknown tenants', () => {
+    const codes = (op: Json, status: string): string[] => {
+      const code = op.responses[status]?.content['application/problem+json'].schema.properties.code;
+      return code === undefined
+        ? []
+        : (code.anyOf ?? [code]).flatMap((literal: Json) => literal.enum ?? literal.const);
+    };
+    for (const { method, path, op } of operations()) {
+      const where = `${method} ${path}`;
+      if (['post', 'put', 'patch', 'delete'].includes(method) && path !== LEAK_REPORT) {
+        expect(codes(op, '400'), where).toContain('invalid_json');
+        expect(codes(op, '413'), where).toEqual(['payload_too_large']);
+        expect(codes(op, '415'), where).toEqual(['unsupported_media_type']);
+      }
+      if (!path.startsWith('/api/v1/') || path === LEAK_REPORT) continue;
+      expect(codes(op, '404'), where).toContain('tenant_not_found');
+      if (method !== 'post') continue;
+      expect(codes(op, '409'), where).toContain('idempotency_key_in_flight');
+      expect(codes(op, '422'), where).toEqual(['idempotency_key_reused']);
+      expect(
+        op.parameters?.map((p: Json) => p.name),
+        where,
+      ).toContain('Idempotency-Key');
+    }
+  });
+
   it('every example in the document validates against its schema', () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats(ajv);

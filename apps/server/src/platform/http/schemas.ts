@@ -103,6 +103,8 @@ export function ListEnvelope<T extends TSchema>(schema: T) {
 /** Codes every tenant route can answer with, besides its own. */
 const COMMON_TENANT_ERRORS: ErrorCode[] = [
   'tenant_slug_missing',
+  // The admin key under /api/t/{slug}/v1 with a slug no tenant has.
+  'tenant_not_found',
   'api_key_missing',
   'api_key_invalid',
   'api_key_revoked',
@@ -125,39 +127,67 @@ const COMMON_ADMIN_ERRORS: ErrorCode[] = [
   'service_unavailable',
 ];
 
+/** The codes a documented problem response was made from, so more can be added to it later. */
+const PROBLEM_CODES = Symbol('problemCodes');
+
+type ProblemResponse = {
+  description: string;
+  content: Record<string, unknown>;
+  [PROBLEM_CODES]: ErrorCode[];
+};
+
+function problemResponse(codes: ErrorCode[]): ProblemResponse {
+  const schema = problemSchema(codes);
+  const { examples, ...rest } = schema;
+  return {
+    description: schema.description as string,
+    content: { 'application/problem+json': { schema: rest, example: examples?.[0] } },
+    [PROBLEM_CODES]: codes,
+  };
+}
+
+/** The codes grouped into one problem response per status, each code once. */
+function byStatus(codes: readonly ErrorCode[]): Map<number, ErrorCode[]> {
+  const grouped = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) {
+    const status = ERROR_CODES[code].status;
+    grouped.set(status, [...(grouped.get(status) ?? []), code]);
+  }
+  return grouped;
+}
+
 /**
  * One problem response per status code for the given error codes, documented as what the error
  * handler sends: `application/problem+json` (RFC 9457), not `application/json`.
  */
 export function errorResponses(codes: readonly ErrorCode[], scope: 'tenant' | 'admin' | 'public' = 'tenant') {
-  const all = [
-    ...new Set([
-      ...codes,
-      ...(scope === 'tenant'
-        ? COMMON_TENANT_ERRORS
-        : scope === 'admin'
-          ? COMMON_ADMIN_ERRORS
-          : ['internal_error' as const]),
-    ]),
-  ];
-  const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of all) {
-    const status = ERROR_CODES[code].status;
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
-  }
+  const common =
+    scope === 'tenant'
+      ? COMMON_TENANT_ERRORS
+      : scope === 'admin'
+        ? COMMON_ADMIN_ERRORS
+        : ['internal_error' as const];
   return Object.fromEntries(
-    [...byStatus].map(([status, list]) => {
-      const schema = problemSchema(list);
-      const { examples, ...rest } = schema;
-      return [
-        status,
-        {
-          description: schema.description,
-          content: { 'application/problem+json': { schema: rest, example: examples?.[0] } },
-        },
-      ];
-    }),
+    [...byStatus([...codes, ...common])].map(([status, list]) => [status, problemResponse(list)]),
   );
+}
+
+/**
+ * Adds error codes to a route's documented responses, merged into the problem response of their
+ * status: for answers that come from the platform around a route (body parsing, idempotency keys)
+ * rather than from the route itself.
+ */
+export function addErrorResponses(
+  response: Record<string | number, unknown> | undefined,
+  codes: readonly ErrorCode[],
+): Record<string | number, unknown> {
+  const merged: Record<string | number, unknown> = { ...response };
+  for (const [status, list] of byStatus(codes)) {
+    const existing = merged[status] as Partial<ProblemResponse> | undefined;
+    if (existing !== undefined && existing[PROBLEM_CODES] === undefined) continue;
+    merged[status] = problemResponse([...new Set([...(existing?.[PROBLEM_CODES] ?? []), ...list])]);
+  }
+  return merged;
 }
 
 export type StaticOf<T extends TSchema> = Static<T>;
