@@ -126,6 +126,24 @@ describe('create and get', () => {
 });
 
 describe('PATCH /api-keys/{id}', () => {
+  it('with every field as it is: 200, the same version, no audit entry', async () => {
+    const body = {
+      name: 'steady',
+      scopes: ['partners:read'],
+      allowedIps: ['10.0.0.0/8'],
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      metadata: { team: 'ops' },
+    };
+    const created = await createKey(body);
+    const before = await api('GET', `/api-keys/${created.id}`);
+    const same = await api('PATCH', `/api-keys/${created.id}`, body);
+    expect(same.status).toBe(200);
+    expect(same.headers.get('etag')).toBe(before.headers.get('etag'));
+    expect(same.body.data).toEqual(before.body.data);
+    const audit = await api('GET', `/audit-log?resourceId=${created.id}`);
+    expect(audit.body.data.map((entry: { action: string }) => entry.action)).toEqual(['api_key.created']);
+  });
+
   it('changes name, description, scopes, expiry, allowed IPs and rate limit, with ETags', async () => {
     const created = await createKey({ name: 'before', scopes: ['partners:read', 'customers:read'] });
     const first = await api('GET', `/api-keys/${created.id}`);

@@ -166,6 +166,13 @@ describe('what is audited', () => {
       body: { name: 'Audited GmbH', status: 'suspended' },
     });
     expect(updated.status).toBe(200);
+    // The same values again change nothing, and leave no entry.
+    const again = await call(server, 'PATCH', `/api/admin/tenants/${slug}`, {
+      key: ADMIN_KEY,
+      body: { name: 'Audited GmbH', status: 'suspended', plan: created.body.data.plan },
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.data.updatedAt).toBe(updated.body.data.updatedAt);
 
     const log = await call(server, 'GET', `/api/t/${slug}/v1/audit-log?resourceType=tenant`, {
       key: ADMIN_KEY,

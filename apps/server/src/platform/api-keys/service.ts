@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { recordAudit } from '../audit.ts';
+import { diffFields, recordAudit } from '../audit.ts';
 import { allowedIpErrors } from '../auth/ip-allowlist.ts';
 import { generateKey, hashKey, keyStart, parseKey, safeEqual } from '../auth/key-format.ts';
 import { missingScopes, type Scope } from '../auth/scopes.ts';
@@ -241,24 +241,39 @@ async function changeKey(
   ifMatch?: readonly number[],
   webhookEvent?: WebhookEventType,
 ): Promise<{ before: ApiKeyView; after: ApiKeyView }> {
-  return transactionWithOutbox(ctx.db, async (trx) => {
-    const before = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
-    assertVersionMatches(ifMatch, before.version);
-    assertManageable(ctx, before);
-    const set = change(before);
-    if (!set) return { before, after: before };
-    const row = await updateScoped({ db: trx, tenantId: ctx.tenantId }, 'apiKeys')
-      .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
-      .where('id', '=', id)
-      .where('version', '=', before.version)
-      .returning(COLUMNS)
-      .executeTakeFirst();
-    if (!row) throw staleEtag();
-    const after = toView(row, ctx.now);
-    await recordAudit(trx, ctx, { action, resourceType: 'api_key', resourceId: id, before, after });
-    if (webhookEvent) await queueWebhookEvent({ ...ctx, db: trx }, webhookEvent, after);
-    return { before, after };
-  });
+  try {
+    return await transactionWithOutbox(ctx.db, async (trx) => {
+      const before = await getApiKeyOrThrow(trx, ctx.tenantId, id, ctx.now, true);
+      assertVersionMatches(ifMatch, before.version);
+      assertManageable(ctx, before);
+      const set = change(before);
+      if (!set) return { before, after: before };
+      const row = await updateScoped({ db: trx, tenantId: ctx.tenantId }, 'apiKeys')
+        .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
+        .where('id', '=', id)
+        .where('version', '=', before.version)
+        .returning(COLUMNS)
+        .executeTakeFirst();
+      if (!row) throw staleEtag();
+      const after = toView(row, ctx.now);
+      // Every field sent with the value it had: roll the write back, so nothing is versioned,
+      // audited or sent.
+      if (Object.keys(diffFields(before, after)).length === 0) throw new Unchanged(before);
+      await recordAudit(trx, ctx, { action, resourceType: 'api_key', resourceId: id, before, after });
+      if (webhookEvent) await queueWebhookEvent({ ...ctx, db: trx }, webhookEvent, after);
+      return { before, after };
+    });
+  } catch (error) {
+    if (error instanceof Unchanged) return { before: error.key, after: error.key };
+    throw error;
+  }
+}
+
+/** Thrown to roll back a change that changed nothing; carries the key as it stays. */
+class Unchanged extends Error {
+  constructor(readonly key: ApiKeyView) {
+    super('unchanged');
+  }
 }
 
 /**

@@ -97,11 +97,15 @@ export async function updateTenant(
   by: TenantAuditContext,
 ): Promise<{ before: TenantRecord; after: TenantRecord }> {
   const before = await getTenantOrThrow(db, idOrSlug);
-  if (Object.keys(changes).length === 0) return { before, after: before };
+  // Only what differs is written: a PATCH that changes nothing is not audited.
+  const differing = Object.fromEntries(
+    Object.entries(changes).filter(([field, value]) => before[field as keyof typeof changes] !== value),
+  );
+  if (Object.keys(differing).length === 0) return { before, after: before };
   return db.transaction().execute(async (trx) => {
     const after = await trx
       .updateTable('tenants')
-      .set({ ...changes, updatedAt: by.now })
+      .set({ ...differing, updatedAt: by.now })
       .where('id', '=', before.id)
       .returning(COLUMNS)
       .executeTakeFirstOrThrow();
