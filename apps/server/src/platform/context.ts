@@ -22,6 +22,8 @@ export type Actor =
       rateLimit: { limit: number; windowSeconds: number } | null;
       /** The key's requests per calendar day or month, if it has such a quota. */
       quota: { limit: number; period: 'day' | 'month' } | null;
+      /** When the quota began counting; null: from the start of its period. */
+      quotaSince: Date | null;
     }
   | { type: 'admin' };
 

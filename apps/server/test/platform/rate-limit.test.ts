@@ -349,6 +349,23 @@ describe('quotas', () => {
     const first = await me(key);
     expect([first.status, first.headers.get('x-quota-remaining')]).toEqual([200, '0']);
     expect((await me(key)).body.code).toBe('quota_exceeded');
+    // And back to the day: counted anew from this moment, not where today's first count stopped.
+    clock.advance(1_000);
+    const daily = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: { limit: 1, period: 'day' } },
+    });
+    expect(daily.status).toBe(200);
+    const again = await me(key);
+    expect([again.status, again.headers.get('x-quota-remaining')]).toEqual([200, '0']);
+    expect((await me(key)).body.code).toBe('quota_exceeded');
+    // A new limit alone keeps the count.
+    const raised = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: tenant.key,
+      body: { quota: { limit: 2, period: 'day' } },
+    });
+    expect(raised.status).toBe(200);
+    expect((await me(key)).headers.get('x-quota-remaining')).toBe('0');
   });
 
   it('is not consumed by a request the rate limit refuses', async () => {

@@ -24,7 +24,7 @@ registerWebhookEventSchemas({
 
 export type KeyStatus = 'active' | 'inactive' | 'expired' | 'revoked';
 
-type Row = Omit<Selectable<ApiKeysTable>, 'tenantId' | 'keyHash' | 'expiryWarnedAt'>;
+type Row = Omit<Selectable<ApiKeysTable>, 'tenantId' | 'keyHash' | 'expiryWarnedAt' | 'quotaSince'>;
 export type ApiKeyView = Omit<Row, 'version'> & { status: KeyStatus; version: number };
 
 const COLUMNS = [
@@ -153,6 +153,7 @@ async function insertKey(db: Db, ctx: KeyContext, input: KeySettings): Promise<A
       allowedIps: input.allowedIps ?? null,
       rateLimit: json(input.rateLimit),
       quota: json(input.quota),
+      quotaSince: input.quota ? ctx.now : null,
       metadata: JSON.stringify(input.metadata ?? {}),
       createdAt: ctx.now,
       updatedAt: ctx.now,
@@ -325,13 +326,24 @@ export async function updateApiKey(
           : {}),
         ...(changes.allowedIps !== undefined ? { allowedIps: changes.allowedIps } : {}),
         ...(changes.rateLimit !== undefined ? { rateLimit: json(changes.rateLimit) } : {}),
-        ...(changes.quota !== undefined ? { quota: json(changes.quota) } : {}),
+        ...(changes.quota !== undefined
+          ? { quota: json(changes.quota), ...quotaSince(before, changes.quota, ctx.now) }
+          : {}),
         ...(changes.metadata !== undefined ? { metadata: JSON.stringify(changes.metadata) } : {}),
       };
       return Object.keys(set).length > 0 ? set : undefined;
     },
     ifMatch,
   );
+}
+
+/**
+ * A quota counts from the moment it is given or its period changes; a new limit alone keeps the
+ * count. Not a field of the key's own: it is never shown, and changes nothing a client sees.
+ */
+function quotaSince(before: ApiKeyView, quota: KeyQuota | null, now: Date): { quotaSince?: Date | null } {
+  if (quota === null) return { quotaSince: null };
+  return before.quota?.period === quota.period ? {} : { quotaSince: now };
 }
 
 /**

@@ -21,6 +21,8 @@ export interface VerifiedKey {
   allowedIps: BlockList | null;
   rateLimit: KeyRateLimit | null;
   quota: KeyQuota | null;
+  /** When the quota began counting (see migration 0012); null: from the start of the period. */
+  quotaSince: Date | null;
   tenant: Tenant;
 }
 
@@ -120,6 +122,7 @@ export class KeyVerifier {
         'k.allowedIps',
         'k.rateLimit',
         'k.quota',
+        'k.quotaSince',
         't.id as tenantId',
         't.slug as tenantSlug',
         't.name as tenantName',
@@ -142,6 +145,7 @@ export class KeyVerifier {
       allowedIps: row.allowedIps ? compileAllowList(row.allowedIps) : null,
       rateLimit: row.rateLimit,
       quota: row.quota,
+      quotaSince: row.quotaSince,
       tenant: {
         id: row.tenantId,
         slug: row.tenantSlug,

@@ -33,6 +33,8 @@ export interface ApiKeysTable {
   allowedIps: string[] | null;
   rateLimit: ColumnType<KeyRateLimit | null, string | null, string | null>;
   quota: ColumnType<KeyQuota | null, string | null | undefined, string | null>;
+  /** When the quota began counting in its period setting (see migration 0012); never shown. */
+  quotaSince: ColumnType<Date | null, Date | null | undefined, Date | null>;
   deactivatedAt: Date | null;
   replacedBy: string | null;
   requestCount: Generated<number>;

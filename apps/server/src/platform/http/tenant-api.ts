@@ -113,6 +113,7 @@ function keyContext(verified: VerifiedKey): AuthContext {
         lastUsedAt: verified.lastUsedAt,
         rateLimit: verified.rateLimit,
         quota: verified.quota,
+        quotaSince: verified.quotaSince,
       },
       scopes: expandScopes(verified.scopes),
     };

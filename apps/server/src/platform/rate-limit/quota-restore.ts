@@ -7,10 +7,12 @@ import { quotaCheck } from './request-limits.ts';
 /**
  * Without Redis, quota counters live in the process's memory, and a restart (every deploy of the
  * single-process setup) would refill every spent quota. So at boot each counter of the current
- * day or month is set to what the usage tables hold: the key's metered requests in the period,
- * minus those refused with 429 (a refused request takes nothing from a quota). The meter writes
- * its counts every USAGE_FLUSH_INTERVAL_MS and at shutdown, so after a graceful restart the count
- * is exact, and after a crash it misses at most the requests of one flush interval.
+ * day or month is set to what the usage tables hold: the key's metered requests since the period
+ * began, or since the quota began counting when that is later (`quota_since`: from its minute
+ * while the usage tables keep minutes, 7 days, else from the next full hour), minus those refused with
+ * 429 (a refused request takes nothing from a quota). The meter writes its counts every
+ * USAGE_FLUSH_INTERVAL_MS and at shutdown, so after a graceful restart the count is exact, and
+ * after a crash it misses at most the requests of one flush interval.
  * Returns the number of counters restored.
  */
 export async function restoreQuotaCounts(
@@ -21,25 +23,41 @@ export async function restoreQuotaCounts(
   const now = new Date(nowMs);
   const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  // Per key: whole hours from usage_hour, and the minutes of a first hour begun partway.
   const { rows } = await sql<{
     id: string;
     quota: { limit: number; period: 'day' | 'month' };
-    month: string;
-    day: string;
+    quotaSince: Date | null;
+    count: string;
   }>`
-    select k.id, k.quota,
-           sum(u.requests - u.rate_limited) as month,
-           coalesce(sum(u.requests - u.rate_limited) filter (where u.bucket >= ${dayStart}), 0) as day
-    from api_keys k
-    join usage_day u on u.tenant_id = k.tenant_id and u.key_id = k.id and u.bucket >= ${monthStart}
-    where k.quota is not null and k.revoked_at is null
-    group by k.id, k.quota
+    with keys as (
+      select id, tenant_id, quota, quota_since,
+             greatest(
+               case when quota->>'period' = 'day' then ${dayStart}::timestamptz else ${monthStart}::timestamptz end,
+               coalesce(quota_since, '-infinity')
+             ) as start
+      from api_keys
+      where quota is not null and revoked_at is null
+    ), spans as (
+      select *, date_trunc('hour', start) + case when start = date_trunc('hour', start)
+        then interval '0' else interval '1 hour' end as whole_hours
+      from keys
+    )
+    select s.id, s.quota, s.quota_since as "quotaSince",
+      (coalesce((select sum(m.requests - m.rate_limited) from usage_minute m
+                 where m.tenant_id = s.tenant_id and m.key_id = s.id
+                   and m.bucket >= date_trunc('minute', s.start) and m.bucket < s.whole_hours), 0)
+       + coalesce((select sum(h.requests - h.rate_limited) from usage_hour h
+                   where h.tenant_id = s.tenant_id and h.key_id = s.id and h.bucket >= s.whole_hours), 0)
+      )::text as count
+    from spans s
   `.execute(db);
   let restored = 0;
   for (const row of rows) {
-    const count = Number(row.quota.period === 'day' ? row.day : row.month);
+    const count = Number(row.count);
     if (count <= 0) continue;
-    store.restoreCounter(cellOf(quotaCheck(row.id, row.quota), nowMs) as CounterCell, count);
+    const check = quotaCheck(row.id, row.quota, row.quotaSince && new Date(row.quotaSince));
+    store.restoreCounter(cellOf(check, nowMs) as CounterCell, count);
     restored += 1;
   }
   return restored;

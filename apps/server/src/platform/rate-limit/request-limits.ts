@@ -60,16 +60,20 @@ export function keyRouteOf(route: TenantRoute, auth: AuthContext, config: Config
         policy: { kind: 'rate', name: route.limitName, ...routeLimit },
       });
     }
-    if (actor.quota) checks.push(quotaCheck(actor.keyId, actor.quota));
+    if (actor.quota) checks.push(quotaCheck(actor.keyId, actor.quota, actor.quotaSince));
     keyRoute = newKeyRoute(route, checks);
     route.keys.set(auth, keyRoute);
   }
   return keyRoute;
 }
 
-/** The budget a key's quota takes from: one counter per key, whatever the route. */
-export function quotaCheck(keyId: string, quota: KeyQuota): LimitCheck {
-  return { bucket: `{${keyId}}:quota`, policy: { kind: 'quota', name: 'quota', ...quota } };
+/**
+ * The budget a key's quota takes from: one counter per key, whatever the route, and per moment the
+ * quota began counting (`since`), so a period changed and changed back starts anew.
+ */
+export function quotaCheck(keyId: string, quota: KeyQuota, since: Date | null): LimitCheck {
+  const bucket = since === null ? `{${keyId}}:quota` : `{${keyId}}:quota@${since.getTime()}`;
+  return { bucket, policy: { kind: 'quota', name: 'quota', ...quota } };
 }
 
 /**
