@@ -131,6 +131,17 @@ describe('allowedIps', () => {
     expect((await request(server, 'GET', '/me', { key: created.key })).status).toBe(200);
   });
 
+  it('refuses an empty list (which would allow no address): 400, null allows every address', async () => {
+    const created = await request(server, 'POST', '/api-keys', {
+      key: tenant.key,
+      body: { name: 'no ips', scopes: ['read'], allowedIps: [] },
+    });
+    expect(created.status).toBe(400);
+    expect(created.body.errors).toEqual([
+      { field: 'allowedIps', code: 'too_few', message: 'allowedIps must have at least 1 entry' },
+    ]);
+  });
+
   const badEntries = [
     'localhost',
     '10.0.0.0/33',

@@ -17,9 +17,11 @@ export const KeyName = Type.String({ minLength: 1, maxLength: 100, examples: ['C
 export const KeyDescription = Type.String({ maxLength: 500 });
 
 export const AllowedIps = Type.Array(Type.String({ minLength: 2, maxLength: 49 }), {
+  // An empty list would shut the key out everywhere: null is the way to allow every address.
+  minItems: 1,
   maxItems: MAX_ALLOWED_IPS,
   description:
-    'IP addresses or CIDR blocks (IPv4 and IPv6) the key may be used from; other addresses get 403 `ip_not_allowed`',
+    'IP addresses or CIDR blocks (IPv4 and IPv6) the key may be used from; other addresses get 403 `ip_not_allowed`. `null` allows every address',
   examples: [['203.0.113.7', '10.0.0.0/8', '2001:db8::/32']],
 });
 
