@@ -142,6 +142,17 @@ describe('allowedIps', () => {
     ]);
   });
 
+  it('a nullable object with a wrong field: only that field is named, not "must be null"', async () => {
+    const response = await request(server, 'POST', '/api-keys', {
+      key: tenant.key,
+      body: { name: 'bad limit', scopes: ['read'], rateLimit: { limit: 0, windowSeconds: 60 } },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.errors.map((e: { field: string; code: string }) => [e.field, e.code])).toEqual([
+      ['rateLimit.limit', 'out_of_range'],
+    ]);
+  });
+
   const badEntries = [
     'localhost',
     '10.0.0.0/33',

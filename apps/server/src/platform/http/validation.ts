@@ -159,7 +159,41 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
 }
 
 /** Ajv's errors as one entry per field and problem, for the `errors` array of a 400 problem. */
-export function fieldErrors(errors: ErrorObject[], part: string | undefined): FieldError[] {
+/**
+ * The errors of a union (anyOf/oneOf) from the branch the value meant, the others' left out: a
+ * branch the value's type does not fit, or whose discriminator (a `const`, such as `type`) it does
+ * not match, was not meant; of the rest, the one with the fewest errors. When no branch is left,
+ * all errors stay.
+ */
+function meantBranches(errors: ErrorObject[]): ErrorObject[] {
+  let kept = errors;
+  for (const union of errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')) {
+    const prefix = `${union.schemaPath}/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const error of kept) {
+      if (!error.schemaPath.startsWith(prefix)) continue;
+      const branch = error.schemaPath.slice(prefix.length).split('/')[0] as string;
+      branches.set(branch, [...(branches.get(branch) ?? []), error]);
+    }
+    const meant = [...branches.values()]
+      .filter(
+        (list) =>
+          !list.some(
+            (e) =>
+              (e.instancePath === union.instancePath && e.keyword === 'type') ||
+              (e.keyword === 'const' && e.instancePath.startsWith(`${union.instancePath}/`)),
+          ),
+      )
+      .sort((a, b) => a.length - b.length)[0];
+    if (meant === undefined) continue;
+    const unmeant = new Set([...branches.values()].filter((list) => list !== meant).flat());
+    kept = kept.filter((error) => !unmeant.has(error));
+  }
+  return kept;
+}
+
+export function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[] {
+  const errors = meantBranches(all);
   const seen = new Set<string>();
   const out: FieldError[] = [];
   // anyOf/oneOf report each failed branch too; the branch errors say more than the summary.

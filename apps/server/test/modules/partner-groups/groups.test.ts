@@ -270,6 +270,30 @@ describe('POST /partner-groups', () => {
     expect(response.body.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
 
+  it.each([
+    ['a fixed rule without amounts', { type: 'fixed', amounts: [] }, ['saleCommission.amounts', 'too_few']],
+    [
+      'a percentage of 0',
+      { type: 'percentage', basisPoints: 0 },
+      ['saleCommission.basisPoints', 'out_of_range'],
+    ],
+    [
+      'a fixed rule with a percentage field',
+      { type: 'fixed', basisPoints: 100, amounts: [{ amount: '1.00', currency: 'EUR' }] },
+      ['saleCommission.basisPoints', 'unknown_field'],
+    ],
+  ])('names only what is wrong with the rule its type selects: %s', async (_, saleCommission, expected) => {
+    const response = await api('POST', '/partner-groups', {
+      key: uniqueKey('rule'),
+      name: 'Rule',
+      saleCommission,
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.errors.map((e: { field: string; code: string }) => [e.field, e.code])).toEqual([
+      expected,
+    ]);
+  });
+
   it('creates nothing for a refused body', async () => {
     const key = uniqueKey('refused');
     await api('POST', '/partner-groups', {
