@@ -1,5 +1,5 @@
 import type { LeadRule, SaleRule } from '../../platform/db/schema.ts';
-import { ApiError } from '../../platform/errors.ts';
+import { ApiError, validationError } from '../../platform/errors.ts';
 import { basisPointsOf, fromMinor, toMinor } from '../../platform/money.ts';
 
 export interface MoneyInput {
@@ -71,13 +71,27 @@ export function saleCommissionMinor(
   return rule.amounts[currency];
 }
 
-/** A lead's fixed commission: in the requested currency, else the rule's only (or first) currency. */
+/**
+ * A lead's fixed commission: in the requested currency, else the rule's only currency. A rule
+ * with several currencies needs the lead to name one: no order among them says which is meant.
+ */
 export function leadCommission(
   rule: LeadRule | null,
   currency: string | undefined,
 ): { amountMinor: number; currency: string } | undefined {
   if (rule === null) return undefined;
-  const chosen = currency ?? Object.keys(rule.amounts)[0];
+  const currencies = Object.keys(rule.amounts);
+  if (currency === undefined && currencies.length > 1) {
+    const listed = currencies.sort().join(', ');
+    throw validationError([
+      {
+        field: 'currency',
+        code: 'required',
+        message: `currency is required: the partner's lead commission is paid in ${listed}`,
+      },
+    ]);
+  }
+  const chosen = currency ?? currencies[0];
   const amountMinor = chosen === undefined ? undefined : rule.amounts[chosen];
   return chosen === undefined || amountMinor === undefined ? undefined : { amountMinor, currency: chosen };
 }

@@ -349,7 +349,7 @@ describe('fixed-amount rules', () => {
     expect(await listAll(program, '/commissions?currency=USD')).toEqual([]);
   });
 
-  it('pay a lead commission in the currency asked for, else the first one listed', async () => {
+  it('pay a lead commission in the currency asked for; with several, a lead must name one', async () => {
     const program = await startProgram(server, {
       leadCommission: {
         amounts: [
@@ -361,7 +361,13 @@ describe('fixed-amount rules', () => {
     const partner = await program.partner();
     const lead = (n: number, extra: Record<string, unknown>) =>
       program.event({ type: 'lead', partnerId: partner.id, customer: { externalId: `crm-${n}` }, ...extra });
-    expect(created(await lead(1, {})).commissions).toMatchObject([{ amount: '5.00', currency: 'EUR' }]);
+    const unnamed = await lead(1, {});
+    expectFieldError(unnamed, 'currency');
+    expect(unnamed.body.errors[0].message).toContain('EUR, JPY');
+    expect(await listAll(program, '/customers')).toEqual([]);
+    expect(created(await lead(1, { currency: 'EUR' })).commissions).toMatchObject([
+      { amount: '5.00', currency: 'EUR' },
+    ]);
     expect(created(await lead(2, { currency: 'JPY' })).commissions).toMatchObject([
       { amount: '700', currency: 'JPY' },
     ]);
