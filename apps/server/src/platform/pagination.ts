@@ -39,10 +39,21 @@ function encodeCursor(id: string): string {
   return Buffer.from(`${CURSOR_VERSION}:${id}`).toString('base64url');
 }
 
+/**
+ * The id a cursor stands for: a position in the list, the last row of the page before, so it stays
+ * valid whatever rows come and go. Only the exact text `encodeCursor` makes for an id of this
+ * list's kind is one: Node's base64url decoding skips characters it does not know, so the cursor
+ * must also be the canonical encoding of what it decodes to.
+ */
 function decodeCursor(cursor: string, idPrefix: string): string {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const [version, id] = text.split(':');
-  if (version !== CURSOR_VERSION || !id || !new RegExp(`^${idPrefix}_[0-9a-z]{26}$`).test(id)) {
+  const bytes = Buffer.from(cursor, 'base64url');
+  const text = bytes.toString('utf8');
+  const id = text.slice(CURSOR_VERSION.length + 1);
+  if (
+    bytes.toString('base64url') !== cursor ||
+    text !== `${CURSOR_VERSION}:${id}` ||
+    !new RegExp(`^${idPrefix}_[0-9a-z]{26}$`).test(id)
+  ) {
     throw new ApiError('invalid_cursor', 'The cursor is not one this list returned; start again without it');
   }
   return id;

@@ -410,6 +410,28 @@ describe('GET /customers filters', () => {
     expect(seen).toEqual(['jun1-ACME-7', 'may31', 'may1-end']);
   });
 
+  it('a cursor that is not exactly what a list returned is refused', async () => {
+    const first = await api('GET', '/customers?limit=1', undefined, listTenant.key);
+    const cursor = first.body.pagination.nextCursor as string;
+    expect((await api('GET', `/customers?cursor=${cursor}`, undefined, listTenant.key)).status).toBe(200);
+    const id = Buffer.from(cursor, 'base64url').toString('utf8');
+    for (const garbled of [
+      `!!!!${cursor}`,
+      `${cursor}!`,
+      Buffer.from(`${id}:zz`).toString('base64url'),
+      Buffer.from(`v2${id.slice(2)}`).toString('base64url'),
+    ]) {
+      const response = await api(
+        'GET',
+        `/customers?cursor=${encodeURIComponent(garbled)}`,
+        undefined,
+        listTenant.key,
+      );
+      expect(response.status, garbled).toBe(400);
+      expect(response.body.code).toBe('invalid_cursor');
+    }
+  });
+
   it('a cursor of another list is refused', async () => {
     const groups = await api('GET', '/partner-groups?limit=1', undefined, listTenant.key);
     expect(groups.body.pagination.nextCursor).toBeDefined();
