@@ -35,10 +35,35 @@ export const ENDPOINT_COLUMNS = [
   'updatedAt',
 ] as const;
 
-/** An endpoint as the API shows it: never a secret. */
+/** An endpoint as the API and the audit log show it: never a secret, nor a password in its URL. */
 export function endpointView(row: EndpointRow) {
   const { secret: _s, previousSecret: _p, ...rest } = row;
-  return rest;
+  return { ...rest, url: shownUrl(rest.url) };
+}
+
+/** What a password in an endpoint URL is shown as: it is a secret like the signing secret. */
+const MASKED_PASSWORD = '****';
+
+function shownUrl(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.password === '') return url;
+  parsed.password = MASKED_PASSWORD;
+  return parsed.href;
+}
+
+/**
+ * A URL sent back as it was shown, its password masked, for the same user and host: the stored
+ * password stays. Any other URL is taken as sent.
+ */
+function withStoredPassword(sent: string, stored: string): string {
+  if (!URL.canParse(sent) || !URL.canParse(stored)) return sent;
+  const next = new URL(sent);
+  const before = new URL(stored);
+  if (next.password !== MASKED_PASSWORD || before.password === '') return sent;
+  if (next.username !== before.username || next.host !== before.host) return sent;
+  next.password = before.password;
+  return next.href;
 }
 
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'actor' | 'now' | 'origin'>;
@@ -184,7 +209,7 @@ export async function updateEndpoint(
     assertVersionMatches(ifMatch, before.version);
     const toggled = changes.enabled !== undefined && changes.enabled !== before.enabled;
     const set = {
-      ...(changes.url !== undefined ? { url: changes.url } : {}),
+      ...(changes.url !== undefined ? { url: withStoredPassword(changes.url, before.url) } : {}),
       ...(changes.description !== undefined ? { description: changes.description } : {}),
       ...(changes.eventTypes !== undefined ? { eventTypes: normalizeEventTypes(changes.eventTypes) } : {}),
       ...(changes.metadata !== undefined ? { metadata: JSON.stringify(changes.metadata) } : {}),

@@ -22,6 +22,42 @@ const api = (method: string, path: string, body?: unknown, key = tenant.key) =>
   call(server, method, `/api/v1${path}`, { key, body });
 
 describe('webhook endpoints', () => {
+  it('never show the password of a URL, and keep it when the masked URL is sent back', async () => {
+    const stored = async (id: string) =>
+      (
+        await server.services.db
+          .selectFrom('webhookEndpoints')
+          .select('url')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).url;
+    const created = await api('POST', '/webhook-endpoints', {
+      url: 'https://crm:s3cret-pw@hooks.example.com/partnerline',
+      eventTypes: ['*'],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id } = created.body.data;
+    const shown = 'https://crm:****@hooks.example.com/partnerline';
+    expect(created.body.data.url).toBe(shown);
+    const reader = await createKey(server, tenant.key, { name: 'hooks reader', scopes: ['webhooks:read'] });
+    const listed = await api('GET', '/webhook-endpoints', undefined, reader.key);
+    expect(JSON.stringify(listed.body)).not.toContain('s3cret-pw');
+    expect((await api('GET', `/webhook-endpoints/${id}`, undefined, reader.key)).body.data.url).toBe(shown);
+
+    const renamed = await api('PATCH', `/webhook-endpoints/${id}`, { url: shown, description: 'CRM' });
+    expect(renamed.status).toBe(200);
+    expect(await stored(id)).toBe('https://crm:s3cret-pw@hooks.example.com/partnerline');
+    const changed = await api('PATCH', `/webhook-endpoints/${id}`, {
+      url: 'https://crm:new-pw@hooks.example.com/partnerline',
+    });
+    expect(changed.body.data.url).toBe(shown);
+    expect(await stored(id)).toBe('https://crm:new-pw@hooks.example.com/partnerline');
+
+    const audit = await api('GET', `/audit-log?resourceId=${id}`);
+    expect(audit.body.data.length).toBe(3);
+    expect(JSON.stringify(audit.body)).not.toMatch(/s3cret-pw|new-pw/);
+  });
+
   it('creates, reads, lists, updates and deletes an endpoint; the secret only where asked for', async () => {
     const created = await api('POST', '/webhook-endpoints', {
       url: URL,
