@@ -59,6 +59,7 @@ export function attemptDelivery(
     body: message.body,
     timeoutMs: settings.timeoutMs,
     allowPrivateTargets: settings.allowPrivateTargets,
+    allowHttp: settings.allowHttp,
   });
 }
 

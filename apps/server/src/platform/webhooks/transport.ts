@@ -15,6 +15,8 @@ export interface DeliveryRequest {
   body: string;
   timeoutMs: number;
   allowPrivateTargets: boolean;
+  /** Whether plain http:// endpoints may be sent to (WEBHOOK_ALLOW_HTTP), checked at every attempt. */
+  allowHttp: boolean;
 }
 
 export interface DeliveryResult {
@@ -135,6 +137,10 @@ async function send(
     return failed('invalid URL');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return failed('unsupported URL scheme');
+  // An endpoint set while plain http was allowed is not sent to once it no longer is.
+  if (url.protocol === 'http:' && !request.allowHttp) {
+    return failed('refused: plain http:// endpoints are not allowed on this server (WEBHOOK_ALLOW_HTTP)');
+  }
   const credentials = urlCredentials(url);
   if (credentials === null)
     return failed('invalid URL: its user name or password is not valid percent-encoding');

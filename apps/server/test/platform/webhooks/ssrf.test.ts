@@ -103,6 +103,25 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     expect(response.body.errors[0]).toMatchObject({ field: 'url', code: 'https_required' });
   });
 
+  it('does not send to a plain http endpoint stored while http was allowed', async () => {
+    const created = await program.post('/webhook-endpoints', {
+      url: 'https://hooks.example.com/x',
+      eventTypes: ['*'],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.data.id as string;
+    await server.services.db
+      .updateTable('webhookEndpoints')
+      .set({ url: `${receiver.url}/plain` })
+      .where('id', '=', id)
+      .execute();
+    const test = await program.post(`/webhook-endpoints/${id}/test`);
+    expect(test.status).toBe(200);
+    expect(test.body.data).toMatchObject({ status: 'failed', responseStatus: null });
+    expect(test.body.data.error).toMatch(/^refused: plain http:\/\/ endpoints are not allowed/);
+    expect(receiver.received).toHaveLength(0);
+  });
+
   it('refuses at delivery time a host that now resolves to loopback, and records why', async () => {
     const created = await program.post('/webhook-endpoints', {
       url: 'https://hooks.example.com/partnerline',
@@ -113,7 +132,7 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     // As if DNS had been rebound: the stored URL now points at the loopback receiver.
     await server.services.db
       .updateTable('webhookEndpoints')
-      .set({ url: `${receiver.url}/stolen` })
+      .set({ url: `${receiver.url.replace(/^http:/, 'https:')}/stolen` })
       .where('id', '=', id)
       .execute();
     const test = await program.post(`/webhook-endpoints/${id}/test`);
