@@ -10,6 +10,7 @@ import { apiKeyExpiryJob, apiKeyRoutes } from './platform/api-keys/index.ts';
 import { revokeLeakedKeysRoute } from './platform/api-keys/routes/revoke-leaked.ts';
 import { auditLogRoutes } from './platform/audit-log/routes.ts';
 import { SecretMask } from './platform/auth/secret-mask.ts';
+import { ApiError } from './platform/errors.ts';
 import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
 import { logSerializers } from './platform/http/log-serializers.ts';
@@ -131,6 +132,9 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
     frameworkErrors: frameworkErrorRenderer(secrets),
+    // Node.js would refuse an HTTP/1.1 request without Host with a bare 400 of its own; the hook
+    // below refuses it as a problem with a request id, like every other error.
+    http: { requireHostHeader: false },
     clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -139,6 +143,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorateRequest('keyRoute', null);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      done(
+        new ApiError('validation_error', 'An HTTP/1.1 request must send a Host header', {
+          errors: [{ field: 'Host', code: 'required', message: 'Host is required' }],
+        }),
+      );
+      return;
+    }
     done();
   });
   // Metrics, usage metering and the request log: memory only here, written in batches by timers.

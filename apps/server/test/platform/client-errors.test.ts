@@ -81,3 +81,25 @@ describe("requests Node's HTTP parser refuses", () => {
     expect(health.status).toBe(200);
   });
 });
+
+describe('an HTTP/1.1 request without a Host header', () => {
+  it('is a 400 problem naming Host, with a request id', async () => {
+    const answer = await sendRaw(
+      'GET /api/v1/me HTTP/1.1\r\nX-API-Key: plk_live_x\r\nConnection: close\r\n\r\n',
+    );
+    const { status, headers, body } = parse(answer);
+    expect(status).toBe(400);
+    expect(headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(headers['x-request-id']).toMatch(/^req_[0-9a-z]{26}$/);
+    expect(body).toMatchObject({
+      code: 'validation_error',
+      errors: [{ field: 'Host', code: 'required', message: 'Host is required' }],
+      requestId: headers['x-request-id'],
+    });
+  });
+
+  it('HTTP/1.0 needs none', async () => {
+    const { status } = parse(await sendRaw('GET /health HTTP/1.0\r\n\r\n'));
+    expect(status).toBe(200);
+  });
+});
