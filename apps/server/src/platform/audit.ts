@@ -1,3 +1,4 @@
+import { canonicalJson } from './canonical-json.ts';
 import type { AuditActor, DomainContext } from './context.ts';
 import type { Db } from './db/index.ts';
 import { newId } from './ids.ts';
@@ -6,6 +7,24 @@ import { newId } from './ids.ts';
 const NEVER_LOGGED = new Set(['keyHash', 'inviteTokenHash', 'key', 'secret', 'version', 'updatedAt']);
 
 type Snapshot = object | undefined;
+
+/** Whether two field values are the same, whatever the order of their keys. */
+function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+}
+
+/**
+ * The requested changes that would change something: entries of `changes` whose value differs
+ * from `before`'s (undefined ones left out), so a PATCH that sends what is there writes nothing.
+ */
+export function changedFields<T extends object>(before: object, changes: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(changes).filter(
+      ([field, value]) =>
+        value !== undefined && !sameValue(value, (before as Record<string, unknown>)[field]),
+    ),
+  ) as Partial<T>;
+}
 
 /** The fields that differ between two snapshots, as `{field: {before, after}}`. */
 export function diffFields(
@@ -18,7 +37,7 @@ export function diffFields(
     if (NEVER_LOGGED.has(field)) continue;
     const b = (before as Record<string, unknown> | undefined)?.[field] ?? null;
     const a = (after as Record<string, unknown> | undefined)?.[field] ?? null;
-    if (JSON.stringify(b) !== JSON.stringify(a)) changes[field] = { before: b, after: a };
+    if (!sameValue(b, a)) changes[field] = { before: b, after: a };
   }
   return changes;
 }

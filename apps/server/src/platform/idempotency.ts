@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalJson } from './canonical-json.ts';
 import type { Db } from './db/index.ts';
 import { ApiError, isRetryable } from './errors.ts';
 import type { Job } from './jobs.ts';
@@ -23,18 +24,6 @@ declare module 'fastify' {
      */
     idempotencySecretFields?: readonly string[];
   }
-}
-
-/** JSON with object keys sorted, so the same body sent with another key order is the same request. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value ?? null);
 }
 
 /**

@@ -62,6 +62,10 @@ function expectRateLimited(response: ApiResponse, retryAfter: number, code = 'ra
 
 const me = (key: string) => call(server, 'GET', '/api/v1/me', { key });
 
+/** PATCH /api-keys/{id} as the tenant's admin key. */
+const patchKey = (id: string, body: Record<string, unknown>) =>
+  call(server, 'PATCH', `/api/v1/api-keys/${id}`, { key: tenant.key, body });
+
 async function keyWith(
   body: Record<string, unknown>,
   slug = tenant.slug,
@@ -209,10 +213,7 @@ describe('a route with a limit of its own (RATE_LIMIT_ROUTES=POST /events=3/60)'
     expectRateLimited(refused, 60);
     expectRateHeaders(refused, { policy: 'key', limit: 1, window: 60, remaining: 0, resetIn: 60 });
     // Back on the plan's roomy limit, the route bucket turns out full: the refusal took nothing.
-    const patched = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { rateLimit: null },
-    });
+    const patched = await patchKey(id, { rateLimit: null });
     expect(patched.status).toBe(200);
     const next = await call(server, 'POST', '/api/v1/events', { key, body: {} });
     expect(next.status).toBe(400);
@@ -291,10 +292,7 @@ describe('quotas', () => {
     // The key record shows the quota; PATCH null removes it, and with it the headers.
     const record = await call(server, 'GET', `/api/v1/api-keys/${id}`, { key: tenant.key });
     expect(record.body.data.quota).toEqual({ limit: 3, period: 'day' });
-    const cleared = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: null },
-    });
+    const cleared = await patchKey(id, { quota: null });
     expect(cleared.status).toBe(200);
     expect(cleared.body.data.quota).toBeNull();
     const free = await me(key);
@@ -306,10 +304,7 @@ describe('quotas', () => {
   it('renews a month quota on the 1st at 00:00 UTC, and keeps the count when the limit changes', async () => {
     clock.set(new Date('2026-05-31T23:59:30.000Z'));
     const { id, key } = await keyWith({});
-    const set = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: { limit: 2, period: 'month' } },
-    });
+    const set = await patchKey(id, { quota: { limit: 2, period: 'month' } });
     expect(set.status).toBe(200);
     expect(set.body.data.quota).toEqual({ limit: 2, period: 'month' });
     expect((await me(key)).status).toBe(200);
@@ -318,10 +313,7 @@ describe('quotas', () => {
     expect(last.headers.get('x-quota-reset')).toBe(String(Date.parse('2026-06-01T00:00:00.000Z') / 1000));
     expectRateLimited(await me(key), 30, 'quota_exceeded');
 
-    const raised = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: { limit: 3, period: 'month' } },
-    });
+    const raised = await patchKey(id, { quota: { limit: 3, period: 'month' } });
     expect(raised.status).toBe(200);
     expect((await me(key)).headers.get('x-quota-remaining')).toBe('0');
     expectRateLimited(await me(key), 30, 'quota_exceeded');
@@ -341,29 +333,20 @@ describe('quotas', () => {
     const { id, key } = await keyWith({ quota: { limit: 1, period: 'day' } });
     expect((await me(key)).status).toBe(200);
     expect((await me(key)).body.code).toBe('quota_exceeded');
-    const monthly = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: { limit: 1, period: 'month' } },
-    });
+    const monthly = await patchKey(id, { quota: { limit: 1, period: 'month' } });
     expect(monthly.status).toBe(200);
     const first = await me(key);
     expect([first.status, first.headers.get('x-quota-remaining')]).toEqual([200, '0']);
     expect((await me(key)).body.code).toBe('quota_exceeded');
     // And back to the day: counted anew from this moment, not where today's first count stopped.
     clock.advance(1_000);
-    const daily = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: { limit: 1, period: 'day' } },
-    });
+    const daily = await patchKey(id, { quota: { limit: 1, period: 'day' } });
     expect(daily.status).toBe(200);
     const again = await me(key);
     expect([again.status, again.headers.get('x-quota-remaining')]).toEqual([200, '0']);
     expect((await me(key)).body.code).toBe('quota_exceeded');
     // A new limit alone keeps the count.
-    const raised = await call(server, 'PATCH', `/api/v1/api-keys/${id}`, {
-      key: tenant.key,
-      body: { quota: { limit: 2, period: 'day' } },
-    });
+    const raised = await patchKey(id, { quota: { limit: 2, period: 'day' } });
     expect(raised.status).toBe(200);
     expect((await me(key)).headers.get('x-quota-remaining')).toBe('0');
   });

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { sql } from 'kysely';
-import { recordAudit } from '../../platform/audit.ts';
+import { changedFields, recordAudit } from '../../platform/audit.ts';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
@@ -184,16 +184,8 @@ export async function updatePartner(
   assertVersionMatches(ifMatch, before.version);
   const email = changes.email?.trim().toLowerCase();
   // Only what differs is written: a PATCH that changes nothing writes, audits and sends nothing.
-  const differs = <K extends keyof Partner>(field: K, value: Partner[K] | undefined) =>
-    value !== undefined && JSON.stringify(value) !== JSON.stringify(before[field]);
-  const set = {
-    ...(differs('email', email) ? { email } : {}),
-    ...(differs('name', changes.name) ? { name: changes.name } : {}),
-    ...(differs('groupKey', changes.groupKey) ? { groupKey: changes.groupKey } : {}),
-    ...(differs('referralCode', changes.referralCode) ? { referralCode: changes.referralCode } : {}),
-    ...(differs('metadata', changes.metadata) ? { metadata: JSON.stringify(changes.metadata) } : {}),
-  };
-  const status = differs('status', changes.status) ? changes.status : undefined;
+  const { status, metadata, ...fields } = changedFields(before, { ...changes, email });
+  const set = { ...fields, ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}) };
   if (status === 'invited') {
     throw new ApiError(
       'invalid_state',

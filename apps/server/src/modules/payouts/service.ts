@@ -76,7 +76,7 @@ export async function createPayout(
   const period = input.period ?? thisMonth;
   // YYYY-MM strings compare like the months they name.
   if (period > thisMonth || period < '0001-01') {
-    throw new ApiError('validation_error', `period ${period} has not begun`, {
+    throw new ApiError('validation_error', `period ${period} is not a month a payout can settle`, {
       errors: [
         {
           field: 'period',

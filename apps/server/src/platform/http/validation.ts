@@ -158,7 +158,6 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
   }
 }
 
-/** Ajv's errors as one entry per field and problem, for the `errors` array of a 400 problem. */
 /**
  * The errors of a union (anyOf/oneOf) from the branch the value meant, the others' left out: a
  * branch the value's type does not fit, or whose discriminator (a `const`, such as `type`) it does
@@ -192,6 +191,7 @@ function meantBranches(errors: ErrorObject[]): ErrorObject[] {
   return kept;
 }
 
+/** Ajv's errors as one entry per field and problem, for the `errors` array of a 400 problem. */
 export function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[] {
   const errors = meantBranches(all);
   const seen = new Set<string>();

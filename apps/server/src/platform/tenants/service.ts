@@ -1,4 +1,4 @@
-import { recordAudit } from '../audit.ts';
+import { changedFields, recordAudit } from '../audit.ts';
 import { SLUG_PATTERN } from '../config.ts';
 import type { AuditActor, RequestOrigin } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
@@ -98,9 +98,7 @@ export async function updateTenant(
 ): Promise<{ before: TenantRecord; after: TenantRecord }> {
   const before = await getTenantOrThrow(db, idOrSlug);
   // Only what differs is written: a PATCH that changes nothing is not audited.
-  const differing = Object.fromEntries(
-    Object.entries(changes).filter(([field, value]) => before[field as keyof typeof changes] !== value),
-  );
+  const differing = changedFields(before, changes);
   if (Object.keys(differing).length === 0) return { before, after: before };
   return db.transaction().execute(async (trx) => {
     const after = await trx

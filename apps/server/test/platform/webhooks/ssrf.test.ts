@@ -53,6 +53,23 @@ describe.each([
   });
 });
 
+/**
+ * Creates a valid endpoint, then stores `url` for it behind the API's back (as if it had been set
+ * under other settings, or DNS had changed), and sends a test message: the attempt it answers with.
+ */
+async function testSendTo(server: TestServer, program: Program, url: string) {
+  const created = await program.post('/webhook-endpoints', {
+    url: 'https://hooks.example.com/x',
+    eventTypes: ['*'],
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = created.body.data.id as string;
+  await server.services.db.updateTable('webhookEndpoints').set({ url }).where('id', '=', id).execute();
+  const test = await program.post(`/webhook-endpoints/${id}/test`);
+  expect(test.status).toBe(200);
+  return test.body.data;
+}
+
 describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
   let server: TestServer;
   let receiver: WebhookReceiver;
@@ -104,45 +121,19 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
   });
 
   it('does not send to a plain http endpoint stored while http was allowed', async () => {
-    const created = await program.post('/webhook-endpoints', {
-      url: 'https://hooks.example.com/x',
-      eventTypes: ['*'],
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.data.id as string;
-    await server.services.db
-      .updateTable('webhookEndpoints')
-      .set({ url: `${receiver.url}/plain` })
-      .where('id', '=', id)
-      .execute();
-    const test = await program.post(`/webhook-endpoints/${id}/test`);
-    expect(test.status).toBe(200);
-    expect(test.body.data).toMatchObject({ status: 'failed', responseStatus: null });
-    expect(test.body.data.error).toMatch(/^refused: plain http:\/\/ endpoints are not allowed/);
+    const attempt = await testSendTo(server, program, `${receiver.url}/plain`);
+    expect(attempt).toMatchObject({ status: 'failed', responseStatus: null });
+    expect(attempt.error).toMatch(/^refused: plain http:\/\/ endpoints are not allowed/);
     expect(receiver.received).toHaveLength(0);
   });
 
   it('refuses at delivery time a host that now resolves to loopback, and records why', async () => {
-    const created = await program.post('/webhook-endpoints', {
-      url: 'https://hooks.example.com/partnerline',
-      eventTypes: ['*'],
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.data.id as string;
     // As if DNS had been rebound: the stored URL now points at the loopback receiver.
-    await server.services.db
-      .updateTable('webhookEndpoints')
-      .set({ url: `${receiver.url.replace(/^http:/, 'https:')}/stolen` })
-      .where('id', '=', id)
-      .execute();
-    const test = await program.post(`/webhook-endpoints/${id}/test`);
-    expect(test.status).toBe(200);
-    expect(test.body.data).toMatchObject({ status: 'failed', responseStatus: null, responseBody: null });
-    expect(test.body.data.error).toMatch(
-      /^refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/,
-    );
-    const attempts = await program.get(`/webhook-messages/${test.body.data.messageId}/attempts`);
-    expect(attempts.body.data[0].error).toBe(test.body.data.error);
+    const attempt = await testSendTo(server, program, `${receiver.url.replace(/^http:/, 'https:')}/stolen`);
+    expect(attempt).toMatchObject({ status: 'failed', responseStatus: null, responseBody: null });
+    expect(attempt.error).toMatch(/^refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/);
+    const attempts = await program.get(`/webhook-messages/${attempt.messageId}/attempts`);
+    expect(attempts.body.data[0].error).toBe(attempt.error);
     expect(receiver.received).toHaveLength(0);
   });
 });
@@ -165,16 +156,7 @@ describe('a user name or password in the URL that is not valid percent-encoding'
   });
 
   it('stored earlier, fails each attempt with its reason instead of crashing the delivery', async () => {
-    const created = await program.post('/webhook-endpoints', {
-      url: 'https://user:pw@93.184.215.14/hook',
-      eventTypes: ['*'],
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.data.id as string;
-    await server.services.db.updateTable('webhookEndpoints').set({ url }).where('id', '=', id).execute();
-    const test = await program.post(`/webhook-endpoints/${id}/test`);
-    expect(test.status).toBe(200);
-    expect(test.body.data).toMatchObject({
+    expect(await testSendTo(server, program, url)).toMatchObject({
       status: 'failed',
       error: 'invalid URL: its user name or password is not valid percent-encoding',
     });
