@@ -32,7 +32,11 @@ export const CreateEventBody = Type.Object(
       ),
     ),
     amount: Type.Optional(AmountSchema),
-    currency: Type.Optional(CurrencySchema),
+    currency: Type.Optional({
+      ...CurrencySchema,
+      description:
+        "Sale and refund: the amount's currency. Lead: the currency of the lead commission, required when the partner's group pays leads in several",
+    }),
     saleExternalId: Type.Optional(
       Type.String({ minLength: 1, maxLength: 200, description: 'Refund: the externalId of the sale' }),
     ),

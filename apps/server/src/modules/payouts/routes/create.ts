@@ -12,7 +12,8 @@ const CreatePayoutBody = Type.Object(
     currency: CurrencySchema,
     period: Type.Optional({
       ...Period,
-      description: 'The month the payout settles; default the current UTC month',
+      description:
+        'The month the payout settles, at most the current UTC month (later is a 400); default the current one',
     }),
   },
   {
