@@ -253,6 +253,34 @@ describe('requests without a key (UNAUTHENTICATED_RATE_LIMIT=5/30)', () => {
     for (let i = 0; i < 5; i++) expect((await call(server, 'GET', '/api/admin/tenants')).status).toBe(401);
     expect((await call(server, 'GET', '/api/admin/tenants')).status).toBe(429);
   });
+
+  it('limits requests that no route takes the same way, under the tenant API and outside it', async () => {
+    clock.advance(60_000);
+    const headers = { policy: 'unauthenticated', limit: 5, window: 30 };
+    const requests = [
+      ['GET', '/api/v1/no-such-thing', 404, 'not_found'],
+      ['GET', `/api/t/${tenant.slug}/v1/no-such-thing`, 404, 'not_found'],
+      ['DELETE', '/api/v1/me', 405, 'method_not_allowed'],
+      ['GET', '/favicon.ico', 404, 'not_found'],
+      // Refused by the router before any route is matched.
+      ['GET', '/api/v1/partners/%zz', 400, 'validation_error'],
+    ] as const;
+    for (const [i, [method, path, status, code]] of requests.entries()) {
+      const response = await call(server, method, path);
+      expect([response.status, response.body.code]).toEqual([status, code]);
+      expectRateHeaders(response, { ...headers, remaining: 4 - i, resetIn: 6 * (i + 1) });
+    }
+    expectRateLimited(await call(server, 'GET', '/api/v2/partners'), 6);
+    expectRateLimited(await call(server, 'GET', '/%zz'), 6);
+    // A key that is not checked where no route takes it does not lift the limit; the admin key does.
+    expectRateLimited(await call(server, 'GET', '/api/v2/partners', { key: tenant.key }), 6);
+    const admin = await call(server, 'GET', '/api/admin/no-such-thing', { key: ADMIN_KEY });
+    expect([admin.status, admin.headers.get('x-ratelimit-limit')]).toEqual([404, null]);
+    // A tenant key's own mistyped URL takes from the key's budget instead.
+    const keyed = await call(server, 'GET', '/api/v1/no-such-thing', { key: tenant.key });
+    expect(keyed.status).toBe(404);
+    expect(keyed.headers.get('ratelimit-policy')).not.toContain('unauthenticated');
+  });
 });
 
 describe('quotas', () => {

@@ -54,10 +54,10 @@ describe('requests no route matches', () => {
     expectProblem(admin, 405, 'method_not_allowed');
   });
 
-  it('without a key are a plain 404 or 405, as before', async () => {
+  it("without a key take from the IP's budget, before their 404 or 405", async () => {
     const missing = await call(server, 'GET', '/api/v1/no-such-thing');
     expectProblem(missing, 404, 'not_found');
-    expect(missing.headers.get('x-ratelimit-limit')).toBeNull();
+    expect(missing.headers.get('ratelimit-policy')).toMatch(/^"unauthenticated";/);
     expectProblem(await call(server, 'PATCH', '/api/v1/partners'), 405, 'method_not_allowed');
     expectProblem(await call(server, 'GET', '/nowhere', { key: tenant.key }), 404, 'not_found');
   });

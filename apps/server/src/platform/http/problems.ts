@@ -6,7 +6,7 @@ import type { SecretMask } from '../auth/secret-mask.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { gateUnmatched } from './tenant-api.ts';
+import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
 import { fieldErrors } from './validation.ts';
 
 declare module 'fastify' {
@@ -88,8 +88,9 @@ const TENANT_API_PATH = /^\/api\/(?:v1|t\/([^/?]*)\/v1)(?:[/?]|$)/;
  * Fastify's `frameworkErrors` option: errors the router raises before any route or hook runs — a
  * path that is not valid percent-encoding, a path parameter longer than the router accepts — as
  * problems too. No hook runs for such a request, so this does their part: the request id header,
- * the tenant gate of a key's request to the tenant API (like any path no route matches: limited,
- * then metered and logged under `unmatched`), and the recording of the answer.
+ * the limits of a path no route matches (a key's request to the tenant API passes its gate and is
+ * metered and logged under `unmatched`; any other takes from its IP's budget), and the recording
+ * of the answer.
  */
 export function frameworkErrorRenderer(
   secrets: SecretMask,
@@ -98,14 +99,14 @@ export function frameworkErrorRenderer(
     reply.header('x-request-id', request.id);
     reply.raw.once('finish', () => request.server.services.requestRecorder.record(request, reply));
     const tenantPath = TENANT_API_PATH.exec(request.url);
-    if (tenantPath) {
-      if (tenantPath[1] !== undefined) request.params = { tenantSlug: tenantPath[1].toLowerCase() };
-      try {
-        await gateUnmatched(request, reply);
-      } catch (refusal) {
-        send(reply, toApiError(refusal as FastifyError), request.id, secrets);
-        return;
-      }
+    if (tenantPath && tenantPath[1] !== undefined) {
+      request.params = { tenantSlug: tenantPath[1].toLowerCase() };
+    }
+    try {
+      await (tenantPath ? gateUnmatched(request, reply) : limitOutsideTenantApi(request, reply));
+    } catch (refusal) {
+      send(reply, toApiError(refusal as FastifyError), request.id, secrets);
+      return;
     }
     let apiError: ApiError;
     if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
@@ -207,6 +208,9 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
     }
     return send(reply, new ApiError('not_found', `No route ${request.method} ${path}`), request.id, secrets);
   };
-  app.setNotFoundHandler(answerUnmatched);
+  app.setNotFoundHandler(async (request, reply) => {
+    await limitOutsideTenantApi(request, reply);
+    return answerUnmatched(request, reply);
+  });
   return answerUnmatched;
 }

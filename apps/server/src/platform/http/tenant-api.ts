@@ -166,17 +166,31 @@ const UNMATCHED_GATES = new Map(
 );
 
 /**
- * A request under the tenant API that no route matches, made with a key: it passes the gate like
+ * A request under the tenant API that no route matches. Made with a key, it passes the gate like
  * any other (authenticated, limited, then metered and logged for the key's tenant), so a mistyped
- * URL shows in the request log and cannot be sent unlimited. Requests without a key are left to
- * the caller's 404 or 405 as they are.
+ * URL shows in the request log and cannot be sent unlimited. Without a key it takes from its IP's
+ * budget, like every request without one; the caller's 404 or 405 follows.
  */
 export function gateUnmatched(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (presentedKey(request) === undefined) return limitUnauthenticatedRequest(request, reply);
   const gate = UNMATCHED_GATES.get(request.method);
-  if (gate === undefined || presentedKey(request) === undefined) return Promise.resolve();
+  if (gate === undefined) return limitUnauthenticatedRequest(request, reply);
   return new Promise((resolve, reject) => {
     gate.call(request.server, request, reply, (error?: Error) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * A request that no route of the tenant API takes, outside it: no key is checked there, so it takes
+ * from its IP's budget like a request without one, unless it comes with the platform admin key,
+ * which is never limited.
+ */
+export function limitOutsideTenantApi(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const key = presentedKey(request);
+  if (key !== undefined && isAdminKey(key, request.server.services.config.adminApiKey)) {
+    return Promise.resolve();
+  }
+  return limitUnauthenticatedRequest(request, reply);
 }
 
 /** The gate with promises: a key read from the database, the admin key, or limits kept in Redis. */
