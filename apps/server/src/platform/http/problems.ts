@@ -97,7 +97,11 @@ export function frameworkErrorRenderer(
 ): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   return async (error, request, reply) => {
     reply.header('x-request-id', request.id);
-    reply.raw.once('finish', () => request.server.services.requestRecorder.record(request, reply));
+    // Fastify times a request from its route's handling on, which such a request never reaches.
+    const started = performance.now();
+    reply.raw.once('finish', () =>
+      request.server.services.requestRecorder.record(request, reply, performance.now() - started),
+    );
     const tenantPath = TENANT_API_PATH.exec(request.url);
     if (tenantPath && tenantPath[1] !== undefined) {
       request.params = { tenantSlug: tenantPath[1].toLowerCase() };

@@ -56,10 +56,13 @@ export class RequestRecorder {
     this.process.start();
   }
 
-  /** The `onResponse` hook's one call. Never throws: analytics must not break a response. */
-  record(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * The `onResponse` hook's one call. Never throws: analytics must not break a response. A request
+   * that no route's handling timed (one the router refused) brings its own latency.
+   */
+  record(request: FastifyRequest, reply: FastifyReply, latencyMs = reply.elapsedTime): void {
     try {
-      this.recordUnsafe(request, reply);
+      this.recordUnsafe(request, reply, latencyMs);
     } catch (error) {
       this.log.warn({ err: error, requestId: request.id }, 'could not record request');
     }
@@ -83,9 +86,8 @@ export class RequestRecorder {
     await Promise.all([this.usage.stop(), this.requestLogs.stop()]);
   }
 
-  private recordUnsafe(request: FastifyRequest, reply: FastifyReply): void {
+  private recordUnsafe(request: FastifyRequest, reply: FastifyReply, latencyMs: number): void {
     const status = reply.statusCode;
-    const latencyMs = reply.elapsedTime;
     const errorCode = reply.errorCode ?? null;
     // A key's request on a tenant route brings its route and counters along (see KeyRoute).
     const keyRoute = request.keyRoute;
