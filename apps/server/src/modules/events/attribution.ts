@@ -116,7 +116,9 @@ export async function resolveReferral(
       : undefined;
     if (!partner) throw unknownReference('partnerId', ref.partnerId);
   } else if (ref.referralCode !== undefined) {
-    partner = await partners.where('referralCode', '=', ref.referralCode).executeTakeFirst();
+    // Codes are unique whatever their case (migration 0013), and found the same way.
+    const code = ref.referralCode.toLowerCase();
+    partner = await partners.where(sql`lower(partners.referral_code)`, '=', code).executeTakeFirst();
     if (!partner) throw unknownReference('referralCode', ref.referralCode);
   } else if (ref.clickId !== undefined) {
     const row = isId('clk', ref.clickId)

@@ -16,7 +16,7 @@ export const ReferralCode = Type.String({
   minLength: 3,
   maxLength: 40,
   pattern: '^[A-Za-z0-9_-]+$',
-  description: 'Unique per tenant; generated when absent',
+  description: 'Unique per tenant whatever its letter case, and found that way; generated when absent',
   examples: ['ADA2026'],
 });
 export const PartnerName = Type.String({ minLength: 1, maxLength: 200, examples: ['Ada Lovelace'] });

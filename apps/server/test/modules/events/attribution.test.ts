@@ -85,6 +85,8 @@ describe('first touch', () => {
       [1, { partnerId: partner.id }],
       [2, { referralCode: 'ADA2026' }],
       [3, { clickId: click.clickId }],
+      // A code is found whatever the case it is typed in.
+      [4, { referralCode: 'ada2026' }],
     ] as const) {
       const bought = created(await program.event(sale(`crm-ref-${n}`, reference)));
       expect(bought.partnerId).toBe(partner.id);

@@ -110,6 +110,9 @@ describe('conflicts', () => {
     const again = await createPartner(tenant, { email: 'b@example.com', referralCode: 'SHARED1' });
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ status: 409, code: 'referral_code_taken' });
+    // People type codes in any case: one that differs only in case is the same code.
+    const otherCase = await createPartner(tenant, { email: 'c@example.com', referralCode: 'shared1' });
+    expect(otherCase.body).toMatchObject({ status: 409, code: 'referral_code_taken' });
   });
 
   it('a failed create leaves nothing behind', async () => {

@@ -114,12 +114,16 @@ describe('conflicts', () => {
 
   it("another partner's referral code: 409 referral_code_taken", async () => {
     const tenant = await createTenant(server);
-    await createPartner(tenant, { referralCode: 'TAKEN1' });
+    const { partner: owner } = await createPartner(tenant, { referralCode: 'TAKEN1' });
     const { partner } = await createPartner(tenant);
 
     const response = await patch(tenant, partner.id, { referralCode: 'TAKEN1' });
     expect(response.status).toBe(409);
     expect(response.body.code).toBe('referral_code_taken');
+    // Codes are unique whatever their letter case; the owner may change the case of its own.
+    expect((await patch(tenant, partner.id, { referralCode: 'taken1' })).body.code).toBe('referral_code_taken');
+    const recased = await patch(tenant, owner.id, { referralCode: 'Taken1' });
+    expect([recased.status, recased.body.data.referralCode]).toEqual([200, 'Taken1']);
   });
 
   it('an email used only in another tenant is free', async () => {
