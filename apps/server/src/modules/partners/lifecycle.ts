@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DomainContext } from '../../platform/context.ts';
 import { selectScoped } from '../../platform/db/tenant-scope.ts';
-import { ApiError, notFound } from '../../platform/errors.ts';
-import { isId } from '../../platform/ids.ts';
+import { ApiError } from '../../platform/errors.ts';
 import { transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { rejectUnpaidCommissions } from '../commissions/service.ts';
-import { PARTNER_COLUMNS, type Partner, transition } from './service.ts';
+import { lockPartnerOrThrow, PARTNER_COLUMNS, type Partner, transition } from './service.ts';
 
 /** How long an invite link stays valid. */
 const INVITE_TTL_MS = 7 * 86_400_000;
@@ -13,19 +12,6 @@ const INVITE_TTL_MS = 7 * 86_400_000;
 /** Only this hash of an invite token is stored; the token itself is shown once. */
 function hashInviteToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
-}
-
-/** The partner, locked until the caller's transaction ends. */
-async function lockPartnerOrThrow(ctx: Pick<DomainContext, 'db' | 'tenantId'>, id: string): Promise<Partner> {
-  const row = isId('prt', id)
-    ? await selectScoped(ctx, 'partners')
-        .select(PARTNER_COLUMNS)
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst()
-    : undefined;
-  if (!row) throw notFound('partner', id);
-  return row;
 }
 
 export interface Invite {

@@ -8,8 +8,8 @@ import { containsPattern } from '../../platform/db/like.ts';
 import { rowById } from '../../platform/db/precompiled.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
-import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
-import { newId } from '../../platform/ids.ts';
+import { assertVersionMatches } from '../../platform/http/etag.ts';
+import { isId, newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import type { PartnerStatus } from './schemas.ts';
@@ -180,45 +180,43 @@ export async function updatePartner(
   changes: PartnerChanges,
   ifMatch?: readonly number[],
 ): Promise<{ before: Partner; after: Partner }> {
-  const before = await getPartnerOrThrow(ctx, id);
-  assertVersionMatches(ifMatch, before.version);
   const email = changes.email?.trim().toLowerCase();
-  // Only what differs is written: a PATCH that changes nothing writes, audits and sends nothing.
-  const { status, metadata, ...fields } = changedFields(before, { ...changes, email });
-  const set = { ...fields, ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}) };
-  if (status === 'invited') {
-    throw new ApiError(
-      'invalid_state',
-      'Invite a partner with POST /partners/{id}/invite, which returns the invite link',
-    );
-  }
-  if (Object.keys(set).length === 0 && status === undefined) return { before, after: before };
   try {
+    // The partner is read locked, so that concurrent changes apply one after the other: each sees
+    // (and audits) the values it replaces, and a status change happens once.
     return await transactionWithOutbox(ctx.db, async (trx) => {
       const tx = { ...ctx, db: trx };
+      const before = await lockPartnerOrThrow(tx, id);
+      assertVersionMatches(ifMatch, before.version);
+      // Only what differs is written: a PATCH that changes nothing writes, audits and sends nothing.
+      const { status, metadata, ...fields } = changedFields(before, { ...changes, email });
+      const set = { ...fields, ...(metadata !== undefined ? { metadata: JSON.stringify(metadata) } : {}) };
+      if (status === 'invited') {
+        throw new ApiError(
+          'invalid_state',
+          'Invite a partner with POST /partners/{id}/invite, which returns the invite link',
+        );
+      }
       let after = before;
       if (Object.keys(set).length > 0) {
-        const updated = await updateScoped(tx, 'partners')
+        after = (await updateScoped(tx, 'partners')
           .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
           .where('id', '=', id)
-          .$if(ifMatch !== undefined, (qb) => qb.where('version', '=', before.version))
           .returning(PARTNER_COLUMNS)
-          .executeTakeFirst();
-        if (!updated) throw staleEtag();
+          .executeTakeFirst()) as Partner;
         await recordAudit(trx, ctx, {
           action: 'partner.updated',
           resourceType: 'partner',
           resourceId: id,
           before: { ...before },
-          after: { ...updated },
+          after: { ...after },
         });
-        await queueWebhookEvent(tx, 'partner.updated', updated);
-        after = updated;
+        await queueWebhookEvent(tx, 'partner.updated', after);
       }
       // A status change is the same transition as POST /activate or /revoke, audited and sent as one.
       if (status !== undefined) {
         const action = status === 'active' ? 'partner.activated' : 'partner.revoked';
-        after = await transition(tx, after, status, action, {}, ifMatch !== undefined);
+        after = await transition(tx, after, status, action);
       }
       return { before, after };
     });
@@ -228,10 +226,25 @@ export async function updatePartner(
   }
 }
 
+/** The partner, locked until the caller's transaction ends. */
+export async function lockPartnerOrThrow(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  id: string,
+): Promise<Partner> {
+  const row = isId('prt', id)
+    ? await selectScoped(ctx, 'partners')
+        .select(PARTNER_COLUMNS)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('partner', id);
+  return row;
+}
+
 /**
- * Moves a partner to `status` and writes the audit entry, both in `ctx.db`'s transaction. The
- * caller has locked the partner, or asks with `guardVersion` that it still be as `before` has it
- * (412 otherwise).
+ * Moves a partner to `status` and writes the audit entry, both in `ctx.db`'s transaction, in which
+ * the caller has locked the partner (lockPartnerOrThrow).
  */
 export async function transition(
   ctx: DomainContext,
@@ -239,7 +252,6 @@ export async function transition(
   status: PartnerStatus,
   action: 'partner.invited' | 'partner.activated' | 'partner.revoked',
   extra: { invitedAt?: Date; inviteTokenHash?: string; inviteExpiresAt?: Date } = {},
-  guardVersion = false,
 ): Promise<Partner> {
   const after = await updateScoped(ctx, 'partners')
     .set({
@@ -250,10 +262,8 @@ export async function transition(
       updatedAt: ctx.now,
     })
     .where('id', '=', before.id)
-    .$if(guardVersion, (qb) => qb.where('version', '=', before.version))
     .returning(PARTNER_COLUMNS)
-    .executeTakeFirst();
-  if (!after) throw staleEtag();
+    .executeTakeFirstOrThrow();
   await recordAudit(ctx.db, ctx, {
     action,
     resourceType: 'partner',

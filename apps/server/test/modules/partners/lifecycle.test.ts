@@ -374,6 +374,24 @@ describe('audit log', () => {
       ['partner.revoked', ['revokedAt', 'status']],
     ]);
   });
+
+  it('changes sent at once apply one after the other: one revocation, and each entry names what it replaced', async () => {
+    const partner = await createPartner(api, { name: 'n0' });
+    const answers = await Promise.all([
+      ...Array.from({ length: 6 }, () => api('PATCH', `/partners/${partner.id}`, { status: 'revoked' })),
+      ...Array.from({ length: 2 }, () => api('POST', `/partners/${partner.id}/revoke`)),
+      ...Array.from({ length: 6 }, (_, i) => api('PATCH', `/partners/${partner.id}`, { name: `n${i + 1}` })),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual(Array(14).fill(200));
+    const entries = await auditOf(partner.id);
+    expect(entries.filter((e) => e.action === 'partner.revoked')).toHaveLength(1);
+    // The names form one chain from n0: every entry's before is the after of the one before it.
+    const names = entries.filter((e) => e.action === 'partner.updated').map((e) => e.changes.name);
+    expect(names).toHaveLength(6);
+    expect(names.map((change) => change.before)).toEqual(['n0', ...names.slice(0, -1).map((c) => c.after)]);
+    const revokedAt = answers.slice(0, 8).map((answer) => answer.body.data.revokedAt);
+    expect(new Set(revokedAt).size).toBe(1);
+  });
 });
 
 describe('GET /partners/{id}/stats', () => {
