@@ -184,6 +184,36 @@ describe('PATCH /api/admin/tenants/{id}', () => {
     expect(response.body.errors.map((e: { field: string }) => e.field)).toContain(field);
   });
 
+  it('changes sent at once apply one after the other: one suspension, each name change audited from the last', async () => {
+    const tenant = await newTenant({ name: 'n0' });
+    const answers = await Promise.all([
+      ...Array.from({ length: 6 }, () =>
+        admin('PATCH', `/api/admin/tenants/${tenant.id}`, { status: 'suspended' }),
+      ),
+      ...Array.from({ length: 6 }, (_, i) =>
+        admin('PATCH', `/api/admin/tenants/${tenant.id}`, { name: `n${i + 1}` }),
+      ),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(200));
+    const entries = await server.services.db
+      .selectFrom('auditLog')
+      .select('changes')
+      .where('tenantId', '=', tenant.id)
+      .where('action', '=', 'tenant.updated')
+      .orderBy('id')
+      .execute();
+    const changes = entries.map(
+      (entry) =>
+        (typeof entry.changes === 'string' ? JSON.parse(entry.changes) : entry.changes) as Record<
+          string,
+          { before: string; after: string }
+        >,
+    );
+    expect(changes.filter((change) => change.status)).toHaveLength(1);
+    const names = changes.flatMap((change) => (change.name ? [change.name] : []));
+    expect(names.map((name) => name.before)).toEqual(['n0', ...names.slice(0, -1).map((name) => name.after)]);
+  });
+
   it('answers 404 for an unknown tenant', async () => {
     const response = await admin('PATCH', '/api/admin/tenants/no-such-tenant', { name: 'X' });
     expect(response.status).toBe(404);

@@ -9,8 +9,8 @@ import { containsPattern } from '../../platform/db/like.ts';
 import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
-import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
-import { newId } from '../../platform/ids.ts';
+import { assertVersionMatches } from '../../platform/http/etag.ts';
+import { isId, newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { getPartnerOrThrow } from '../partners/service.ts';
@@ -175,6 +175,21 @@ export async function getCustomerOrThrow(
   return row;
 }
 
+async function lockCustomerOrThrow(
+  ctx: Pick<DomainContext, 'db' | 'tenantId'>,
+  id: string,
+): Promise<Customer> {
+  const row = isId('cus', id)
+    ? await selectScoped(ctx, 'customers')
+        .select(CUSTOMER_COLUMNS)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('customer', id);
+  return row;
+}
+
 const customerById = rowById('cus', (scope, id) =>
   selectScoped(scope, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id),
 );
@@ -192,7 +207,8 @@ export async function updateCustomer(
   if (changes.partnerId) await getPartnerOrThrow(ctx, changes.partnerId);
   return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
-    const before = await getCustomerOrThrow(tx, id);
+    // Read locked: concurrent changes (and events attributing the customer) apply one after the other.
+    const before = await lockCustomerOrThrow(tx, id);
     assertVersionMatches(ifMatch, before.version);
     const reattributed = changes.partnerId !== undefined && changes.partnerId !== before.partnerId;
     const set = {
@@ -207,10 +223,8 @@ export async function updateCustomer(
     const after = await updateScoped(tx, 'customers')
       .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
       .where('id', '=', id)
-      .where('version', '=', before.version)
       .returning(CUSTOMER_COLUMNS)
-      .executeTakeFirst();
-    if (!after) throw staleEtag();
+      .executeTakeFirstOrThrow();
     await recordAudit(trx, ctx, {
       action: reattributed ? 'customer.reattributed' : 'customer.updated',
       resourceType: 'customer',

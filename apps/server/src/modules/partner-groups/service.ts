@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../../platform/db/errors.ts';
 import type { PartnerGroupsTable } from '../../platform/db/schema.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
-import { assertVersionMatches, staleEtag } from '../../platform/http/etag.ts';
+import { assertVersionMatches } from '../../platform/http/etag.ts';
 import { isId, newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import {
@@ -159,11 +159,17 @@ export async function listGroups(ctx: DomainContext, page: PageRequest) {
 /** Finds a group by id (`grp_…`) or by key. */
 export async function getGroupOrThrow(ctx: DomainContext, idOrKey: string): Promise<PartnerGroup> {
   await ensureDefaultGroup(ctx);
+  return findGroupOrThrow(ctx, idOrKey, false);
+}
+
+/** The group by id or key; with `lock`, locked until the caller's transaction ends. */
+async function findGroupOrThrow(ctx: DomainContext, idOrKey: string, lock: boolean): Promise<PartnerGroup> {
   const byId = idOrKey.startsWith('grp_');
   if (byId && !isId('grp', idOrKey)) throw notFound('partner group', idOrKey);
   const row = await selectScoped(ctx, 'partnerGroups')
     .select(COLUMNS)
     .where(byId ? 'id' : 'key', '=', idOrKey)
+    .$if(lock, (qb) => qb.forUpdate())
     .executeTakeFirst();
   if (!row) throw notFound('partner group', idOrKey);
   return row;
@@ -175,18 +181,18 @@ export async function updateGroup(
   input: GroupInput,
   ifMatch?: readonly number[],
 ) {
-  const before = await getGroupOrThrow(ctx, idOrKey);
-  assertVersionMatches(ifMatch, before.version);
-  const set = columnsFrom(input);
-  if (Object.keys(set).length === 0) return { before, after: before };
+  await ensureDefaultGroup(ctx);
+  // Read locked, so that concurrent changes apply one after the other and each audits what it replaced.
   return ctx.db.transaction().execute(async (trx) => {
+    const before = await findGroupOrThrow({ ...ctx, db: trx }, idOrKey, true);
+    assertVersionMatches(ifMatch, before.version);
+    const set = columnsFrom(input);
+    if (Object.keys(set).length === 0) return { before, after: before };
     const after = await updateScoped({ ...ctx, db: trx }, 'partnerGroups')
       .set({ ...set, version: sql`version + 1`, updatedAt: ctx.now })
       .where('id', '=', before.id)
-      .$if(ifMatch !== undefined, (qb) => qb.where('version', '=', before.version))
       .returning(COLUMNS)
-      .executeTakeFirst();
-    if (!after) throw staleEtag();
+      .executeTakeFirstOrThrow();
     // Rule changes move money: who changed which rule is kept with the before and after values.
     await recordAudit(trx, ctx, {
       action: 'partner_group.updated',

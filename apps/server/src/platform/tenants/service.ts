@@ -79,13 +79,23 @@ export function listTenants(db: Db, page: PageRequest) {
  * Finds a tenant by id or slug. A value of neither shape names no tenant: it is answered like an
  * unknown slug without a query (PostgreSQL could not even compare some of them, such as U+0000).
  */
-export async function getTenantOrThrow(db: Db, idOrSlug: string): Promise<TenantRecord> {
+/** The tenant by id or slug; with `lock`, locked until the caller's transaction ends. */
+export async function getTenantOrThrow(
+  db: Db,
+  idOrSlug: string,
+  options: { lock?: boolean } = {},
+): Promise<TenantRecord> {
   const column = idOrSlug.startsWith('ten_') ? 'id' : 'slug';
   if (column === 'id' && !isId('ten', idOrSlug)) throw notFound('tenant', idOrSlug);
   const row =
     column === 'slug' && !SLUG.test(idOrSlug)
       ? undefined
-      : await db.selectFrom('tenants').select(COLUMNS).where(column, '=', idOrSlug).executeTakeFirst();
+      : await db
+          .selectFrom('tenants')
+          .select(COLUMNS)
+          .where(column, '=', idOrSlug)
+          .$if(options.lock === true, (qb) => qb.forUpdate())
+          .executeTakeFirst();
   if (!row) throw new ApiError('tenant_not_found', `No tenant ${idOrSlug}`);
   return row;
 }
@@ -96,11 +106,12 @@ export async function updateTenant(
   changes: { name?: string; plan?: PlanName; status?: 'active' | 'suspended' },
   by: TenantAuditContext,
 ): Promise<{ before: TenantRecord; after: TenantRecord }> {
-  const before = await getTenantOrThrow(db, idOrSlug);
-  // Only what differs is written: a PATCH that changes nothing is not audited.
-  const differing = changedFields(before, changes);
-  if (Object.keys(differing).length === 0) return { before, after: before };
+  // Read locked, so that concurrent changes apply one after the other and each audits what it replaced.
   return db.transaction().execute(async (trx) => {
+    const before = await getTenantOrThrow(trx, idOrSlug, { lock: true });
+    // Only what differs is written: a PATCH that changes nothing is not audited.
+    const differing = changedFields(before, changes);
+    if (Object.keys(differing).length === 0) return { before, after: before };
     const after = await trx
       .updateTable('tenants')
       .set({ ...differing, updatedAt: by.now })

@@ -270,6 +270,19 @@ describe('PATCH /customers/{id}', () => {
     expect((await api('GET', `/customers/${created.id}`)).body.data).toEqual(created);
   });
 
+  it('without If-Match, changes sent at once all apply, one after the other', async () => {
+    const created = await createCustomer({ externalId: externalId(), name: 'n0' });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => api('PATCH', `/customers/${created.id}`, { name: `n${i + 1}` })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(200));
+    const names = (await auditEntries(tenant.id, created.id))
+      .filter((entry) => entry.action === 'customer.updated')
+      .map((entry) => entry.changes.name!);
+    expect(names.map((change) => change.before)).toEqual(['n0', ...names.slice(0, -1).map((c) => c.after)]);
+    expect((await api('GET', `/customers/${created.id}`)).headers.get('etag')).toBe('"v9"');
+  });
+
   it('answers 404 for an unknown customer', async () => {
     const response = await api('PATCH', '/customers/cus_01jd8x3v4w5y6z7a8b9c0d1e2f', { name: 'x' });
     expect(response.status).toBe(404);

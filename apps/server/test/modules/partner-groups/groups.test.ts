@@ -428,6 +428,37 @@ describe('PATCH /partner-groups/{id}', () => {
     const response = await api('PATCH', '/partner-groups/nope', { name: 'x' });
     expect(response.status).toBe(404);
   });
+
+  it('changes sent at once apply one after the other, each audited with the value it replaced', async () => {
+    const created = await api('POST', '/partner-groups', { key: uniqueKey(), name: 'Busy', holdbackDays: 0 });
+    const id = created.body.data.id;
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => api('PATCH', `/partner-groups/${id}`, { holdbackDays: i + 1 })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(6).fill(200));
+    const entries = await server.services.db
+      .selectFrom('auditLog')
+      .select('changes')
+      .where('tenantId', '=', tenant.id)
+      .where('resourceId', '=', id)
+      .where('action', '=', 'partner_group.updated')
+      .orderBy('id')
+      .execute();
+    const days = entries.map(
+      (entry) =>
+        (
+          (typeof entry.changes === 'string' ? JSON.parse(entry.changes) : entry.changes) as Record<
+            string,
+            { before: number; after: number }
+          >
+        ).holdbackDays!,
+    );
+    expect(days).toHaveLength(6);
+    expect(days.map((change) => change.before)).toEqual([
+      0,
+      ...days.slice(0, -1).map((change) => change.after),
+    ]);
+  });
 });
 
 describe('GET /partner-groups', () => {

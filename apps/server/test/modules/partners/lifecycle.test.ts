@@ -386,7 +386,9 @@ describe('audit log', () => {
     const entries = await auditOf(partner.id);
     expect(entries.filter((e) => e.action === 'partner.revoked')).toHaveLength(1);
     // The names form one chain from n0: every entry's before is the after of the one before it.
-    const names = entries.filter((e) => e.action === 'partner.updated').map((e) => e.changes.name);
+    const names = entries
+      .filter((e) => e.action === 'partner.updated')
+      .map((e) => (e.changes as Record<string, { before: string; after: string }>).name!);
     expect(names).toHaveLength(6);
     expect(names.map((change) => change.before)).toEqual(['n0', ...names.slice(0, -1).map((c) => c.after)]);
     const revokedAt = answers.slice(0, 8).map((answer) => answer.body.data.revokedAt);

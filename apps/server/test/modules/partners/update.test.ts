@@ -121,7 +121,9 @@ describe('conflicts', () => {
     expect(response.status).toBe(409);
     expect(response.body.code).toBe('referral_code_taken');
     // Codes are unique whatever their letter case; the owner may change the case of its own.
-    expect((await patch(tenant, partner.id, { referralCode: 'taken1' })).body.code).toBe('referral_code_taken');
+    expect((await patch(tenant, partner.id, { referralCode: 'taken1' })).body.code).toBe(
+      'referral_code_taken',
+    );
     const recased = await patch(tenant, owner.id, { referralCode: 'Taken1' });
     expect([recased.status, recased.body.data.referralCode]).toEqual([200, 'Taken1']);
   });
