@@ -32,10 +32,18 @@ function unknownReference(field: string, value: string): ApiError {
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'now'>;
 
 /** Partners with the stamp of the group that applies to each, so the group may come from memory. */
+/**
+ * The partner an event is about, read in the event's transaction with a share lock (FOR KEY SHARE)
+ * until it commits: a revocation (which locks the partner FOR UPDATE) waits for the event, then
+ * sees, and with `cancelPending` rejects, its commission; an event that comes second waits for
+ * the revocation and reads the revoked partner. Concurrent events of one partner do not wait for
+ * each other.
+ */
 function partnersWithGroupStamp(ctx: Ctx) {
   return selectScoped(ctx, 'partners')
     .select(PARTNER_COLUMNS)
-    .select((eb) => applicableGroupStamp(ctx, eb.ref('partners.groupKey')).as('groupStamp'));
+    .select((eb) => applicableGroupStamp(ctx, eb.ref('partners.groupKey')).as('groupStamp'))
+    .forKeyShare();
 }
 
 async function withGroup(
@@ -86,13 +94,18 @@ export function forgetReferral(ctx: Pick<Ctx, 'tenantId'>, partnerId: string): v
   rememberedReferrals.delete(`${ctx.tenantId}:${partnerId}`);
 }
 
-/** A query that returns a row while the partner and its group are as `check` has them. */
+/**
+ * A query that returns a row while the partner and its group are as `check` has them, locking the
+ * partner like partnersWithGroupStamp: a revocation that locked it first is waited for, and then
+ * its new version makes the row disappear.
+ */
 export function referralStillHolds(ctx: ScopeContext, check: ReferralCheck) {
   return selectScoped(ctx, 'partners')
     .select(sql<number>`1`.as('holds'))
     .where('id', '=', check.partnerId)
     .where('version', '=', check.version)
-    .where((eb) => eb(applicableGroupStamp(ctx, eb.ref('partners.groupKey')), '=', check.groupStamp));
+    .where((eb) => eb(applicableGroupStamp(ctx, eb.ref('partners.groupKey')), '=', check.groupStamp))
+    .forKeyShare();
 }
 
 /**

@@ -218,6 +218,43 @@ describe('revoke and activate', () => {
     expect((await commission(approved.id)).status).toBe('approved');
   });
 
+  it('sales that arrive while the partner is revoked with cancelPending leave no pending commission', async () => {
+    // Eight clients keep selling for the partner, by id and by referral code, while it is revoked.
+    const round = async () => {
+      const partner = await createPartner(api, { groupKey: 'slow' });
+      const referrals = [{ partnerId: partner.id }, { referralCode: partner.referralCode.toLowerCase() }];
+      let selling = true;
+      const client = async (n: number) => {
+        for (let i = 0; selling; i++) {
+          const sale = await api('POST', '/events', {
+            type: 'sale',
+            ...referrals[(n + i) % 2],
+            customer: { externalId: uniqueId('cus') },
+            amount: '10.00',
+            currency: 'EUR',
+          });
+          expect(sale.status).toBe(201);
+        }
+      };
+      const clients = Array.from({ length: 8 }, (_, n) => client(n));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const revoked = await api('POST', `/partners/${partner.id}/revoke`, { cancelPending: true });
+      expect(revoked.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      selling = false;
+      await Promise.all(clients);
+      const count = async (status: string) =>
+        (await api('GET', `/commissions?partnerId=${partner.id}&status=${status}&page=1&limit=1`)).body
+          .pagination.total;
+      return { pending: await count('pending'), rejected: await count('rejected'), ...revoked.body };
+    };
+    for (let i = 0; i < 4; i++) {
+      const { pending, rejected, canceledCommissions } = await round();
+      expect(pending).toBe(0);
+      expect(rejected).toBe(canceledCommissions);
+    }
+  });
+
   it('cancelPending without a reason says the partner was revoked; paid ones are untouched', async () => {
     const { partner, approved, pending } = await partnerWithApprovedAndPending();
     const payout = await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' });
