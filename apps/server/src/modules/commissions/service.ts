@@ -218,18 +218,21 @@ export async function rejectUnpaidCommissions(
   where: { transactionId: string } | { partnerId: string; onlyPending: true },
   reason: string,
 ): Promise<Commission[]> {
-  let query = updateScoped(ctx, 'commissions')
-    .set({ status: 'rejected', statusReason: reason, updatedAt: ctx.now })
+  let due = selectScoped(ctx, 'commissions')
+    .select('id')
     .where('payoutId', 'is', null)
     .where('kind', '!=', 'clawback');
   if ('transactionId' in where) {
-    query = query
-      .where('transactionId', '=', where.transactionId)
-      .where('status', 'in', ['pending', 'approved']);
+    due = due.where('transactionId', '=', where.transactionId).where('status', 'in', ['pending', 'approved']);
   } else {
-    query = query.where('partnerId', '=', where.partnerId).where('status', '=', 'pending');
+    due = due.where('partnerId', '=', where.partnerId).where('status', '=', 'pending');
   }
-  const rejected = await query.returning(COMMISSION_COLUMNS).execute();
+  // Rows are locked in id order, as the approval job locks them, so the two never deadlock.
+  const rejected = await updateScoped(ctx, 'commissions')
+    .set({ status: 'rejected', statusReason: reason, updatedAt: ctx.now })
+    .where('id', 'in', due.orderBy('id').forUpdate())
+    .returning(COMMISSION_COLUMNS)
+    .execute();
   // Rejected has no event type of its own: to a subscriber the commission stopped counting.
   await queueWebhookEvents(ctx, 'commission.reversed', rejected.map(commissionView));
   return rejected;
@@ -242,9 +245,11 @@ export async function rejectUnpaidCommissions(
  */
 export async function approveDueCommissions(db: Db, now: Date): Promise<number> {
   return transactionWithOutbox(db, async (trx) => {
-    const approved = await trx
-      .updateTable('commissions as c')
-      .set({ status: 'approved', approvedAt: now, updatedAt: now })
+    // Locked in id order first, like every other statement that changes many commissions at once,
+    // so that none of them deadlocks with this one.
+    const due = trx
+      .selectFrom('commissions as c')
+      .select('c.id')
       .where('c.status', '=', 'pending')
       .where('c.availableAt', '<=', now)
       .where(({ not, exists, selectFrom }) =>
@@ -257,6 +262,12 @@ export async function approveDueCommissions(db: Db, now: Date): Promise<number> 
           ),
         ),
       )
+      .orderBy('c.id')
+      .forUpdate('c');
+    const approved = await trx
+      .updateTable('commissions')
+      .set({ status: 'approved', approvedAt: now, updatedAt: now })
+      .where('id', 'in', due)
       .returning([...COMMISSION_COLUMNS, 'tenantId'])
       .execute();
     for (const { tenantId, ...commission } of approved) {

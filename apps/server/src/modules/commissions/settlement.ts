@@ -1,5 +1,5 @@
 import type { DomainContext } from '../../platform/context.ts';
-import { updateScoped } from '../../platform/db/tenant-scope.ts';
+import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { queueWebhookEvents } from '../../platform/webhooks/outbox.ts';
 import { COMMISSION_COLUMNS, commissionView } from './service.ts';
 
@@ -14,12 +14,18 @@ export function claimPayableCommissions(
   ctx: Ctx,
   claim: { payoutId: string; partnerId: string; currency: string },
 ): Promise<{ id: string; amountMinor: number }[]> {
-  return updateScoped(ctx, 'commissions')
-    .set({ payoutId: claim.payoutId, updatedAt: ctx.now })
+  // Locked in id order, like every statement that changes many commissions at once (no deadlocks).
+  const payable = selectScoped(ctx, 'commissions')
+    .select('id')
     .where('partnerId', '=', claim.partnerId)
     .where('currency', '=', claim.currency)
     .where('status', '=', 'approved')
     .where('payoutId', 'is', null)
+    .orderBy('id')
+    .forUpdate();
+  return updateScoped(ctx, 'commissions')
+    .set({ payoutId: claim.payoutId, updatedAt: ctx.now })
+    .where('id', 'in', payable)
     .returning(['id', 'amountMinor'])
     .execute();
 }
