@@ -88,6 +88,14 @@ describe('POST /api/admin/tenants', () => {
     expect((await admin('GET', `/api/admin/tenants/${slug}`)).status).toBe(404);
   });
 
+  it('serves a tenant at once, also when its slug was asked for before it existed', async () => {
+    const slug = uniqueSlug('late');
+    const before = await admin('GET', `/api/t/${slug}/v1/partners`);
+    expect([before.status, before.body.code]).toEqual([404, 'tenant_not_found']);
+    expect((await admin('POST', '/api/admin/tenants', { slug, name: 'Late' })).status).toBe(201);
+    expect((await admin('GET', `/api/t/${slug}/v1/partners`)).status).toBe(200);
+  });
+
   it('refuses a taken slug: 409 tenant_slug_taken', async () => {
     const { slug } = await newTenant();
     const response = await admin('POST', '/api/admin/tenants', { slug, name: 'Again' });

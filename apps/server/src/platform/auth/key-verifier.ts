@@ -162,8 +162,13 @@ function invalidKey(): ApiError {
 }
 
 /** Tenants by slug, cached briefly: slug resolution runs on every request under /api/t/{slug}. */
+/**
+ * Tenants by slug, for the admin key's requests under `/api/t/{slug}/v1`. Only tenants that exist
+ * are cached: a slug asked for before its tenant was created is found at once afterwards, by every
+ * process.
+ */
 export class TenantDirectory {
-  private readonly cache: TtlCache<string, Tenant | null>;
+  private readonly cache: TtlCache<string, Tenant>;
 
   constructor(
     private readonly db: Db,
@@ -174,13 +179,13 @@ export class TenantDirectory {
 
   async bySlug(slug: string): Promise<Tenant | undefined> {
     const cached = this.cache.get(slug);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined) return cached;
     const row = await this.db
       .selectFrom('tenants')
       .select(['id', 'slug', 'name', 'plan', 'status'])
       .where('slug', '=', slug)
       .executeTakeFirst();
-    this.cache.set(slug, row ?? null);
+    if (row) this.cache.set(slug, row);
     return row;
   }
 
@@ -189,7 +194,7 @@ export class TenantDirectory {
   }
 
   invalidateTenant(tenantId: string): void {
-    this.cache.deleteWhere((tenant) => tenant?.id === tenantId);
+    this.cache.deleteWhere((tenant) => tenant.id === tenantId);
   }
 
   clear(): void {
