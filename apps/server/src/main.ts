@@ -6,6 +6,15 @@ import { bootstrapFirstTenant } from './platform/tenants/bootstrap.ts';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
 
+// The server is configured by environment variables alone; commands belong to the CLI.
+if (process.argv.length > 2) {
+  process.stderr.write(
+    `partnerline: the server takes no arguments (got ${JSON.stringify(process.argv.slice(2).join(' '))}); ` +
+      'run commands such as `worker` or `migrate` with `npx partnerline <command>` (see `npx partnerline --help`)\n',
+  );
+  process.exit(2);
+}
+
 function configOrExit() {
   try {
     return loadConfig();

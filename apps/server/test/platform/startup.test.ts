@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   asTarget,
@@ -103,6 +105,27 @@ describe('second start on the same DATA_DIR', () => {
     const exit = await server.stop();
     server = undefined;
     expect(exit.code).toBe(0);
+  });
+});
+
+describe('arguments', () => {
+  it('the server refuses any and points to the CLI, before it opens a database or a port', async () => {
+    const dir = await tempDir('partnerline-args');
+    try {
+      const run = startProcess(
+        ['--import', 'tsx', 'src/main.ts', 'worker'],
+        childEnv({ DATA_DIR: dir.path }),
+      );
+      const exit = await run.finished;
+      expect(exit.code).toBe(2);
+      const lines = exit.stderr.split('\n').filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('npx partnerline');
+      expect(exit.stdout).toBe('');
+      expect(existsSync(join(dir.path, 'PG_VERSION'))).toBe(false);
+    } finally {
+      await dir.remove();
+    }
   });
 });
 
