@@ -4,7 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
-import { childDatabase, freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
+import {
+  childDatabase,
+  freePort,
+  PRINTED_KEY,
+  type ServerProcess,
+  startServerProcess,
+} from '../helpers/child-process.ts';
 import { type ApiResponse, call, createKey, createTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, entries, type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
 import { listen, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -198,5 +204,33 @@ describe('the server process, started with Redis unreachable', () => {
     const output = finished.stdout + finished.stderr;
     expect(output).not.toMatch(/Connection is closed|Unhandled/);
     expect(output.split(CHANNEL_DOWN)).toHaveLength(2);
+  });
+});
+
+describe('a fail-closed server process whose Redis is unreachable', () => {
+  it('refuses limited requests with 503 and logs no error line per refusal', async () => {
+    const database = await childDatabase('pl-redis-closed');
+    const server = await startServerProcess({
+      ...database.env,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      RATE_LIMIT_FAIL_CLOSED: 'true',
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      const key = PRINTED_KEY.exec(server.stdout())?.[0] as string;
+      for (let i = 0; i < 3; i++) {
+        const refused = await fetch(`${server.url}/api/v1/partners`, { headers: { 'x-api-key': key } });
+        expect(refused.status).toBe(503);
+      }
+      const finished = await server.stop();
+      const errors = (finished.stdout + finished.stderr)
+        .split('\n')
+        .filter((line) => line.includes('"level":50'));
+      expect(errors).toEqual([]);
+    } finally {
+      await server.stop();
+      await database.remove();
+    }
   });
 });

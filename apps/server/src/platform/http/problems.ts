@@ -195,7 +195,11 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) request.log.error({ err: error, requestId: request.id }, 'request failed');
+    // An ApiError is an answer the code chose (a 503 while Redis or the database is away, logged once
+    // per outage where it is detected); anything else that ends in a 5xx is a fault worth a line each.
+    if (apiError.status >= 500 && !(error instanceof ApiError)) {
+      request.log.error({ err: error, requestId: request.id }, 'request failed');
+    }
     return send(reply, apiError, request.id, secrets);
   });
 
