@@ -69,19 +69,39 @@ export async function createServices(
   };
 }
 
+/** How long /ready waits for Redis: a probe must answer, also while Redis accepts but does not reply. */
+const REDIS_PROBE_TIMEOUT_MS = 1_000;
+
 /** A Redis connection of its own for /ready, opened on first use. */
 function redisProbe(url: string): NonNullable<Services['redisProbe']> {
   let client: Redis | undefined;
+  const ping = async (redis: Redis) => {
+    if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+    await redis.ping();
+  };
   return {
     ping: async () => {
       if (!client) {
-        client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+        client = new Redis(url, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          connectTimeout: REDIS_PROBE_TIMEOUT_MS,
+          commandTimeout: REDIS_PROBE_TIMEOUT_MS,
+        });
         client.on('error', () => {
           // Reported through the failed ping.
         });
       }
-      if (client.status === 'wait' || client.status === 'end') await client.connect();
-      await client.ping();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('Redis did not answer in time')), REDIS_PROBE_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([ping(client), deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close: () => client?.disconnect(),
   };

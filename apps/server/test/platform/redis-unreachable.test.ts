@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,52 @@ describe('a server whose Redis is unreachable at start', () => {
   });
 });
 
+describe('a server whose Redis accepts connections but never answers', () => {
+  let silent: Server;
+  let sockets: Socket[] = [];
+  let server: LoggedServer | undefined;
+
+  beforeAll(async () => {
+    silent = createServer((socket) => void sockets.push(socket));
+    const port = await freePort();
+    await listen(silent, port);
+    server = await startLoggedServer({ REDIS_URL: `redis://127.0.0.1:${port}`, ADMIN_API_KEY: ADMIN_KEY });
+  });
+  afterAll(async () => {
+    await server?.close();
+    for (const socket of sockets) socket.destroy();
+    sockets = [];
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  // Each call fails after 10 s instead of hanging, whatever the server does.
+  const within = () => ({ signal: AbortSignal.timeout(10_000) });
+
+  it('answers /ready, as degraded, instead of waiting for Redis', async () => {
+    const ready = await fetch(`${server!.url}/ready`, within());
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'degraded' }]);
+  });
+
+  it('answers a key change once it is saved, though Redis cannot send it to other processes', async () => {
+    const tenant = await createTenant(server!);
+    const key = await createKey(server!, tenant.key, { name: 'before', scopes: ['read'] });
+    const renamed = await fetch(`${server!.url}/api/v1/api-keys/${key.id}`, {
+      ...within(),
+      method: 'PATCH',
+      headers: { 'x-api-key': tenant.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'after' }),
+    });
+    expect(renamed.status).toBe(200);
+    const revoked = await fetch(`${server!.url}/api/v1/api-keys/${key.id}`, {
+      ...within(),
+      method: 'DELETE',
+      headers: { 'x-api-key': tenant.key },
+    });
+    expect(revoked.status).toBe(200);
+    expect((await call(server!, 'GET', '/api/v1/me', { key: key.key })).body.code).toBe('api_key_revoked');
+  });
+});
+
 describe('a fail-closed server whose Redis is unreachable', () => {
   it('is not ready: /ready answers 503, as it refuses every limited request', async () => {
     const server = await startLoggedServer({
@@ -163,7 +209,16 @@ describe('a server whose Redis answers only after it started', () => {
     expect(outcome(await listPartners(late.key))).toBe('200');
     await revokeInDatabase(late.id);
     expect(outcome(await listPartners(late.key))).toBe('200');
-    // Another process announces it, straight to the shared Redis, as the CLI does.
+    // A deployment that shares the Redis under another prefix sends on a channel of its own.
+    const otherDeployment = { ...server.config.rateLimits, redisPrefix: 'pl:rl:' };
+    await sendKeyChange(
+      { ...server.config, redisUrl: SHARED_REDIS, rateLimits: otherDeployment },
+      server.services.database,
+      { keyId: late.id },
+    );
+    await sleep(300);
+    expect(outcome(await listPartners(late.key))).toBe('200');
+    // Another process of this deployment announces it, straight to the shared Redis, as the CLI does.
     const sent = Date.now();
     await sendKeyChange({ ...server.config, redisUrl: SHARED_REDIS }, server.services.database, {
       keyId: late.id,

@@ -4,6 +4,8 @@ import { sql } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { PgListener } from '../db/listener.ts';
+import { DEFAULT_REDIS_PREFIX } from '../rate-limit/settings.ts';
+import { connectWithin, settleWithin } from '../redis-connect.ts';
 
 /** A change that makes cached key checks stale: one key, or every key of a tenant. */
 export type KeyChange = { keyId: string } | { tenantId: string; tenantSlug?: string };
@@ -22,6 +24,18 @@ export interface KeyChangeTransport {
 }
 
 const CHANNEL = 'partnerline_key_changes';
+
+/**
+ * The Redis channel of a deployment: deployments that share one Redis tell themselves apart by
+ * RATE_LIMIT_REDIS_PREFIX, so a prefix of their own gives them a channel of their own. With the
+ * default prefix it is the channel every version has used.
+ */
+export function redisKeyChangeChannel(redisPrefix: string): string {
+  return redisPrefix === DEFAULT_REDIS_PREFIX ? CHANNEL : `${CHANNEL}:${redisPrefix}`;
+}
+
+/** How long a publish may wait for Redis: a change is saved before it is sent, and must answer. */
+const PUBLISH_TIMEOUT_MS = 1_000;
 
 function parse(message: string): KeyChange | undefined {
   try {
@@ -98,14 +112,20 @@ export class RedisKeyChanges implements KeyChangeTransport {
 
   constructor(
     url: string,
+    private readonly channel: string,
     private readonly cacheTtlSeconds: number,
     private readonly log: FastifyBaseLogger,
   ) {
-    // No offline queue: a publish while Redis is away fails at once and the hub logs it. A short
-    // connect timeout: a Redis that does not answer delays the start by 2 s at most. We subscribe
-    // on every `ready` ourselves (no autoResubscribe), so we know when changes arrive again.
+    // No offline queue: a publish while Redis is away fails at once and the hub logs it; one that
+    // Redis leaves unanswered fails after PUBLISH_TIMEOUT_MS. A short connect timeout: a Redis
+    // that does not answer delays the start by 2 s at most. We subscribe on every `ready` ourselves
+    // (no autoResubscribe), so we know when changes arrive again.
     const options = { lazyConnect: true, enableOfflineQueue: false, connectTimeout: 2_000 };
-    this.publisher = new Redis(url, { ...options, maxRetriesPerRequest: 2 });
+    this.publisher = new Redis(url, {
+      ...options,
+      maxRetriesPerRequest: 2,
+      commandTimeout: PUBLISH_TIMEOUT_MS,
+    });
     this.subscriber = new Redis(url, { ...options, maxRetriesPerRequest: null, autoResubscribe: false });
     this.publisher.on('error', () => {
       // A publish that fails is logged by the hub, once per change, not once per reconnect attempt.
@@ -117,7 +137,7 @@ export class RedisKeyChanges implements KeyChangeTransport {
   }
 
   async publish(change: KeyChange): Promise<void> {
-    await this.publisher.publish(CHANNEL, JSON.stringify(change));
+    await this.publisher.publish(this.channel, JSON.stringify(change));
   }
 
   async start(onChange: (change: KeyChange) => void, onGap: () => void): Promise<void> {
@@ -132,14 +152,14 @@ export class RedisKeyChanges implements KeyChangeTransport {
     this.subscriber.on('close', () => this.reportDown());
     // Redis down at start is no reason not to serve: a failed first attempt leaves both clients
     // reconnecting in the background, and the subscriber subscribes whenever it is ready.
-    await Promise.all([this.publisher.connect().catch(() => {}), this.subscriber.connect().catch(() => {})]);
-    await this.subscribing;
+    await Promise.all([connectWithin(this.publisher), connectWithin(this.subscriber)]);
+    if (this.subscribing) await settleWithin(this.subscribing);
   }
 
   /** Never rejects: a failed SUBSCRIBE is reported and tried again on the next `ready`. */
   private async subscribe(onGap: () => void): Promise<void> {
     try {
-      await this.subscriber.subscribe(CHANNEL);
+      await this.subscriber.subscribe(this.channel);
     } catch (error) {
       this.lastError = error;
       this.reportDown();
@@ -181,7 +201,10 @@ export function createKeyChangeTransport(
   database: Database,
   logger: FastifyBaseLogger,
 ): KeyChangeTransport {
-  if (config.redisUrl) return new RedisKeyChanges(config.redisUrl, config.keyCacheTtlSeconds, logger);
+  if (config.redisUrl) {
+    const channel = redisKeyChangeChannel(config.rateLimits.redisPrefix);
+    return new RedisKeyChanges(config.redisUrl, channel, config.keyCacheTtlSeconds, logger);
+  }
   if (database.url) {
     return new PostgresKeyChanges(
       database.url,
@@ -199,12 +222,16 @@ export function createKeyChangeTransport(
 export async function sendKeyChange(config: Config, database: Database, change: KeyChange): Promise<void> {
   const payload = JSON.stringify(change);
   if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2_000 });
+    const redis = new Redis(config.redisUrl, {
+      maxRetriesPerRequest: 2,
+      connectTimeout: 2_000,
+      commandTimeout: PUBLISH_TIMEOUT_MS,
+    });
     redis.on('error', () => {
       // Reported once, by the failed publish below.
     });
     try {
-      await redis.publish(CHANNEL, payload);
+      await redis.publish(redisKeyChangeChannel(config.rateLimits.redisPrefix), payload);
     } catch (error) {
       throw new Error(
         `the change is saved, but Redis could not send it to running servers (${(error as Error).message}); ` +

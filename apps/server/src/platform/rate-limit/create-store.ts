@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
+import { connectWithin } from '../redis-connect.ts';
 import { FailoverRateLimitStore } from './failover-store.ts';
 import { MemoryRateLimitStore } from './memory-store.ts';
 import type { RateLimitStore } from './policy.ts';
@@ -27,9 +28,8 @@ export async function createRateLimitStore(config: Config, log: FastifyBaseLogge
   client.on('error', () => {
     // Reported once per outage by the failover store, not on every reconnect attempt.
   });
-  await client.connect().catch(() => {
-    // Redis down at start: requests are limited in process until it answers.
-  });
+  // Redis down at start: requests are limited in process until it answers.
+  await connectWithin(client);
   return new FailoverRateLimitStore(
     new RedisRateLimitStore(client, config.rateLimits.redisPrefix, REDIS_TIMEOUT_MS),
     new MemoryRateLimitStore(),

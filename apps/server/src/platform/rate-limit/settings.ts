@@ -59,6 +59,9 @@ function routeName(raw: string): string | undefined {
   return `${match[1]} ${match[2].replace(/\{(\w+)\}/g, ':$1')}`;
 }
 
+/** Where budgets live in Redis unless RATE_LIMIT_REDIS_PREFIX says otherwise. */
+export const DEFAULT_REDIS_PREFIX = 'pl:rl:';
+
 export function loadRateLimitSettings(read: Read, fail: Fail): RateLimitSettings {
   const planOverrides = limitList(
     read,
@@ -81,7 +84,7 @@ export function loadRateLimitSettings(read: Read, fail: Fail): RateLimitSettings
   const failClosed = read('RATE_LIMIT_FAIL_CLOSED') ?? 'false';
   if (!['true', '1', 'false', '0'].includes(failClosed))
     fail('RATE_LIMIT_FAIL_CLOSED', 'true or false', failClosed);
-  const redisPrefix = read('RATE_LIMIT_REDIS_PREFIX') ?? 'pl:rl:';
+  const redisPrefix = read('RATE_LIMIT_REDIS_PREFIX') ?? DEFAULT_REDIS_PREFIX;
   if (!/^[\w:.-]{1,64}$/.test(redisPrefix)) {
     fail('RATE_LIMIT_REDIS_PREFIX', '1-64 characters of letters, digits, _ : . -', redisPrefix);
   }
