@@ -136,6 +136,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     // below refuses it as a problem with a request id, like every other error.
     http: { requireHostHeader: false },
     clientErrorHandler: answerClientError,
+    // Requests that arrive while the server closes get the hook's problem below, not Fastify's 503.
+    return503OnClosing: false,
+  });
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
   });
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('services', services);
@@ -143,6 +150,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorateRequest('keyRoute', null);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      done(new ApiError('service_unavailable', 'The server is shutting down; send the request again'));
+      return;
+    }
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
       done(
         new ApiError('validation_error', 'An HTTP/1.1 request must send a Host header', {

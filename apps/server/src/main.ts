@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import pg from 'pg';
 import { buildApp } from './app.ts';
 import { closeServices, createServices } from './platform/boot.ts';
 import { ConfigError, loadConfig } from './platform/config.ts';
+import { DataDirInUseError } from './platform/db/data-dir-lock.ts';
 import { bootstrapFirstTenant } from './platform/tenants/bootstrap.ts';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -25,16 +27,61 @@ function configOrExit() {
   }
 }
 
+/** Errors of the machine or the network at start, as opposed to faults of the code. */
+const OPERATIONAL_CODES = new Set([
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EACCES',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * What stopped the start, as one line, when it is something the operator can fix (a setting, a
+ * busy port or data directory, a database that cannot be reached or refuses us); undefined for a
+ * fault of the code, which keeps its stack.
+ */
+function startupProblem(error: unknown): string | undefined {
+  if (error instanceof ConfigError) return `configuration error: ${error.message}`;
+  if (error instanceof DataDirInUseError) return error.message;
+  if (error instanceof pg.DatabaseError) return `the database refused to start the server: ${error.message}`;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !OPERATIONAL_CODES.has(code)) return undefined;
+  // node-postgres reports a refused connection as an AggregateError without a message.
+  return typeof message === 'string' && message !== '' ? message : code;
+}
+
+async function startOrExit<T>(
+  what: string,
+  step: () => Promise<T>,
+  cleanUp?: () => Promise<void>,
+): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const problem = startupProblem(error);
+    if (problem === undefined) throw error;
+    process.stderr.write(`partnerline: cannot ${what}: ${problem}\n`);
+    await cleanUp?.().catch(() => {});
+    process.exit(1);
+  }
+}
+
 const config = configOrExit();
-const services = await createServices(config);
-const first = await bootstrapFirstTenant(services);
-const app = await buildApp(services).catch(async (error: unknown) => {
-  // Settings checked against the built routes (RATE_LIMIT_ROUTES) fail here, as one line too.
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`partnerline: configuration error: ${error.message}\n`);
-  await closeServices(services);
-  process.exit(1);
-});
+const services = await startOrExit('open the database', () => createServices(config));
+const stopServices = () => closeServices(services);
+const first = await startOrExit(
+  'create the first tenant',
+  () => bootstrapFirstTenant(services),
+  stopServices,
+);
+// Settings checked against the built routes (RATE_LIMIT_ROUTES) fail here, as one line too.
+const app = await startOrExit('start', () => buildApp(services), stopServices);
 
 if (first) {
   process.stdout.write(
@@ -51,7 +98,14 @@ if (first) {
   );
 }
 
-await app.listen({ port: config.port, host: config.host });
+await startOrExit(
+  `listen on ${config.host}:${config.port} (set HOST and PORT)`,
+  () => app.listen({ port: config.port, host: config.host }),
+  async () => {
+    await app.close();
+    await stopServices();
+  },
+);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

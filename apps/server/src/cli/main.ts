@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../platform/config.ts';
+import { openDatabase } from '../platform/db/index.ts';
 import { migrate } from '../platform/db/migrate.ts';
 import { ApiError } from '../platform/errors.ts';
 import { type CliContext, type Command, parseCommandArgs, type Task, UsageError } from './command.ts';
-import { openCliDatabase } from './database.ts';
 import { commandHelp, generalHelp, groupHelp } from './help.ts';
 import { keyCommands } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
@@ -41,7 +41,8 @@ function select(argv: string[]): Selection {
 
 async function runTask(command: Command, task: Task): Promise<void> {
   const config = loadConfig();
-  const database = await openCliDatabase(config);
+  // An embedded DATA_DIR open in a running server is refused (see lockDataDir).
+  const database = await openDatabase(config);
   try {
     const applied = await migrate(database);
     const ctx: CliContext = { config, database, applied, now: new Date(), print, notice };

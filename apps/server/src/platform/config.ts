@@ -69,6 +69,16 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$';
+/** Slugs no tenant may have: with BASE_DOMAIN they are the deployment's own host names. */
+export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
+  'www',
+  'api',
+  'app',
+  'admin',
+  'docs',
+  'status',
+  'mail',
+]);
 
 function read(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
@@ -224,6 +234,16 @@ function webhookSettings(env: Env, nodeEnv: Config['nodeEnv']): WebhookSettings 
 }
 
 /** Parses and validates the environment; throws ConfigError on the first unusable value. */
+function defaultTenantSlug(env: Env): string {
+  const slug =
+    matching(env, 'DEFAULT_TENANT_SLUG', new RegExp(SLUG_PATTERN), '3-40 characters of a-z, 0-9 and -') ??
+    'default';
+  if (RESERVED_SLUGS.has(slug)) {
+    fail('DEFAULT_TENANT_SLUG', `a slug that is not reserved (${[...RESERVED_SLUGS].join(', ')})`, slug);
+  }
+  return slug;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
   const port = integer(env, 'PORT', 3000, 0, 65535);
@@ -248,9 +268,7 @@ export function loadConfig(env: Env = process.env): Config {
     )?.toLowerCase(),
     keyPrefix:
       matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
-    defaultTenantSlug:
-      matching(env, 'DEFAULT_TENANT_SLUG', new RegExp(SLUG_PATTERN), '3-40 characters of a-z, 0-9 and -') ??
-      'default',
+    defaultTenantSlug: defaultTenantSlug(env),
     keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
     trustProxy: boolean(env, 'TRUST_PROXY', false),
     commissionApprovalIntervalMs: integer(env, 'COMMISSION_APPROVAL_INTERVAL_MS', 60_000, 50, 86_400_000),

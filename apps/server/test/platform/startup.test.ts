@@ -1,11 +1,15 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   asTarget,
   childEnv,
+  freePort,
   PRINTED_KEY,
+  SERVER_DIR,
   type ServerProcess,
   startProcess,
   startServerProcess,
@@ -77,8 +81,27 @@ describe('first start on an empty DATA_DIR', () => {
     ]);
     // The server has received the request once it has logged it; its body is still incomplete.
     await running.waitForOutput(/"url":"\/api\/v1\/partners"/);
+    // Another request whose headers are not complete yet when the shutdown begins.
+    const late = connect(Number(new URL(running.url).port), '127.0.0.1');
+    let lateAnswer = '';
+    late.on('data', (chunk: Buffer) => {
+      lateAnswer += chunk.toString();
+    });
+    const lateClosed = new Promise((resolve) => late.once('close', resolve));
+    await new Promise((resolve) => late.once('connect', resolve));
+    late.write('GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 200));
     running.child.kill('SIGTERM');
     await running.waitForOutput(/shutting down/);
+    late.write(`X-API-Key: ${adminKey}\r\n\r\n`);
+    await lateClosed;
+    // It gets a problem like every other error, with a request id, and is told to come back.
+    const [head, body] = lateAnswer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 503/);
+    expect(head).toMatch(/content-type: application\/problem\+json/i);
+    expect(head).toMatch(/x-request-id: req_/i);
+    expect(head).toMatch(/retry-after: 1/i);
+    expect(JSON.parse(body as string)).toMatchObject({ status: 503, code: 'service_unavailable' });
     post.finish();
     const response = await post.response;
     expect(response.status).toBe(201);
@@ -101,10 +124,105 @@ describe('second start on the same DATA_DIR', () => {
     const partners = await call(asTarget(server), 'GET', '/api/v1/partners', { key: adminKey });
     expect(partners.status).toBe(200);
     expect(partners.body.data.map((p: { email: string }) => p.email)).toContain('inflight@example.com');
+  });
 
+  it('while a server runs on it, a second one refuses to start, with one line, and changes nothing', async () => {
+    const port = new URL((server as ServerProcess).url).port;
+    const second = startProcess(
+      ['--import', 'tsx', 'src/main.ts'],
+      childEnv({ DATA_DIR: dataDir.path, PORT: String(Number(port) + 1) }),
+    );
+    const exit = await second.finished;
+    expect(exit.code).toBe(1);
+    const lines = exit.stderr.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/open in another process \(pid \d+/);
+    const me = await call(asTarget(server as ServerProcess), 'GET', '/api/v1/me', { key: adminKey });
+    expect(me.status).toBe(200);
+
+    const stopped = await (server as ServerProcess).stop();
+    server = undefined;
+    expect(stopped.code).toBe(0);
+    expect(existsSync(join(dataDir.path, 'partnerline.lock'))).toBe(false);
+  });
+
+  it('takes over the lock a process that died left behind', async () => {
+    // No process has this pid: the largest Linux allows is 2^22.
+    writeFileSync(join(dataDir.path, 'partnerline.lock'), '4194305');
+    server = await startServerProcess({ DATA_DIR: dataDir.path });
+    const me = await call(asTarget(server), 'GET', '/api/v1/me', { key: adminKey });
+    expect(me.status).toBe(200);
     const exit = await server.stop();
     server = undefined;
     expect(exit.code).toBe(0);
+  });
+});
+
+describe('what an operator can fix', () => {
+  it.concurrent.each([
+    [
+      'a busy port',
+      (busy: number, dir: string) => ({ DATA_DIR: dir, PORT: String(busy) }),
+      /cannot listen on 127\.0\.0\.1:\d+.*EADDRINUSE/,
+    ],
+    [
+      'an unreachable database',
+      (busy: number) => ({ DATABASE_URL: `postgres://nobody@127.0.0.1:${busy + 1}/nothing` }),
+      /cannot open the database: .*ECONNREFUSED/,
+    ],
+  ])('%s stops the start with one line', async (_, env, expected) => {
+    const dir = await tempDir('partnerline-operator');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as AddressInfo).port;
+    try {
+      const exit = await startProcess(['--import', 'tsx', 'src/main.ts'], childEnv(env(busy, dir.path)))
+        .finished;
+      expect(exit.code).toBe(1);
+      const lines = exit.stderr.split('\n').filter((line) => line !== '');
+      expect(lines, exit.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(expected);
+    } finally {
+      blocker.close();
+      await dir.remove();
+    }
+  });
+});
+
+describe('npm start, as the README starts it', () => {
+  it('stops the server with it on SIGTERM: no server is left running', async () => {
+    const dir = await tempDir('partnerline-npm-start');
+    const port = await freePort();
+    const npm = spawn('npm', ['start'], {
+      cwd: join(SERVER_DIR, '..', '..'),
+      env: childEnv({ DATA_DIR: dir.path, PORT: String(port), HOST: '127.0.0.1' }),
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => npm.once('close', resolve));
+    const health = () =>
+      fetch(`http://127.0.0.1:${port}/health`).then(
+        (response) => response.status,
+        () => 0,
+      );
+    try {
+      const deadline = Date.now() + 90_000;
+      while ((await health()) !== 200) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      npm.kill('SIGTERM');
+      await exited;
+      // The server shuts down with npm rather than going on as an orphan.
+      const stopBy = Date.now() + 20_000;
+      while ((await health()) !== 0) {
+        expect(Date.now(), 'the server still answers after npm stopped').toBeLessThan(stopBy);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(existsSync(join(dir.path, 'partnerline.lock'))).toBe(false);
+    } finally {
+      npm.kill('SIGKILL');
+      await dir.remove();
+    }
   });
 });
 
@@ -135,6 +253,7 @@ describe('invalid settings', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://x'],
     ['ADMIN_API_KEY', 'short-secret'],
+    ['DEFAULT_TENANT_SLUG', 'admin'],
   ])('%s=%s exits non-zero with one line naming it', async (name, value) => {
     const dir = await tempDir('partnerline-config');
     try {

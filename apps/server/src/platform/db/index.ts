@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
+import { lockDataDir } from './data-dir-lock.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { prepareStatements } from './prepared.ts';
 import type { DB } from './schema.ts';
@@ -38,8 +39,15 @@ const plugins = [new CamelCasePlugin()];
 
 /** PGlite keeps its files in `dataDir`; `memory://` keeps the database in memory only. */
 export async function openPglite(dataDir: string): Promise<Database> {
-  const pglite = new PGlite(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
-  await pglite.waitReady;
+  const release = dataDir.startsWith('memory://') ? () => {} : lockDataDir(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+    await pglite.waitReady;
+  } catch (error) {
+    release();
+    throw error;
+  }
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite), plugins });
   return {
     kind: 'pglite',
@@ -65,6 +73,7 @@ export async function openPglite(dataDir: string): Promise<Database> {
     close: async () => {
       await db.destroy();
       await pglite.close();
+      release();
     },
   };
 }

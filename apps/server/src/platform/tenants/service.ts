@@ -1,5 +1,5 @@
 import { changedFields, recordAudit } from '../audit.ts';
-import { SLUG_PATTERN } from '../config.ts';
+import { RESERVED_SLUGS, SLUG_PATTERN } from '../config.ts';
 import type { AuditActor, RequestOrigin } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
@@ -25,7 +25,6 @@ const SLUG = new RegExp(SLUG_PATTERN);
  * Names a deployment's own hosts commonly use: with BASE_DOMAIN, a tenant slug is a subdomain, and a
  * tenant `www` or `api` would take over that host's requests.
  */
-const RESERVED_SLUGS: ReadonlySet<string> = new Set(['www', 'api', 'app', 'admin', 'docs', 'status', 'mail']);
 
 /** Who manages tenants: the platform admin, the CLI or the server's first start. */
 export interface TenantAuditContext {
