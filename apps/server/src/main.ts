@@ -91,7 +91,7 @@ if (first) {
       '',
       `  ${first.key}`,
       '',
-      'Store it in your secrets manager or .env now, then use it as `X-API-Key` or `Authorization: Bearer`;',
+      'Store it in your secrets manager now (only its hash is kept), then use it in your API clients as `X-API-Key` or `Authorization: Bearer`;',
       'create narrower keys with POST /api/v1/api-keys and revoke this one when you no longer need it.',
       '',
     ].join('\n'),

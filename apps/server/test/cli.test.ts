@@ -146,6 +146,11 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
     ['keys create', ['--tenant', 'Not_A_Slug', '--name', 'x', '--scopes', 'read'], /--tenant must be 3-40/],
     ['keys create', ['--tenant', 'acme-', '--name', 'x', '--scopes', 'read'], /--tenant must be 3-40/],
     ['keys create', ['--tenant', 'acme', '--name'], /option --name needs a value/],
+    [
+      'keys rotate',
+      ['key_01jd8x3v4w5y6z7a8b9c0d1e2f', '--tenant', 'acme', '--grace-period', '-5'],
+      /--grace-period needs a value \(one that starts with "-" is written --grace-period=<value>\)/,
+    ],
     ['keys revoke', ['nope', '--tenant', 'acme'], /not an API key id/],
     ['keys revoke', ['--tenant', 'acme'], /missing argument <id>/],
     [

@@ -83,7 +83,10 @@ function describeParseError(error: unknown): string {
   const { code, message } = error as { code?: string; message?: string };
   const option = /'(-[^' ]+)/.exec(message ?? '')?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option}`;
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) return `option ${option} needs a value`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    // parseArgs takes a value that starts with "-" (say -5) for the next option.
+    return `option ${option} needs a value (one that starts with "-" is written ${option}=<value>)`;
+  }
   return message?.split('\n')[0] ?? 'invalid arguments';
 }
 

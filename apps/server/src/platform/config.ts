@@ -181,13 +181,26 @@ function parseDuration(text: string): number | undefined {
   return Number(match[1]) * (DURATION_UNITS[match[2] ?? 'ms'] ?? 1);
 }
 
+/** A duration in the largest unit that holds it whole: `100ms`, `60s`, `7d`. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 function duration(env: Env, name: string, fallback: string, minMs: number, maxMs: number): number {
   const raw = read(env, name) ?? fallback;
   const value = parseDuration(raw);
   if (value === undefined || value < minMs || value > maxMs) {
     fail(
       name,
-      `a duration such as 500ms, 5s, 5m, 2h or 5d (from ${minMs} ms to ${maxMs / 86_400_000} days)`,
+      `a duration such as 500ms, 5s, 5m, 2h or 5d (from ${formatDuration(minMs)} to ${formatDuration(maxMs)})`,
       raw,
     );
   }

@@ -283,6 +283,10 @@ describe('settings', () => {
     expect(() => loadConfig({ [name as string]: value as string })).toThrow(new RegExp(`^${name}`));
   });
 
+  it('states the range of a duration in readable units', () => {
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT: '70s' })).toThrow(/from 100ms to 1m\)/);
+  });
+
   it('parses the retry schedule and defaults https-only to production', () => {
     expect(loadConfig({}).webhooks.retrySchedule).toEqual([
       5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
