@@ -23,6 +23,11 @@ declare module 'fastify' {
      * from the stored response: a replay returns the rest without them.
      */
     idempotencySecretFields?: readonly string[];
+    /**
+     * Whose keys a route's Idempotency-Key is among when no tenant is authenticated: the admin
+     * API's (ADMIN_IDEMPOTENCY_SCOPE). A tenant route's keys are its tenant's.
+     */
+    idempotencyScope?: string;
   }
 }
 
@@ -37,10 +42,19 @@ export function requestFingerprint(method: string, url: string, body: unknown): 
     .digest('hex');
 }
 
+/** The scope of the admin API's idempotency keys: never a tenant id, which starts with `ten_`. */
+export const ADMIN_IDEMPOTENCY_SCOPE = 'admin';
+
+/** Whose idempotency keys the request's is among: its tenant's, or its route's scope. */
+function idempotencyScope(request: FastifyRequest): string | undefined {
+  return request.auth?.tenant.id ?? request.routeOptions.config.idempotencyScope;
+}
+
 /** Claims the key for this request, or answers from the stored response of the first one. */
 export async function claimIdempotencyKey(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const key = request.headers['idempotency-key'];
-  if (request.method !== 'POST' || key === undefined || !request.auth) return;
+  const tenantId = idempotencyScope(request);
+  if (request.method !== 'POST' || key === undefined || tenantId === undefined) return;
   if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
     throw new ApiError('validation_error', 'Idempotency-Key must be 1-255 visible ASCII characters', {
       errors: [
@@ -53,7 +67,6 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
     });
   }
   const { db, clock } = request.server.services;
-  const tenantId = request.auth.tenant.id;
   const hash = requestFingerprint(request.method, request.url, request.body);
   const now = clock.now();
   const lockedUntil = new Date(now.getTime() + LOCK_MS);
@@ -136,9 +149,10 @@ export async function storeIdempotentResponse(
   payload: unknown,
 ): Promise<unknown> {
   const key = request.idempotencyKey;
-  if (key === undefined || !request.auth) return payload;
+  const tenantId = idempotencyScope(request);
+  if (key === undefined || tenantId === undefined) return payload;
   const { db } = request.server.services;
-  const scoped = { tenantId: request.auth.tenant.id, key };
+  const scoped = { tenantId, key };
   if (reply.statusCode >= 500 || (reply.errorCode !== null && isRetryable(reply.errorCode))) {
     await db
       .deleteFrom('idempotencyKeys')

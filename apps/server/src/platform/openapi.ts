@@ -97,6 +97,13 @@ export function documentKeyGate(schema: FastifySchema | undefined): FastifySchem
   return { ...schema, [KEY_GATED]: true } as FastifySchema;
 }
 
+/** Marks a POST outside the tenant API that takes Idempotency-Key (the admin API's). */
+const IDEMPOTENT = 'x-partnerline-idempotent';
+
+export function documentIdempotencyKey(schema: FastifySchema | undefined): FastifySchema {
+  return { ...schema, [IDEMPOTENT]: true } as FastifySchema;
+}
+
 /**
  * The headers a response may carry. Past the key gate every answer reports the key's budgets; on
  * other routes only a request without a key takes from a budget (per client IP), and it can only
@@ -115,9 +122,10 @@ interface OpenApiOperation {
   parameters?: unknown[];
   responses?: Record<string, { headers?: Record<string, unknown> }>;
   [KEY_GATED]?: boolean;
+  [IDEMPOTENT]?: boolean;
 }
 
-/** The header every POST of the tenant API takes (see idempotency.ts). */
+/** The header every POST of the tenant and admin APIs takes (see idempotency.ts). */
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   in: 'header',
@@ -136,8 +144,10 @@ function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
     for (const [method, operation] of Object.entries(pathItem)) {
       if (!HTTP_METHODS.has(method)) continue;
       const keyGated = operation[KEY_GATED] === true;
+      const idempotent = keyGated || operation[IDEMPOTENT] === true;
       delete operation[KEY_GATED];
-      if (keyGated && method === 'post')
+      delete operation[IDEMPOTENT];
+      if (idempotent && method === 'post')
         operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         const refs = responseHeaderNames(status, keyGated).map((name) => [

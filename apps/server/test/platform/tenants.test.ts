@@ -96,6 +96,30 @@ describe('POST /api/admin/tenants', () => {
     expect((await admin('GET', `/api/t/${slug}/v1/partners`)).status).toBe(200);
   });
 
+  it('applies a POST with an Idempotency-Key once: retries replay it, another body is 422', async () => {
+    const slug = uniqueSlug('idem');
+    const post = (body: unknown, key: string) =>
+      call(server, 'POST', '/api/admin/tenants', {
+        key: ADMIN_KEY,
+        body,
+        headers: { 'idempotency-key': key },
+      });
+    const key = `create-${slug}`;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => post({ slug, name: 'Once' }, key)));
+    const created = answers.filter((answer) => answer.status === 201);
+    expect(created.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(created.map((answer) => answer.body.data.id)).size).toBe(1);
+    for (const answer of answers) {
+      expect([201, 409]).toContain(answer.status);
+      if (answer.status === 409) expect(answer.body.code).toBe('idempotency_key_in_flight');
+    }
+    const replay = await post({ slug, name: 'Once' }, key);
+    expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+    expect(replay.body.data.id).toBe(created[0]!.body.data.id);
+    const reused = await post({ slug: uniqueSlug('other'), name: 'Else' }, key);
+    expect([reused.status, reused.body.code]).toEqual([422, 'idempotency_key_reused']);
+  });
+
   it('refuses a taken slug: 409 tenant_slug_taken', async () => {
     const { slug } = await newTenant();
     const response = await admin('POST', '/api/admin/tenants', { slug, name: 'Again' });
@@ -220,6 +244,23 @@ describe('PATCH /api/admin/tenants/{id}', () => {
     expect(changes.filter((change) => change.status)).toHaveLength(1);
     const names = changes.flatMap((change) => (change.name ? [change.name] : []));
     expect(names.map((name) => name.before)).toEqual(['n0', ...names.slice(0, -1).map((name) => name.after)]);
+  });
+
+  it('takes If-Match: the ETag of GET, moved by each change; a stale one is 412 and changes nothing', async () => {
+    const tenant = await newTenant();
+    const read = await admin('GET', `/api/admin/tenants/${tenant.slug}`);
+    expect(read.headers.get('etag')).toBe('"v1"');
+    const patch = (body: unknown, etag: string) =>
+      call(server, 'PATCH', `/api/admin/tenants/${tenant.id}`, {
+        key: ADMIN_KEY,
+        body,
+        headers: { 'if-match': etag },
+      });
+    const renamed = await patch({ name: 'First' }, '"v1"');
+    expect([renamed.status, renamed.headers.get('etag')]).toEqual([200, '"v2"']);
+    const stale = await patch({ name: 'Second' }, '"v1"');
+    expect([stale.status, stale.body.code]).toEqual([412, 'precondition_failed']);
+    expect((await admin('GET', `/api/admin/tenants/${tenant.id}`)).body.data.name).toBe('First');
   });
 
   it('answers 404 for an unknown tenant', async () => {

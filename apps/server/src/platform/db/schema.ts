@@ -9,6 +9,7 @@ export interface TenantsTable {
   name: string;
   plan: Generated<string>;
   status: Generated<'active' | 'suspended'>;
+  version: Generated<number>;
   createdAt: CreatedAt;
   updatedAt: CreatedAt;
 }

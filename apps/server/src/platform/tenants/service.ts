@@ -1,9 +1,11 @@
+import { sql } from 'kysely';
 import { changedFields, recordAudit } from '../audit.ts';
 import { RESERVED_SLUGS, SLUG_PATTERN } from '../config.ts';
 import type { AuditActor, RequestOrigin } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Db } from '../db/index.ts';
 import { ApiError, notFound } from '../errors.ts';
+import { assertVersionMatches } from '../http/etag.ts';
 import { isId, newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
 import type { PlanName } from '../plans.ts';
@@ -14,11 +16,13 @@ export interface TenantRecord {
   name: string;
   plan: string;
   status: 'active' | 'suspended';
+  /** Bumped by every change: the tenant's ETag. */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }
 
-const COLUMNS = ['id', 'slug', 'name', 'plan', 'status', 'createdAt', 'updatedAt'] as const;
+const COLUMNS = ['id', 'slug', 'name', 'plan', 'status', 'version', 'createdAt', 'updatedAt'] as const;
 const SLUG = new RegExp(SLUG_PATTERN);
 
 /**
@@ -104,16 +108,18 @@ export async function updateTenant(
   idOrSlug: string,
   changes: { name?: string; plan?: PlanName; status?: 'active' | 'suspended' },
   by: TenantAuditContext,
+  ifMatch?: readonly number[],
 ): Promise<{ before: TenantRecord; after: TenantRecord }> {
   // Read locked, so that concurrent changes apply one after the other and each audits what it replaced.
   return db.transaction().execute(async (trx) => {
     const before = await getTenantOrThrow(trx, idOrSlug, { lock: true });
+    assertVersionMatches(ifMatch, before.version);
     // Only what differs is written: a PATCH that changes nothing is not audited.
     const differing = changedFields(before, changes);
     if (Object.keys(differing).length === 0) return { before, after: before };
     const after = await trx
       .updateTable('tenants')
-      .set({ ...differing, updatedAt: by.now })
+      .set({ ...differing, version: sql`version + 1`, updatedAt: by.now })
       .where('id', '=', before.id)
       .returning(COLUMNS)
       .executeTakeFirstOrThrow();

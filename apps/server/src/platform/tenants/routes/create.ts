@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { setEtag } from '../../http/etag.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { DataEnvelope, errorResponses, StringEnum } from '../../http/schemas.ts';
 import { PLAN_NAMES } from '../../plans.ts';
@@ -31,6 +32,7 @@ export function createTenantRoute(app: App): void {
     },
     async (request, reply) => {
       const tenant = await createTenant(request.server.services.db, request.body, adminAudit(request));
+      setEtag(reply, tenant);
       return reply.code(201).send({ data: tenant });
     },
   );

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { setEtag } from '../../http/etag.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { DataEnvelope, errorResponses } from '../../http/schemas.ts';
 import { TenantSchema } from '../schemas.ts';
@@ -16,6 +17,7 @@ export function getTenantRoute(app: App): void {
       schema: {
         operationId: 'getTenant',
         summary: 'Get a tenant by id or slug',
+        description: "Answers with the tenant's `ETag`, for `If-Match` on PATCH.",
         tags: ['Tenants'],
         params: TenantParams,
         response: {
@@ -24,6 +26,10 @@ export function getTenantRoute(app: App): void {
         },
       },
     },
-    async (request) => ({ data: await getTenantOrThrow(request.server.services.db, request.params.id) }),
+    async (request, reply) => {
+      const tenant = await getTenantOrThrow(request.server.services.db, request.params.id);
+      setEtag(reply, tenant);
+      return { data: tenant };
+    },
   );
 }
