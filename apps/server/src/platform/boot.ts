@@ -11,6 +11,7 @@ import { type Database, openDatabase } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
+import { FailoverRateLimitStore } from './rate-limit/failover-store.ts';
 import { MemoryRateLimitStore } from './rate-limit/memory-store.ts';
 import { restoreQuotaCounts } from './rate-limit/quota-restore.ts';
 import { type Clock, type Services, systemClock } from './services.ts';
@@ -49,6 +50,10 @@ export async function createServices(
   const rateLimits = await createRateLimitStore(config, logger);
   if (rateLimits instanceof MemoryRateLimitStore) {
     await restoreQuotaCounts(database.db, rateLimits, clock.now().getTime());
+  } else if (rateLimits instanceof FailoverRateLimitStore) {
+    const local = rateLimits.local;
+    rateLimits.onOutage = () =>
+      restoreQuotaCounts(database.db, local, clock.now().getTime(), { raise: true });
   }
   return {
     config,

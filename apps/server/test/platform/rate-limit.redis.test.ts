@@ -272,6 +272,13 @@ describe('Redis stopped mid-test', () => {
     const me = (server: TestServer, k: string) => call(server, 'GET', '/api/v1/me', { key: k });
     expect((await me(open, key)).status).toBe(200);
     expect((await me(closed, closedTenant.key)).status).toBe(200);
+    // A quota of 4 a day, 3 of them spent while Redis counts, and written to the usage tables.
+    const quoted = await call(open, 'POST', '/api/v1/api-keys', {
+      key: openTenant.key,
+      body: { name: 'quota', scopes: ['read'], quota: { limit: 4, period: 'day' } },
+    });
+    for (let i = 0; i < 3; i++) expect((await me(open, quoted.body.data.key)).status).toBe(200);
+    await open.services.requestRecorder.flush();
     const store = new Redis({ port });
     expect((await store.keys('pl:rl:*')).length).toBeGreaterThan(0);
     store.disconnect();
@@ -284,6 +291,10 @@ describe('Redis stopped mid-test', () => {
     for (let i = 0; i < 6; i++) statuses.push((await me(open, key)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
     expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
+    // Quotas go on from what the usage tables hold, not from zero: one request left, then 429.
+    expect((await me(open, quoted.body.data.key)).status).toBe(200);
+    const spent = await me(open, quoted.body.data.key);
+    expect([spent.status, spent.body.code]).toEqual([429, 'quota_exceeded']);
     const failures = open.services.rateLimits.failures;
     expect(failures).toBeGreaterThan(0);
 

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.ts';
+import type { MemoryRateLimitStore } from './memory-store.ts';
 import type { LimitCheck, LimitResult, RateLimitStore } from './policy.ts';
 
 /** While the shared store is down, one request per interval tries it again; the rest skip it. */
@@ -15,10 +16,17 @@ export class FailoverRateLimitStore implements RateLimitStore {
   private failureCount = 0;
   private down = false;
   private nextAttemptAt = 0;
+  private outageBegun: Promise<unknown> | undefined;
+
+  /**
+   * Runs when an outage begins, before the in-process buckets answer alone: boot sets it to fill
+   * their quota counters from the usage tables, so that an outage does not refill spent quotas.
+   */
+  onOutage: (() => Promise<unknown>) | undefined;
 
   constructor(
     private readonly shared: RateLimitStore,
-    private readonly local: RateLimitStore,
+    readonly local: MemoryRateLimitStore,
     private readonly options: { failClosed: boolean; log: FastifyBaseLogger },
   ) {}
 
@@ -43,6 +51,9 @@ export class FailoverRateLimitStore implements RateLimitStore {
         this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
         if (!this.down) {
           this.down = true;
+          this.outageBegun = this.onOutage?.().catch((restoreError: unknown) => {
+            this.options.log.warn({ err: restoreError }, 'could not restore quota counts for the outage');
+          });
           this.options.log.warn(
             { err: error },
             this.options.failClosed
@@ -54,6 +65,11 @@ export class FailoverRateLimitStore implements RateLimitStore {
     }
     if (this.options.failClosed) {
       throw new ApiError('service_unavailable', 'Rate limiting is unavailable; try again shortly');
+    }
+    // The first requests of an outage wait for the restored counts (one query), the rest not at all.
+    if (this.outageBegun) {
+      await this.outageBegun;
+      this.outageBegun = undefined;
     }
     return this.local.hit(checks, nowMs);
   }

@@ -82,11 +82,16 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   /**
    * Sets a quota counter to a count taken elsewhere (see restoreQuotaCounts), unless this process
-   * has counted it already.
+   * has counted it already; with `raise`, to the higher of the two.
    */
-  restoreCounter(cell: CounterCell, count: number): void {
-    if (this.entries.has(cell.key)) return;
-    this.insert(cell, count);
+  restoreCounter(cell: CounterCell, count: number, options: { raise?: boolean } = {}): void {
+    const entry = this.entries.get(cell.key);
+    if (!entry) {
+      this.insert(cell, count);
+      return;
+    }
+    // With `raise`, a count taken elsewhere that is higher wins: this process counted only part.
+    if (options.raise && typeof entry.state === 'number' && entry.state < count) entry.state = count;
   }
 
   /** How many buckets are held (for tests of the bound). */

@@ -13,12 +13,15 @@ import { quotaCheck } from './request-limits.ts';
  * 429 (a refused request takes nothing from a quota). The meter writes its counts every
  * USAGE_FLUSH_INTERVAL_MS and at shutdown, so after a graceful restart the count is exact, and
  * after a crash it misses at most the requests of one flush interval.
+ * The same restores the counters a process falls back to while Redis is unreachable (`raise`:
+ * counts it made itself in an earlier outage are raised to the stored ones).
  * Returns the number of counters restored.
  */
 export async function restoreQuotaCounts(
   db: Db,
   store: MemoryRateLimitStore,
   nowMs: number,
+  options: { raise?: boolean } = {},
 ): Promise<number> {
   const now = new Date(nowMs);
   const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
@@ -57,7 +60,7 @@ export async function restoreQuotaCounts(
     const count = Number(row.count);
     if (count <= 0) continue;
     const check = quotaCheck(row.id, row.quota, row.quotaSince && new Date(row.quotaSince));
-    store.restoreCounter(cellOf(check, nowMs) as CounterCell, count);
+    store.restoreCounter(cellOf(check, nowMs) as CounterCell, count, options);
     restored += 1;
   }
   return restored;
