@@ -26,7 +26,8 @@ function alive(pid: number): boolean {
 export function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
+  // A few attempts: another process may take or release the lock between two of our steps.
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');
       writeSync(fd, String(process.pid));
@@ -39,16 +40,33 @@ export function lockDataDir(dataDir: string): () => void {
         }
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const owner = Number(readFileSync(path, 'utf8').trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+    const owner = ownerOf(path);
+    if (owner !== undefined && owner !== process.pid && alive(owner)) {
       throw new DataDirInUseError(
         `the embedded database in ${dataDir} is open in another process (pid ${owner}, a running server?); ` +
           `stop it first, or use DATABASE_URL. If no such process is running, delete ${path}`,
       );
     }
     // Left by a process that is gone: take it over.
-    unlinkSync(path);
+    try {
+      unlinkSync(path);
+    } catch {
+      // Taken over (or released) by another process meanwhile: try again.
+    }
+  }
+  throw new DataDirInUseError(
+    `the embedded database in ${dataDir} is being opened by another process; try again`,
+  );
+}
+
+/** The pid a lock file names; undefined when it is gone or holds no pid. */
+function ownerOf(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
