@@ -10,7 +10,7 @@ import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches } from '../../platform/http/etag.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import { getPartnerOrThrow } from '../partners/service.ts';
@@ -175,20 +175,19 @@ export async function getCustomerOrThrow(
   return row;
 }
 
+/** The customer, locked until the caller's transaction ends. */
 async function lockCustomerOrThrow(
   ctx: Pick<DomainContext, 'db' | 'tenantId'>,
   id: string,
 ): Promise<Customer> {
-  const row = isId('cus', id)
-    ? await selectScoped(ctx, 'customers')
-        .select(CUSTOMER_COLUMNS)
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst()
-    : undefined;
+  const row = await customerForUpdate(ctx, id);
   if (!row) throw notFound('customer', id);
   return row;
 }
+
+const customerForUpdate = rowById('cus', (scope, id) =>
+  selectScoped(scope, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id).forUpdate(),
+);
 
 const customerById = rowById('cus', (scope, id) =>
   selectScoped(scope, 'customers').select(CUSTOMER_COLUMNS).where('id', '=', id),

@@ -9,7 +9,7 @@ import { rowById } from '../../platform/db/precompiled.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
 import { assertVersionMatches } from '../../platform/http/etag.ts';
-import { isId, newId } from '../../platform/ids.ts';
+import { newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
 import type { PartnerStatus } from './schemas.ts';
@@ -231,16 +231,14 @@ export async function lockPartnerOrThrow(
   ctx: Pick<DomainContext, 'db' | 'tenantId'>,
   id: string,
 ): Promise<Partner> {
-  const row = isId('prt', id)
-    ? await selectScoped(ctx, 'partners')
-        .select(PARTNER_COLUMNS)
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst()
-    : undefined;
+  const row = await partnerForUpdate(ctx, id);
   if (!row) throw notFound('partner', id);
   return row;
 }
+
+const partnerForUpdate = rowById('prt', (scope, id) =>
+  selectScoped(scope, 'partners').select(PARTNER_COLUMNS).where('id', '=', id).forUpdate(),
+);
 
 /**
  * Moves a partner to `status` and writes the audit entry, both in `ctx.db`'s transaction, in which
