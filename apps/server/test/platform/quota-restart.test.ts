@@ -84,4 +84,36 @@ describe('quotas kept in memory (no Redis)', () => {
     const response = await call(asTarget(third), 'GET', '/api/v1/me', { key: fresh.body.data.key });
     expect(response.headers.get('x-quota-remaining')).toBe('1');
   });
+
+  it('counts after a restart only the requests that took from the quota, not those refused before it', async () => {
+    let current = await restart();
+    const created = await call(asTarget(current), 'POST', '/api/v1/api-keys', {
+      key: adminKey,
+      body: {
+        name: 'elsewhere',
+        scopes: ['read'],
+        quota: { limit: 10, period: 'day' },
+        allowedIps: ['10.1.2.3'],
+      },
+    });
+    const { id, key } = created.body.data;
+    for (let i = 0; i < 3; i++) {
+      const refused = await call(asTarget(current), 'GET', '/api/v1/me', { key });
+      expect(refused.body.code).toBe('ip_not_allowed');
+    }
+    const patched = await call(asTarget(current), 'PATCH', `/api/v1/api-keys/${id}`, {
+      key: adminKey,
+      body: { allowedIps: null },
+    });
+    expect(patched.status).toBe(200);
+    const remaining = [];
+    for (let i = 0; i < 2; i++) {
+      const response = await call(asTarget(current), 'GET', '/api/v1/me', { key });
+      remaining.push(response.headers.get('x-quota-remaining'));
+    }
+    expect(remaining).toEqual(['9', '8']);
+    current = await restart();
+    const after = await call(asTarget(current), 'GET', '/api/v1/me', { key });
+    expect(after.headers.get('x-quota-remaining')).toBe('7');
+  });
 });

@@ -9,8 +9,9 @@ import { quotaCheck } from './request-limits.ts';
  * single-process setup) would refill every spent quota. So at boot each counter of the current
  * day or month is set to what the usage tables hold: the key's metered requests since the period
  * began, or since the quota began counting when that is later (`quota_since`: from its minute
- * while the usage tables keep minutes, 7 days, else from the next full hour), minus those refused with
- * 429 (a refused request takes nothing from a quota). The meter writes its counts every
+ * while the usage tables keep minutes, 7 days, else from the next full hour), minus those that took
+ * nothing from its limits (`uncharged`: refused with 429, or refused before the limits for the
+ * caller's address or a suspended tenant). The meter writes its counts every
  * USAGE_FLUSH_INTERVAL_MS and at shutdown, so after a graceful restart the count is exact, and
  * after a crash it misses at most the requests of one flush interval.
  * The same restores the counters a process falls back to while Redis is unreachable (`raise`:
@@ -47,10 +48,10 @@ export async function restoreQuotaCounts(
       from keys
     )
     select s.id, s.quota, s.quota_since as "quotaSince",
-      (coalesce((select sum(m.requests - m.rate_limited) from usage_minute m
+      (coalesce((select sum(m.requests - m.uncharged) from usage_minute m
                  where m.tenant_id = s.tenant_id and m.key_id = s.id
                    and m.bucket >= date_trunc('minute', s.start) and m.bucket < s.whole_hours), 0)
-       + coalesce((select sum(h.requests - h.rate_limited) from usage_hour h
+       + coalesce((select sum(h.requests - h.uncharged) from usage_hour h
                    where h.tenant_id = s.tenant_id and h.key_id = s.id and h.bucket >= s.whole_hours), 0)
       )::text as count
     from spans s

@@ -14,6 +14,11 @@ export interface UsageHit {
   method: string;
   status: number;
   rateLimited: boolean;
+  /**
+   * Took nothing from the key's limits and quota: refused by them (429), or refused before them
+   * (an address the key does not allow, a suspended tenant). Restored quotas leave these out.
+   */
+  uncharged: boolean;
   latencyMs: number;
   at: Date;
 }
@@ -28,6 +33,7 @@ interface Aggregate {
   bucket: number;
   requests: number;
   rateLimited: number;
+  uncharged: number;
   latency: number[];
 }
 
@@ -181,12 +187,14 @@ export class UsageMeter {
         bucket,
         requests: 0,
         rateLimited: 0,
+        uncharged: 0,
         latency: emptyHistogram(),
       };
       pending.addTo(slots, aggregate);
     }
     aggregate.requests += 1;
     if (hit.rateLimited) aggregate.rateLimited += 1;
+    if (hit.uncharged) aggregate.uncharged += 1;
     const slot = bucketOf(hit.latencyMs);
     aggregate.latency[slot] = (aggregate.latency[slot] ?? 0) + 1;
   }
@@ -236,6 +244,7 @@ export class UsageMeter {
       if (older) {
         older.requests += newer.requests;
         older.rateLimited += newer.rateLimited;
+        older.uncharged += newer.uncharged;
         addHistogram(older.latency, newer.latency);
       } else if (batch.size < MAX_PENDING) batch.add(newer);
       else this.dropped += newer.requests;
@@ -254,6 +263,7 @@ function rollUp(minutes: Aggregate[], unitMs: number): Aggregate[] {
     if (sum) {
       sum.requests += minute.requests;
       sum.rateLimited += minute.rateLimited;
+      sum.uncharged += minute.uncharged;
       addHistogram(sum.latency, minute.latency);
     } else {
       out.set(id, { ...minute, bucket, latency: [...minute.latency] });
@@ -289,20 +299,22 @@ async function upsert(db: Db, table: (typeof TABLES)[number][0], rows: Aggregate
       status_class: row.statusClass,
       requests: row.requests,
       rate_limited: row.rateLimited,
+      uncharged: row.uncharged,
       latency: row.latency,
     })),
   );
   await sql`
     insert into ${sql.table(table)} as u
-      (tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, latency)
-    select tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, latency
+      (tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, uncharged, latency)
+    select tenant_id, bucket, key_id, route, method, status_class, requests, rate_limited, uncharged, latency
     from jsonb_to_recordset(${json}::jsonb) as r (
       tenant_id text, bucket timestamptz, key_id text, route text, method text, status_class text,
-      requests bigint, rate_limited bigint, latency bigint[]
+      requests bigint, rate_limited bigint, uncharged bigint, latency bigint[]
     )
     on conflict (tenant_id, bucket, key_id, route, method, status_class) do update set
       requests = u.requests + excluded.requests,
       rate_limited = u.rate_limited + excluded.rate_limited,
+      uncharged = u.uncharged + excluded.uncharged,
       latency = usage_histogram_add(u.latency, excluded.latency)
   `.execute(db);
 }

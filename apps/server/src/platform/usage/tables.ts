@@ -14,6 +14,8 @@ export interface UsageTable {
   statusClass: StatusClass;
   requests: number;
   rateLimited: number;
+  /** Requests that took nothing from the key's limits (migration 0015); see UsageHit. */
+  uncharged: number;
   latency: number[];
 }
 
