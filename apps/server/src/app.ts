@@ -9,7 +9,7 @@ import { transactionsModule } from './modules/transactions/index.ts';
 import { apiKeyExpiryJob, apiKeyRoutes } from './platform/api-keys/index.ts';
 import { revokeLeakedKeysRoute } from './platform/api-keys/routes/revoke-leaked.ts';
 import { auditLogRoutes } from './platform/audit-log/routes.ts';
-import { SecretMask } from './platform/auth/secret-mask.ts';
+import { secretMaskFor } from './platform/auth/secret-mask.ts';
 import { ApiError } from './platform/errors.ts';
 import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
@@ -121,7 +121,7 @@ async function tenantApi(
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
-  const secrets = new SecretMask(config.keyPrefix, config.adminApiKey);
+  const secrets = secretMaskFor(config);
   const app = Fastify({
     logger: {
       level: config.logLevel,

@@ -209,6 +209,21 @@ describe('what is audited', () => {
     expect(entry).toMatchObject({ action: 'api_key.created', ...origin(response, null) });
   });
 
+  it('keeps no key from the User-Agent, and at most its first 512 characters', async () => {
+    const userAgent = `bot/1.0 admin=${ADMIN_KEY} key=${other.key} ${'x'.repeat(600)}`;
+    const response = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      headers: { 'user-agent': userAgent },
+      body: { name: 'from a leaky agent', scopes: ['read'] },
+    });
+    expect(response.status).toBe(201);
+    remember(response.body.data.key);
+    const [entry] = await audit(`resourceId=${response.body.data.id}`);
+    expect(entry?.userAgent).toBe(
+      `bot/1.0 admin=[redacted-key] key=[redacted-key] ${'x'.repeat(600)}`.slice(0, 512),
+    );
+  });
+
   it('partner status, customer attribution and partner-group changes', async () => {
     const partner = async () => {
       const response = await api('POST', '/partners', { email: `${uniqueSlug('p')}@example.com` });

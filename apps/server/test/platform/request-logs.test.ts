@@ -139,6 +139,28 @@ describe('GET /api/v1/request-logs', () => {
     expect(JSON.stringify(rows.rows)).not.toContain(live.key.slice(-20));
   });
 
+  it('masks API keys and the admin key in the User-Agent', async () => {
+    const otherKey = (await createKey(server, tenant.key, { name: 'ua', scopes: ['read'] })).key;
+    const response = await send(live.key, '/api/v1/partners', 200, {
+      'user-agent': `bot/1.0 key=${otherKey} admin=${ADMIN_KEY}`,
+    });
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    expect(row.userAgent).toBe('bot/1.0 key=[redacted-key] admin=[redacted-key]');
+    const rows = await sql`select user_agent from request_logs`.execute(server.services.db);
+    expect(JSON.stringify(rows.rows)).not.toContain(otherKey.slice(-20));
+    expect(JSON.stringify(rows.rows)).not.toContain(ADMIN_KEY);
+  });
+
+  it('masks a key before cutting the User-Agent to 512 characters, so none is left half visible', async () => {
+    const otherKey = (await createKey(server, tenant.key, { name: 'ua-cut', scopes: ['read'] })).key;
+    const userAgent = `${'x'.repeat(500)}${otherKey}`;
+    const response = await send(live.key, '/api/v1/partners', 200, { 'user-agent': userAgent });
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+    expect(row.userAgent).toBe(`${'x'.repeat(500)}[redacted-key]`.slice(0, 512));
+  });
+
   it.each([
     ['status=404', (r: any) => r.status === 404],
     ['status=200', (r: any) => r.status === 200],

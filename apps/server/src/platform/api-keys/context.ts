@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { requestOrigin } from '../http/request-origin.ts';
 import { authOf } from '../http/tenant-api.ts';
 import type { KeyContext } from './service.ts';
 
@@ -13,6 +14,6 @@ export function keyContext(request: FastifyRequest): KeyContext {
     scopes: auth.actor.type === 'admin' ? 'all' : auth.scopes,
     keyPrefix: config.keyPrefix,
     now: clock.now(),
-    origin: { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id },
+    origin: requestOrigin(request),
   };
 }

@@ -1,6 +1,9 @@
 /** What a hidden key reads as, wherever it is hidden. */
 export const REDACTED_KEY = '[redacted-key]';
 
+/** The part of a User-Agent that request and audit logs keep. */
+const MAX_USER_AGENT = 512;
+
 /** A percent-escape of an ASCII character: every character of a key or of its prefix is one. */
 const ASCII_ESCAPE = /%([0-7][0-9A-Fa-f])/g;
 
@@ -33,6 +36,14 @@ export class SecretMask {
   }
 
   /**
+   * A User-Agent as request and audit logs store it: keys masked first, so none is left half
+   * visible where it is cut, then cut to 512 characters.
+   */
+  userAgent(value: string | undefined): string | null {
+    return value === undefined ? null : this.mask(value).slice(0, MAX_USER_AGENT);
+  }
+
+  /**
    * A URL or path as it may be logged or stored. The router decodes percent-escapes, so
    * `plk%5Flive%5F…` reaches a route as a key although the plain pattern does not match it; when the
    * decoded text holds a key, the decoded text is returned with the key hidden.
@@ -46,4 +57,16 @@ export class SecretMask {
     const maskedDecoded = this.mask(decoded);
     return maskedDecoded === decoded ? masked : maskedDecoded;
   }
+}
+
+const masks = new WeakMap<object, SecretMask>();
+
+/** The mask of a deployment's settings, made once per settings object. */
+export function secretMaskFor(config: { keyPrefix: string; adminApiKey: string | undefined }): SecretMask {
+  let mask = masks.get(config);
+  if (!mask) {
+    mask = new SecretMask(config.keyPrefix, config.adminApiKey);
+    masks.set(config, mask);
+  }
+  return mask;
 }

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { DomainContext } from '../context.ts';
+import { requestOrigin } from './request-origin.ts';
 import { authOf } from './tenant-api.ts';
 
 /** The domain context of a tenant request: its tenant, caller, database and the current time. */
@@ -11,6 +12,6 @@ export function domainContext(request: FastifyRequest): DomainContext {
     tenantId: auth.tenant.id,
     actor: auth.actor,
     now: clock.now(),
-    origin: { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id },
+    origin: requestOrigin(request),
   };
 }

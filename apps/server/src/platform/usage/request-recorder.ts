@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import { SecretMask } from '../auth/secret-mask.ts';
+import { type SecretMask, secretMaskFor } from '../auth/secret-mask.ts';
 import type { Config } from '../config.ts';
 import type { Database, Db } from '../db/index.ts';
 import { routeLabel } from '../http/tenant-route.ts';
@@ -13,7 +13,6 @@ import { UsageMeter } from './meter.ts';
 import { usageRetentionJob } from './retention.ts';
 
 const MAX_PATH = 2_048;
-const MAX_USER_AGENT = 512;
 
 export type RecorderConfig = Pick<
   Config,
@@ -45,7 +44,7 @@ export class RequestRecorder {
     this.db = database.db;
     this.usage = new UsageMeter(database.db, log, config.usageFlushIntervalMs);
     this.requestLogs = new RequestLogWriter(database, log);
-    this.secrets = new SecretMask(config.keyPrefix, config.adminApiKey);
+    this.secrets = secretMaskFor(config);
   }
 
   /** Creates the request-log partitions the next days need, then starts the flush timers. */
@@ -110,6 +109,8 @@ export class RequestRecorder {
         method: request.method,
         status,
         rateLimited: status === 429,
+        // A key's request refused before its limits never got its state on the route.
+        uncharged: status === 429 || (keyId !== null && keyRoute === null),
         latencyMs,
         at,
       },
@@ -128,7 +129,7 @@ export class RequestRecorder {
       status,
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       ip: request.ip ?? null,
-      userAgent: request.headers['user-agent']?.slice(0, MAX_USER_AGENT) ?? null,
+      userAgent: this.secrets.userAgent(request.headers['user-agent']),
       responseBytes: Number.isFinite(length) ? length : null,
       errorCode,
     });

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/fastify-types.ts';
+import { requestOrigin } from '../../http/request-origin.ts';
 import { errorResponses } from '../../http/schemas.ts';
 import { enforceLimits } from '../../rate-limit/request-limits.ts';
 import { revokeLeakedKeys } from '../service.ts';
@@ -66,12 +67,13 @@ export function revokeLeakedKeysRoute(app: App): void {
       } as const;
       await enforceLimits(request, reply, [{ bucket: `{leak:${request.ip}}`, policy }]);
       const now = clock.now();
-      const origin = {
-        ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
-        requestId: request.id,
-      };
-      const revoked = await revokeLeakedKeys(db, config.keyPrefix, request.body.keys, now, origin);
+      const revoked = await revokeLeakedKeys(
+        db,
+        config.keyPrefix,
+        request.body.keys,
+        now,
+        requestOrigin(request),
+      );
       for (const { keyId } of revoked) await keyChanges.announce({ keyId });
       if (revoked.length > 0)
         request.log.warn({ keyIds: revoked.map((r) => r.keyId) }, 'revoked leaked API keys');

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { requestOrigin } from '../../http/request-origin.ts';
 import type { TenantAuditContext } from '../service.ts';
 
 /** The platform admin acting through /api/admin, for the audit log. */
@@ -6,6 +7,6 @@ export function adminAudit(request: FastifyRequest): TenantAuditContext {
   return {
     actor: { type: 'admin' },
     now: request.server.services.clock.now(),
-    origin: { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id },
+    origin: requestOrigin(request),
   };
 }
