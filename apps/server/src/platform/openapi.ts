@@ -36,7 +36,7 @@ const RESPONSE_HEADERS = {
   'X-RateLimit-Reset': integerHeader('Unix time (seconds) at which that budget is full again.', [1777636861]),
   'RateLimit-Policy': {
     description:
-      'That budget, IETF draft format `"<policy>";q=<limit>;w=<windowSeconds>`. The policy is the tenant plan, `key` (the key\'s own `rateLimit`), a route the operator limits, or a budget per client IP (`unauthenticated` for requests without a key).',
+      'That budget, IETF draft format `"<policy>";q=<limit>;w=<windowSeconds>`. The policy is the tenant plan, `key` (the key\'s own `rateLimit`), a route the operator limits, or a budget per client IP: `unauthenticated` for requests without a key or with a refused one, `leak-reports` for `POST /api-keys/revoke-leaked`, `auth-failures` for the 429 of the failed-authentication guard.',
     schema: { type: 'string', pattern: '^"[^"]+";q=\\d+;w=\\d+$', examples: ['"default";q=600;w=60'] },
   },
   RateLimit: {

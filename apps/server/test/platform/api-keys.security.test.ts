@@ -253,15 +253,26 @@ describe('brute force: failed authentications per IP (AUTH_FAILURE_LIMIT=5)', ()
     const warn = vi.spyOn(guarded.services.log, 'warn');
     const from = '203.0.113.10';
     const failures = [unknownKey(), breakChecksum(owner.key), 'garbage', unknownKey(), unknownKey()];
-    for (const key of failures) {
+    for (const [i, key] of failures.entries()) {
       const response = await me(from, key);
       expect(response.status).toBe(401);
+      // A refused key is no authentication: the request takes from its IP's budget, and says so.
+      expect(response.headers.get('ratelimit-policy')).toBe('"unauthenticated";q=60;w=60');
+      expect(response.headers.get('x-ratelimit-remaining')).toBe(String(59 - i));
     }
     const blocked = await me(from, owner.key);
     expect(blocked.status).toBe(429);
     expect(blocked.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(blocked.body.code).toBe('rate_limited');
     expect(Number(blocked.headers.get('retry-after'))).toBe(60);
+    // The guard's refusal describes the guard's own window.
+    expect(blocked.headers.get('x-ratelimit-limit')).toBe('5');
+    expect(blocked.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(blocked.headers.get('x-ratelimit-reset')).toBe(
+      String(Date.parse('2026-05-01T12:01:10.000Z') / 1000),
+    );
+    expect(blocked.headers.get('ratelimit-policy')).toBe('"auth-failures";q=5;w=60');
+    expect(blocked.headers.get('ratelimit')).toBe('"auth-failures";r=0;t=60');
     // Every path of the tenant API, the admin API too.
     const admin = await call(guarded, 'GET', '/api/admin/tenants', {
       key: ADMIN_KEY,

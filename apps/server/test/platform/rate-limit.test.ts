@@ -254,6 +254,46 @@ describe('requests without a key (UNAUTHENTICATED_RATE_LIMIT=5/30)', () => {
     expect((await call(server, 'GET', '/api/admin/tenants')).status).toBe(429);
   });
 
+  it('takes a refused key from the IP budget too, and nothing from the key', async () => {
+    clock.advance(60_000);
+    const headers = { policy: 'unauthenticated', limit: 5, window: 30 };
+    const elsewhere = await keyWith({ allowedIps: ['10.1.2.3'] });
+    const revoked = await keyWith({});
+    expect((await call(server, 'DELETE', `/api/v1/api-keys/${revoked.id}`, { key: tenant.key })).status).toBe(
+      200,
+    );
+    const suspended = await createTenant(server);
+    const suspend = await call(server, 'PATCH', `/api/admin/tenants/${suspended.id}`, {
+      key: ADMIN_KEY,
+      body: { status: 'suspended' },
+    });
+    expect(suspend.status).toBe(200);
+    const requests = [
+      [`/api/v1/me`, elsewhere.key, 'ip_not_allowed'],
+      [`/api/v1/me`, revoked.key, 'api_key_revoked'],
+      [`/api/v1/me`, suspended.key, 'tenant_suspended'],
+      [`/api/v1/me`, `${tenant.key.slice(0, -1)}x`, 'api_key_invalid'],
+      ['/api/admin/tenants', 'not-the-admin-key-0123456789abcdefghijkl', 'api_key_invalid'],
+    ];
+    for (const [i, [path, key, code]] of requests.entries()) {
+      const response = await call(server, 'GET', path as string, { key: key as string });
+      expect(response.body.code).toBe(code);
+      expectRateHeaders(response, { ...headers, remaining: 4 - i, resetIn: 6 * (i + 1) });
+    }
+    // The budget spent, the refusal becomes a 429.
+    expectRateLimited(await call(server, 'GET', '/api/v1/me', { key: elsewhere.key }), 6);
+    // The key's own budget was never touched.
+    const patched = await call(server, 'PATCH', `/api/v1/api-keys/${elsewhere.id}`, {
+      key: tenant.key,
+      body: { allowedIps: null },
+    });
+    expect(patched.status).toBe(200);
+    const allowed = await me(elsewhere.key);
+    expect(allowed.status).toBe(200);
+    const limit = Number(allowed.headers.get('x-ratelimit-limit'));
+    expect(allowed.headers.get('x-ratelimit-remaining')).toBe(String(limit - 1));
+  });
+
   it('limits requests that no route takes the same way, under the tenant API and outside it', async () => {
     clock.advance(60_000);
     const headers = { policy: 'unauthenticated', limit: 5, window: 30 };

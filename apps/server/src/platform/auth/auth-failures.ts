@@ -1,5 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.ts';
+import { rateLimitHeaders } from '../rate-limit/headers.ts';
+import type { RateLimitPolicy } from '../rate-limit/policy.ts';
 
 const WINDOW_MS = 60_000;
 
@@ -11,11 +13,15 @@ const WINDOW_MS = 60_000;
 export class AuthFailureGuard {
   private readonly windows = new Map<string, { start: number; failures: number }>();
   private lastSweep = 0;
+  /** How the guard's 429 describes itself in the rate-limit headers. */
+  private readonly policy: RateLimitPolicy;
 
   constructor(
     private readonly limit: number,
     private readonly log: FastifyBaseLogger,
-  ) {}
+  ) {
+    this.policy = { kind: 'rate', name: 'auth-failures', limit, windowSeconds: WINDOW_MS / 1000 };
+  }
 
   /** Throws 429 when the IP has failed too often in the current window. */
   check(ip: string, nowMs: number): void {
@@ -24,8 +30,16 @@ export class AuthFailureGuard {
     const entry = this.current(ip, nowMs);
     if (!entry || entry.failures < this.limit) return;
     const retryAfter = Math.max(1, Math.ceil((entry.start + WINDOW_MS - nowMs) / 1000));
+    const decision = {
+      allowed: false,
+      limit: this.limit,
+      remaining: 0,
+      resetAt: Math.ceil((entry.start + WINDOW_MS) / 1000),
+      resetSeconds: retryAfter,
+      retryAfterSeconds: retryAfter,
+    };
     throw new ApiError('rate_limited', 'Too many failed authentications from this address; try again later', {
-      headers: { 'retry-after': String(retryAfter) },
+      headers: { ...rateLimitHeaders(this.policy, decision), 'retry-after': String(retryAfter) },
     });
   }
 

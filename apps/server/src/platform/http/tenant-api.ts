@@ -150,11 +150,47 @@ export function tenantGate(route: TenantRoute): onRequestHookHandler {
         }
       }
     } catch (error) {
-      done(error as Error);
+      refuse(request, reply, error, done);
       return;
     }
-    authenticateAsync(request, reply, route, auth).then(() => done(), done);
+    authenticateAsync(request, reply, route, auth).then(
+      () => done(),
+      (error) => refuse(request, reply, error, done),
+    );
   };
+}
+
+/**
+ * Refusals of a presented key before its limits apply: the caller is not authenticated (or not
+ * from where it may be), so the request takes from its IP's budget and carries that budget's
+ * headers, as one without a key does. It takes nothing from the key's own limits or quota.
+ */
+const REFUSED_KEY_CODES: ReadonlySet<string> = new Set([
+  'api_key_invalid',
+  'api_key_revoked',
+  'api_key_expired',
+  'api_key_inactive',
+  'ip_not_allowed',
+  'tenant_suspended',
+]);
+
+function isKeyRefusal(error: unknown): boolean {
+  return error instanceof ApiError && REFUSED_KEY_CODES.has(error.code);
+}
+
+/** Ends a refused request: through its IP's budget first when the refusal is of its key. */
+function refuse(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+  done: (error: Error) => void,
+): void {
+  if (!isKeyRefusal(error)) {
+    done(error as Error);
+    return;
+  }
+  // A spent IP budget answers 429 instead of the refusal.
+  limitUnauthenticatedRequest(request, reply).then(() => done(error as Error), done);
 }
 
 /** The gate of unmatched requests, per method (see unmatchedRoute); only Node's usual methods. */
@@ -250,7 +286,12 @@ function countFailure(request: FastifyRequest, error: unknown, now: number): voi
 
 /** Guards `/api/admin/*`: only `ADMIN_API_KEY`, as Bearer or X-API-Key; no key is limited per IP. */
 export async function authenticateAdminRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  await guarded(request, () => checkAdminKey(request, reply));
+  try {
+    await guarded(request, () => checkAdminKey(request, reply));
+  } catch (error) {
+    if (isKeyRefusal(error)) await limitUnauthenticatedRequest(request, reply);
+    throw error;
+  }
 }
 
 async function checkAdminKey(request: FastifyRequest, reply: FastifyReply): Promise<void> {
