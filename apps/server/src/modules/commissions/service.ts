@@ -123,9 +123,12 @@ function isUnpaid(commission: Commission): boolean {
   );
 }
 
+/** What an unpaid commission becomes once nothing of it is left: `reversed` by a refund by default. */
+export type EmptiedCommission = { status: 'reversed' | 'rejected'; statusReason: string };
+
 /**
  * Brings a transaction's sale and lead commissions in line with the share of it refunded so far
- * (`refundedMinor` of `amountMinor`). Unpaid commissions shrink (and are `reversed` at zero); paid
+ * (`refundedMinor` of `amountMinor`). Unpaid commissions shrink (and become `emptied` at zero); paid
  * or payout-bound ones are never touched: a negative `clawback` commission records the difference.
  * Returns the commissions created or changed.
  */
@@ -134,6 +137,7 @@ export async function reverseForRefund(
   transaction: { id: string; amountMinor: number; refundedMinor: number },
   eventId: string | null,
   clawbackReason = 'refunded after payment',
+  emptied: EmptiedCommission = { status: 'reversed', statusReason: 'refunded' },
 ): Promise<Commission[]> {
   const commissions = await selectScoped(ctx, 'commissions')
     .select(COMMISSION_COLUMNS)
@@ -166,7 +170,7 @@ export async function reverseForRefund(
         .set({
           amountMinor,
           reversedMinor: commission.reversedMinor + delta,
-          ...(amountMinor === 0 ? { status: 'reversed' as const, statusReason: 'refunded' } : {}),
+          ...(amountMinor === 0 ? emptied : {}),
           updatedAt: ctx.now,
         })
         .where('id', '=', commission.id)

@@ -285,6 +285,114 @@ describe('POST /payouts/{id}/mark-paid and /cancel', () => {
     expect((await payoutCommissions(next.body.data.id)).map((c) => c.id)).toEqual([commissions[0].id]);
   });
 
+  it('a canceled payout undoes the clawback of a refund made meanwhile: the commission shrinks instead', async () => {
+    const { partner, commissions } = await partnerWithApproved(['40.00']);
+    const payout = (await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' })).body.data;
+    const [sale] = (await api('GET', `/transactions?partnerId=${partner.id}`)).body.data;
+    const refund = await api('POST', '/events', {
+      type: 'refund',
+      saleExternalId: sale.externalId,
+      amount: '20.00',
+      currency: 'EUR',
+    });
+    expect(refund.status).toBe(201);
+    const [clawback] = refund.body.data.commissions;
+    expect(clawback).toMatchObject({ kind: 'clawback', amount: '-4.00', status: 'approved' });
+
+    expect((await api('POST', `/payouts/${payout.id}/cancel`)).status).toBe(200);
+    // Nothing was paid, so nothing is taken back: the commission is reduced as an unpaid one is.
+    expect((await api('GET', `/commissions/${commissions[0].id}`)).body.data).toMatchObject({
+      status: 'approved',
+      payoutId: null,
+      amount: '4.00',
+      reversedAmount: '4.00',
+    });
+    expect((await api('GET', `/commissions/${clawback.id}`)).body.data).toMatchObject({
+      status: 'rejected',
+      statusReason: 'payout canceled before payment',
+    });
+    const next = await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' });
+    expect(next.body.data).toMatchObject({ amount: '4.00', commissionCount: 1 });
+    expect((await api('POST', `/payouts/${next.body.data.id}/cancel`)).status).toBe(200);
+
+    // Rejected afterwards: the partner earned nothing and owes nothing.
+    const rejected = await api('POST', `/transactions/${sale.id}/reject`, { reason: 'chargeback' });
+    expect(rejected.status).toBe(200);
+    const owed = await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' });
+    expect(owed.status).toBe(409);
+    expect(owed.body.detail).toContain('no approved EUR commissions');
+    const stats = (await api('GET', `/partners/${partner.id}/stats`)).body.data;
+    expect(JSON.stringify(stats)).not.toContain('-');
+  });
+
+  it('a canceled payout rejects the commission of a transaction rejected meanwhile', async () => {
+    const { partner, commissions } = await partnerWithApproved(['50.00']);
+    const payout = (await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' })).body.data;
+    const [sale] = (await api('GET', `/transactions?partnerId=${partner.id}`)).body.data;
+    expect((await api('POST', `/transactions/${sale.id}/reject`, { reason: 'fraud' })).status).toBe(200);
+    const [clawback] = (await api('GET', `/commissions?partnerId=${partner.id}&kind=clawback`)).body.data;
+    expect(clawback).toMatchObject({
+      amount: '-10.00',
+      status: 'approved',
+      statusReason: 'transaction rejected after payment',
+    });
+
+    expect((await api('POST', `/payouts/${payout.id}/cancel`)).status).toBe(200);
+    expect((await api('GET', `/commissions/${commissions[0].id}`)).body.data).toMatchObject({
+      status: 'rejected',
+      statusReason: 'fraud',
+      payoutId: null,
+      amount: '10.00',
+      reversedAmount: '0.00',
+    });
+    expect((await api('GET', `/commissions/${clawback.id}`)).body.data.status).toBe('rejected');
+    const next = await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' });
+    expect(next.status).toBe(409);
+    expect(next.body.code).toBe('nothing_to_pay');
+  });
+
+  it('a clawback another payout already netted stays taken back when the payout is canceled', async () => {
+    const { partner, commissions } = await partnerWithApproved(['40.00']);
+    const january = (
+      await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR', period: '2026-01' })
+    ).body.data;
+    const [sale] = (await api('GET', `/transactions?partnerId=${partner.id}`)).body.data;
+    const refund = await api('POST', '/events', {
+      type: 'refund',
+      saleExternalId: sale.externalId,
+      amount: '20.00',
+      currency: 'EUR',
+    });
+    const [netted] = refund.body.data.commissions;
+    expect(netted).toMatchObject({ kind: 'clawback', amount: '-4.00' });
+    // A later sale's payout nets the clawback, and is paid: 20.00 - 4.00.
+    await recordSale(api, { partnerId: partner.id, amount: '100.00', currency: 'EUR' });
+    await waitForApproval(api, partner.id, 3);
+    const february = await api('POST', '/payouts', {
+      partnerId: partner.id,
+      currency: 'EUR',
+      period: '2026-02',
+    });
+    expect(february.body.data).toMatchObject({ amount: '16.00', commissionCount: 2 });
+    await api('POST', `/payouts/${february.body.data.id}/mark-paid`, { reference: 'feb' });
+
+    expect((await api('POST', `/transactions/${sale.id}/reject`, { reason: 'chargeback' })).status).toBe(200);
+    expect((await api('POST', `/payouts/${january.id}/cancel`)).status).toBe(200);
+    // The sale earned nothing, but 4.00 of it was already taken from February's payout: the
+    // commission keeps those 4.00, so the partner ends with the later sale's 20.00 in all.
+    expect((await api('GET', `/commissions/${commissions[0].id}`)).body.data).toMatchObject({
+      status: 'approved',
+      amount: '4.00',
+      payoutId: null,
+    });
+    const march = await api('POST', '/payouts', {
+      partnerId: partner.id,
+      currency: 'EUR',
+      period: '2026-03',
+    });
+    expect(march.body.data).toMatchObject({ amount: '4.00', commissionCount: 1 });
+  });
+
   it('refuses every transition but from pending: 409 invalid_state', async () => {
     const first = await partnerWithApproved(['10.00']);
     const paid = (await api('POST', '/payouts', { partnerId: first.partner.id, currency: 'EUR' })).body.data;
