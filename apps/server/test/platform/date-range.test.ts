@@ -166,3 +166,32 @@ describe('a timestamp in a body outside the supported range: 400, nothing writte
     expect(after.body.data).toEqual(before.body.data);
   });
 });
+
+describe('a stored date of the years 0001 to 0099 reads back as written', () => {
+  it.each(['0001-01-01T00:00:00.000Z', '0049-06-30T12:00:00.000Z', '0099-12-31T23:59:59.999Z'])(
+    'a sale that occurred at %s',
+    async (occurredAt) => {
+      const sale = await call(server, 'POST', '/api/v1/events', {
+        key: tenant.key,
+        body: {
+          type: 'sale',
+          partnerId,
+          customer: { externalId: `ancient-${occurredAt}` },
+          amount: '10.00',
+          currency: 'EUR',
+          occurredAt,
+        },
+      });
+      expect(sale.status).toBe(201);
+      expect(sale.body.data.occurredAt).toBe(occurredAt);
+      const stored = await call(server, 'GET', `/api/v1/events/${sale.body.data.id}`, { key: tenant.key });
+      expect(stored.body.data.occurredAt).toBe(occurredAt);
+      const [transaction] = (
+        await call(server, 'GET', `/api/v1/transactions?to=${occurredAt}&from=${occurredAt}`, {
+          key: tenant.key,
+        })
+      ).body.data;
+      expect(transaction.occurredAt).toBe(occurredAt);
+    },
+  );
+});

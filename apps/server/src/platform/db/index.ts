@@ -37,12 +37,24 @@ export interface Database {
 const INT8_OID = 20;
 const plugins = [new CamelCasePlugin()];
 
+const TIMESTAMPTZ_OID = 1184;
+
+/**
+ * Column parsers of PGlite, the same as on PostgreSQL: int8 as a number, and timestamptz through
+ * `pg`'s parser. PGlite's own hands the text to `new Date()`, which reads the years 0001 to 0049
+ * as 2001 to 2049 and 0050 to 0099 as 1950 to 1999.
+ */
+const PGLITE_PARSERS = {
+  [INT8_OID]: (value: string) => Number(value),
+  [TIMESTAMPTZ_OID]: pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text'),
+};
+
 /** PGlite keeps its files in `dataDir`; `memory://` keeps the database in memory only. */
 export async function openPglite(dataDir: string): Promise<Database> {
   const release = dataDir.startsWith('memory://') ? () => {} : lockDataDir(dataDir);
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+    pglite = new PGlite(dataDir, { parsers: PGLITE_PARSERS });
     await pglite.waitReady;
   } catch (error) {
     release();
