@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { canonicalJson } from './canonical-json.ts';
+import { actorId } from './context.ts';
 import type { Db } from './db/index.ts';
 import { ApiError, isRetryable } from './errors.ts';
 import type { Job } from './jobs.ts';
@@ -32,14 +33,34 @@ declare module 'fastify' {
 }
 
 /**
- * What makes two requests "the same" for an idempotency key: method, path (the `/api/t/{slug}`
- * and `/api` spellings of one tenant URL count as one) and the body regardless of key order.
+ * What makes two requests "the same" for an idempotency key: the caller (`key_…`, or `admin` for
+ * the platform admin key), method, path (the `/api/t/{slug}` and `/api` spellings of one tenant URL
+ * count as one) and the body regardless of key order. With the caller in it, a key never receives
+ * the stored answer to another key's request, which its own scopes might not have allowed.
  */
-export function requestFingerprint(method: string, url: string, body: unknown): string {
-  const path = (url.split('?')[0] ?? '').replace(/^\/api\/t\/[^/]+\/v1\//, '/api/v1/');
-  return createHash('sha256')
-    .update(`${method} ${path}\n${canonicalJson(body)}`)
-    .digest('hex');
+export function requestFingerprint(caller: string, method: string, url: string, body: unknown): string {
+  return `v2:${sha256(`${caller} ${method} ${tenantPath(url)}\n${canonicalJson(body)}`)}`;
+}
+
+/**
+ * The fingerprint before the caller was part of it (bare hex, no `v2:`): answers stored by an
+ * earlier version of the server still replay to the same request for the 24 hours they are kept.
+ */
+function legacyFingerprint(method: string, url: string, body: unknown): string {
+  return sha256(`${method} ${tenantPath(url)}\n${canonicalJson(body)}`);
+}
+
+function sameRequest(stored: string, hash: string, request: FastifyRequest): boolean {
+  if (stored === hash) return true;
+  return !stored.startsWith('v2:') && stored === legacyFingerprint(request.method, request.url, request.body);
+}
+
+function tenantPath(url: string): string {
+  return (url.split('?')[0] ?? '').replace(/^\/api\/t\/[^/]+\/v1\//, '/api/v1/');
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** The scope of the admin API's idempotency keys: never a tenant id, which starts with `ten_`. */
@@ -67,7 +88,9 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
     });
   }
   const { db, clock } = request.server.services;
-  const hash = requestFingerprint(request.method, request.url, request.body);
+  // Outside the tenant API only the platform admin key gets this far.
+  const caller = request.auth ? actorId(request.auth.actor) : 'admin';
+  const hash = requestFingerprint(caller, request.method, request.url, request.body);
   const now = clock.now();
   const lockedUntil = new Date(now.getTime() + LOCK_MS);
   const claimed = await db
@@ -119,7 +142,7 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
       },
     );
   }
-  if (existing.requestHash !== hash) {
+  if (!sameRequest(existing.requestHash, hash, request)) {
     throw new ApiError(
       'idempotency_key_reused',
       'This Idempotency-Key was used with another request; use a new key',

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { idempotencyCleanupJob, requestFingerprint } from '../../src/platform/idempotency.ts';
-import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
 import { startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
 const clock = new TestClock(new Date('2026-05-01T12:00:00.000Z'));
@@ -91,7 +92,7 @@ describe('replaying the first response', () => {
     const body = { email: email(), status: 'active' };
     expect((await send('/partners', { idempotencyKey: key, body })).status).toBe(201);
     expect((await storedRow(tenant.id, key))?.requestHash).toBe(
-      requestFingerprint('POST', '/api/v1/partners', body),
+      requestFingerprint(tenant.keyId, 'POST', '/api/v1/partners', body),
     );
   });
 
@@ -261,6 +262,56 @@ describe('refusing a reused or busy key', () => {
     expect(theirsAgain.body.data.id).toBe(theirs.body.data.id);
   });
 
+  it("another key of the tenant never gets the first key's answer: 422, whatever its scopes", async () => {
+    const key = fresh('minted');
+    const body = { name: 'admin twin', scopes: ['admin'] };
+    const minted = await send('/api-keys', { idempotencyKey: key, body });
+    expect(minted.status).toBe(201);
+    const managerKey = await createKey(server, tenant.key, {
+      name: 'manager',
+      scopes: ['api_keys:write', 'api_keys:read'],
+    });
+    // Without the header it may not mint an admin key; with the first key's header it may not either.
+    expect((await send('/api-keys', { body, key: managerKey.key })).body.code).toBe('insufficient_scope');
+    const replay = await send('/api-keys', { idempotencyKey: key, body, key: managerKey.key });
+    expect(replay.status).toBe(422);
+    expect(replay.body.code).toBe('idempotency_key_reused');
+    expect(replay.headers.get('idempotent-replayed')).toBeNull();
+    // The first key still gets its own answer back.
+    const again = await send('/api-keys', { idempotencyKey: key, body });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.data.id).toBe(minted.body.data.id);
+  });
+
+  it('an answer stored by the earlier fingerprint (without the caller) still replays to the same request', async () => {
+    const key = fresh('legacy');
+    // As validated, with its default (see 'fingerprints a request the way this test assumes').
+    const body = { email: email(), status: 'active' };
+    const legacyHash = createHash('sha256')
+      .update(`POST /api/v1/partners\n${JSON.stringify({ email: body.email, status: body.status })}`)
+      .digest('hex');
+    const stored = JSON.stringify({ data: { id: 'prt_01jd8x3v4w5y6z7a8b9c0d1e2f' } });
+    await server.services.db
+      .insertInto('idempotencyKeys')
+      .values({
+        tenantId: tenant.id,
+        key,
+        requestHash: legacyHash,
+        status: 'done',
+        lockedUntil: clock.now(),
+        createdAt: clock.now(),
+        responseStatus: 201,
+        responseBody: stored,
+        responseHeaders: JSON.stringify({ 'content-type': 'application/json; charset=utf-8' }),
+      })
+      .execute();
+    const replay = await send('/partners', { idempotencyKey: key, body });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.text).toBe(stored);
+    expect((await send('/partners', { idempotencyKey: key, body: { email: email() } })).status).toBe(422);
+  });
+
   it('a key whose first request is still in flight: 409 idempotency_key_in_flight with Retry-After', async () => {
     const key = fresh('busy');
     const body = { email: email(), status: 'active' };
@@ -270,7 +321,7 @@ describe('refusing a reused or busy key', () => {
       .values({
         tenantId: tenant.id,
         key,
-        requestHash: requestFingerprint('POST', '/api/v1/partners', body),
+        requestHash: requestFingerprint(tenant.keyId, 'POST', '/api/v1/partners', body),
         status: 'in_flight',
         lockedUntil: new Date(now.getTime() + 60_000),
         createdAt: now,
