@@ -12,7 +12,17 @@ export interface ReceivedWebhook {
   payload: { type: string; timestamp: string; data: Record<string, any> };
 }
 
-export type Reply = { status: number; body?: string; headers?: Record<string, string> } | 'hang';
+export type Reply =
+  | {
+      status: number;
+      body?: string;
+      headers?: Record<string, string>;
+      /** Answers only after this long. */
+      delayMs?: number;
+      /** Sends the status and `body`, then keeps the response open (a body that never ends). */
+      hold?: boolean;
+    }
+  | 'hang';
 
 /**
  * A real HTTP receiver on loopback, as a tenant would run one: it records every request and
@@ -52,8 +62,17 @@ export class WebhookReceiver {
           this.hanging.add(res);
           return;
         }
-        res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
-        res.end(reply.body ?? '');
+        const answer = () => {
+          res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
+          if (!reply.hold) {
+            res.end(reply.body ?? '');
+            return;
+          }
+          res.write(reply.body ?? '');
+          this.hanging.add(res);
+        };
+        if (reply.delayMs) setTimeout(answer, reply.delayMs);
+        else answer();
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));

@@ -121,19 +121,25 @@ export async function writeOutcomes(db: Db, outcomes: Outcome[], settings: Webho
       where exists (select 1 from webhook_messages m where m.id = v.message_id)
     ),
     messages as (
-      update webhook_messages m set status = v.status, attempts = m.attempts + 1,
-        retry_index = v.retry_index, next_attempt_at = v.next_attempt_at,
+      -- A message failed meanwhile (its endpoint was disabled, which clears the lease) still counts
+      -- the attempt, and is delivered if the attempt was; it is not scheduled again.
+      update webhook_messages m set
+        status = case when m.lease_token is null and v.status <> 'delivered' then m.status else v.status end,
+        attempts = m.attempts + 1,
+        retry_index = case when m.lease_token is null then m.retry_index else v.retry_index end,
+        next_attempt_at = case when m.lease_token is null then m.next_attempt_at else v.next_attempt_at end,
         delivered_at = coalesce(v.delivered_at, m.delivered_at), last_attempt_at = v.at,
         locked_until = null, lease_token = null, next_trigger = 'scheduled', updated_at = v.at
       from (values ${sql.join(messages)}) as v (id, lease_token, status, retry_index, next_attempt_at,
         delivered_at, at)
-      where m.id = v.id and m.lease_token = v.lease_token
+      where m.id = v.id
+        and (m.lease_token = v.lease_token or (m.lease_token is null and m.status = 'failed'))
     ),
     recovered as (
-      update webhook_endpoints set failing_since = null
+      update webhook_endpoints set failing_since = null, version = version + 1, updated_at = ${now}
       where id = any(${[...succeeded]}::text[]) and failing_since is not null
     )
-    update webhook_endpoints set failing_since = ${now}
+    update webhook_endpoints set failing_since = ${now}, version = version + 1, updated_at = ${now}
     where id = any(${failedOnly}::text[]) and failing_since is null
   `.execute(db);
   const gone = [...new Set(outcomes.filter((o) => o.result.status === 410).map((o) => o.message.endpointId))];

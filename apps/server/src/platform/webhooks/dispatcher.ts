@@ -56,6 +56,12 @@ export class WebhookDispatcher {
   private readonly onWrite = () => this.wake();
   readonly stats: DispatcherStats = { inFlight: 0, delivered: 0, failed: 0 };
 
+  /** Counts an attempt this process made outside the dispatcher's own rounds (a test send). */
+  countAttempt(delivered: boolean): void {
+    if (delivered) this.stats.delivered++;
+    else this.stats.failed++;
+  }
+
   constructor(
     private readonly db: Db,
     private readonly settings: WebhookSettings,
@@ -244,8 +250,7 @@ export class WebhookDispatcher {
     const run = attemptDelivery(message, this.settings, this.clock.now())
       .then((result) => {
         const outcome = decideOutcome(message, result, this.settings, this.clock.now());
-        if (result.delivered) this.stats.delivered++;
-        else this.stats.failed++;
+        this.countAttempt(result.delivered);
         this.finished.push(outcome);
         void this.flush();
       })

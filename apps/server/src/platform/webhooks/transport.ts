@@ -168,6 +168,8 @@ async function send(
   const client = url.protocol === 'https:' ? https : http;
   return new Promise<DeliveryResult>((resolve) => {
     let settled = false;
+    /** Set once the status line is in: the attempt is judged by it, however long the body takes. */
+    let answered: (() => void) | undefined;
     const finish = (result: DeliveryResult) => {
       if (settled) return;
       settled = true;
@@ -224,6 +226,7 @@ async function send(
             retryAfterMs: parseRetryAfter(retryAfter, Date.now()),
           });
         };
+        answered = done;
         res.on('end', done);
         res.on('close', done);
         res.on('error', done);
@@ -231,8 +234,11 @@ async function send(
     );
     const timer = setTimeout(
       () => {
+        // A receiver that answered in time but sends its body slowly: its status counts, with the
+        // part of the body read so far.
+        if (answered) answered();
+        else finish(failed(`timeout: no response within ${request.timeoutMs} ms`));
         req.destroy();
-        finish(failed(`timeout: no complete response within ${request.timeoutMs} ms`));
       },
       Math.max(0, request.timeoutMs - elapsed()),
     );

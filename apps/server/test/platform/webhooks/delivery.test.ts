@@ -455,3 +455,85 @@ describe('retention (WEBHOOK_RETENTION, 30 days)', () => {
     expect(await attempts(pending)).toBe(1);
   });
 });
+
+describe('answers that take long (WEBHOOK_TIMEOUT=1s)', () => {
+  let slow: TestServer;
+  beforeAll(async () => {
+    slow = await startServer({
+      env: {
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_TIMEOUT: '1s',
+        WEBHOOK_RETRY_SCHEDULE: '100ms',
+        WEBHOOK_POLL_INTERVAL_MS: '50',
+        LOG_LEVEL: 'error',
+      },
+    });
+  });
+  afterAll(() => slow?.close());
+
+  it('a 2xx whose body is still arriving at the timeout is delivered, with what came of the body', async () => {
+    const program = await startProgram(slow);
+    const endpoint = await subscribe(program);
+    replies.set(endpoint.path, () => ({ status: 200, body: 'accepted, more to come', hold: true }));
+    const response = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(response.body.data).toMatchObject({
+      status: 'delivered',
+      responseStatus: 200,
+      responseBody: 'accepted, more to come',
+      error: null,
+    });
+    // Counted in /metrics like the dispatcher's own attempts.
+    const metrics = await call(slow, 'GET', '/metrics');
+    expect(String(metrics.body)).toMatch(/partnerline_webhook_attempts_total\{result="delivered"\} [1-9]/);
+  });
+
+  it('an endpoint disabled while an attempt runs: the message still records the attempt and its outcome', async () => {
+    const program = await startProgram(slow);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    replies.set(endpoint.path, () => ({ status: 200, body: 'ok', delayMs: 500 }));
+    const before = (await program.get(`/webhook-endpoints/${endpoint.id}`)).headers.get('etag');
+    await program.partner();
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 1);
+    expect((await program.patch(`/webhook-endpoints/${endpoint.id}`, { enabled: false })).status).toBe(200);
+    const message = await eventually(async () => {
+      const page = await messages(program, endpoint);
+      return page.data[0]?.status === 'delivered' ? page.data[0] : undefined;
+    });
+    expect(message).toMatchObject({ attempts: 1, deliveredAt: expect.any(String) });
+    const log = await program.get(`/webhook-messages/${message.id}/attempts`);
+    expect(log.body.data.map((a: { attempt: number; status: string }) => [a.attempt, a.status])).toEqual([
+      [1, 'delivered'],
+    ]);
+    // A resend of it is numbered on from there.
+    expect((await program.patch(`/webhook-endpoints/${endpoint.id}`, { enabled: true })).status).toBe(200);
+    expect((await program.post(`/webhook-messages/${message.id}/retry`)).status).toBe(202);
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 2);
+    const resent = await eventually(async () => {
+      const attempts = (await program.get(`/webhook-messages/${message.id}/attempts`)).body.data;
+      return attempts.length === 2 ? attempts : undefined;
+    });
+    expect(resent.map((a: { attempt: number }) => a.attempt)).toEqual([2, 1]);
+    expect((await program.get(`/webhook-endpoints/${endpoint.id}`)).headers.get('etag')).not.toBe(before);
+  });
+
+  it('the failing state the dispatcher records changes the endpoint ETag', async () => {
+    const program = await startProgram(slow);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });
+    replies.set(endpoint.path, () => ({ status: 500 }));
+    const first = await program.get(`/webhook-endpoints/${endpoint.id}`);
+    expect(first.body.data.failingSince).toBeNull();
+    await program.partner();
+    const failing = await eventually(async () => {
+      const current = await program.get(`/webhook-endpoints/${endpoint.id}`);
+      return current.body.data.failingSince ? current : undefined;
+    });
+    expect(failing.headers.get('etag')).not.toBe(first.headers.get('etag'));
+    replies.set(endpoint.path, () => ({ status: 200 }));
+    await program.post(`/webhook-endpoints/${endpoint.id}/recover`, { since: '2020-01-01T00:00:00Z' });
+    const recovered = await eventually(async () => {
+      const current = await program.get(`/webhook-endpoints/${endpoint.id}`);
+      return current.body.data.failingSince === null ? current : undefined;
+    });
+    expect(recovered.headers.get('etag')).not.toBe(failing.headers.get('etag'));
+  });
+});
