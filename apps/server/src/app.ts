@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { commissionsModule } from './modules/commissions/index.ts';
 import { customersModule } from './modules/customers/index.ts';
@@ -32,7 +33,7 @@ import {
 import { newId } from './platform/ids.ts';
 import type { Job } from './platform/jobs.ts';
 import { metricsRoutes } from './platform/metrics/routes.ts';
-import { documentKeyGate, registerOpenApi } from './platform/openapi.ts';
+import { documentEtag, documentKeyGate, registerOpenApi } from './platform/openapi.ts';
 import { assertRateLimitedRoutesExist } from './platform/rate-limit/request-limits.ts';
 import { requestLogRoutes } from './platform/request-logs/routes.ts';
 import type { Services } from './platform/services.ts';
@@ -72,6 +73,9 @@ async function defaultEmptyBody(request: FastifyRequest): Promise<void> {
   if (request.body === undefined) request.body = {};
 }
 
+/** The body of a route that takes no fields. */
+const EmptyBody = Type.Object({}, { additionalProperties: false, examples: [{}] });
+
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** What the JSON body parser answers before a route runs. */
 const BODY_ERRORS = ['invalid_json', 'unsupported_media_type', 'payload_too_large'] as const;
@@ -90,7 +94,14 @@ async function tenantApi(
   // rate-limit headers, so the route's documented responses declare them.
   app.addHook('onRoute', (route) => {
     route.onRequest = [tenantGate(tenantRoute(route)), ...[route.onRequest ?? []].flat()];
-    route.schema = documentKeyGate(route.schema);
+    route.schema = documentKeyGate(route.schema, route.config?.scope);
+  });
+  // An action or DELETE that takes no fields still refuses a body that sends some, as every other
+  // body with an unknown field is refused; no body at all counts as `{}`.
+  app.addHook('onRoute', (route) => {
+    if (route.method !== 'POST' && route.method !== 'DELETE') return;
+    if (route.schema?.body === undefined) route.schema = { ...route.schema, body: EmptyBody };
+    if (route.method === 'DELETE') route.preValidation = [defaultEmptyBody];
   });
   // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.
   app.addHook('onRoute', (route) => {
@@ -178,6 +189,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api/') || route.url.startsWith('/api/doc')) return;
     if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NoQuery };
+    if (route.config?.etag) route.schema = documentEtag(route.schema);
     const methods = [route.method].flat();
     if (route.schema.response !== undefined && methods.some((method) => BODY_METHODS.has(method))) {
       route.schema.response = addErrorResponses(

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   tenant_suspended: { status: 403, title: 'Tenant suspended' },
   ip_not_allowed: { status: 403, title: 'IP address not allowed' },
+  key_restrictions_exceeded: { status: 403, title: "Beyond the key's own restrictions" },
   not_found: { status: 404, title: 'Not found' },
   tenant_not_found: { status: 404, title: 'Tenant not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
@@ -129,6 +130,22 @@ const FieldErrorSchema = Type.Object({
 });
 
 /** The OpenAPI schema of a problem document carrying one of the given codes. */
+/** What `insufficient_scope` adds: the route's scope, or the scopes a new key may not be given. */
+const SCOPE_PROBLEM_FIELDS = {
+  requiredScope: Type.Optional(
+    Type.String({
+      description: 'The scope the route requires and the key lacks',
+      examples: ['partners:write'],
+    }),
+  ),
+  missingScopes: Type.Optional(
+    Type.Array(Type.String(), {
+      description: "The requested scopes beyond the caller's own (creating or changing a key)",
+      examples: [['admin']],
+    }),
+  ),
+};
+
 export function problemSchema(codes: readonly ErrorCode[]): TSchema {
   const first = codes[0] ?? 'internal_error';
   const status = ERROR_CODES[first].status;
@@ -141,6 +158,7 @@ export function problemSchema(codes: readonly ErrorCode[]): TSchema {
       detail: Type.String(),
       requestId: Type.String(),
       errors: Type.Optional(Type.Array(FieldErrorSchema)),
+      ...(codes.includes('insufficient_scope') ? SCOPE_PROBLEM_FIELDS : {}),
     },
     {
       additionalProperties: true,

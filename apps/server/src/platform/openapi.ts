@@ -61,6 +61,20 @@ const RESPONSE_HEADERS = {
     required: true,
     schema: { type: 'integer', minimum: 1, examples: [1] },
   },
+  'Retry-After-If-In-Flight': {
+    description:
+      'Seconds to wait before sending the request again: on `idempotency_key_in_flight` only, while the first request with the same `Idempotency-Key` runs.',
+    schema: { type: 'integer', minimum: 1, examples: [1] },
+  },
+  ETag: {
+    description: 'The version of the resource, to send back as `If-Match` on PATCH.',
+    schema: { type: 'string', pattern: '^"v\\d+"$', examples: ['"v3"'] },
+  },
+  'Idempotent-Replayed': {
+    description:
+      'Present, `true`, when the answer replays the first one given to the same `Idempotency-Key` and body.',
+    schema: { type: 'string', pattern: '^true$', examples: ['true'] },
+  },
   'WWW-Authenticate': {
     description:
       'The RFC 6750 challenge: `Bearer realm="partnerline"`, plus `error="invalid_token"` and the problem code as `error_description` when a key was refused.',
@@ -70,6 +84,9 @@ const RESPONSE_HEADERS = {
 } satisfies Record<string, HeaderObject>;
 
 type HeaderName = keyof typeof RESPONSE_HEADERS;
+
+/** Header components named otherwise than the header they describe. */
+const HEADER_OF: Partial<Record<HeaderName, string>> = { 'Retry-After-If-In-Flight': 'Retry-After' };
 
 const RATE_LIMIT_HEADERS: HeaderName[] = [
   'X-RateLimit-Limit',
@@ -93,8 +110,23 @@ const KEY_GATED = 'x-partnerline-key-gated';
  * Marks a tenant API route, whose key gate sets the rate-limit and quota headers: the document then
  * declares them on every response of its operation.
  */
-export function documentKeyGate(schema: FastifySchema | undefined): FastifySchema {
-  return { ...schema, [KEY_GATED]: true } as FastifySchema;
+export function documentKeyGate(schema: FastifySchema | undefined, scope: string | undefined): FastifySchema {
+  return { ...schema, [KEY_GATED]: true, ...(scope ? { [SCOPE]: scope } : {}) } as FastifySchema;
+}
+
+/** The scope a tenant route requires; consumed, and removed, by `declareResponseHeaders`. */
+const SCOPE = 'x-partnerline-scope';
+
+/**
+ * States the scope an operation requires: as the role of both security schemes (OpenAPI 3.1 lets
+ * schemes other than OAuth name roles), and in its description unless that names it already.
+ */
+function declareScope(operation: OpenApiOperation, scope: string): void {
+  operation.security = [{ ApiKeyHeader: [scope] }, { BearerAuth: [scope] }];
+  const description = operation.description ?? '';
+  if (!description.includes(`\`${scope}\``)) {
+    operation.description = `${description}${description ? '\n\n' : ''}Requires the scope \`${scope}\`.`;
+  }
 }
 
 /** Marks a POST outside the tenant API that takes Idempotency-Key (the admin API's). */
@@ -104,25 +136,55 @@ export function documentIdempotencyKey(schema: FastifySchema | undefined): Fasti
   return { ...schema, [IDEMPOTENT]: true } as FastifySchema;
 }
 
+/** Marks a route outside the tenant API every answer of which takes from a budget per client IP. */
+const IP_LIMITED = 'x-partnerline-ip-limited';
+
+export function documentIpLimit<T extends FastifySchema>(schema: T): T {
+  return { ...schema, [IP_LIMITED]: true };
+}
+
+/** Marks a route whose successful answers carry the resource's ETag (route config `etag`). */
+const ETAGGED = 'x-partnerline-etag';
+
+export function documentEtag(schema: FastifySchema | undefined): FastifySchema {
+  return { ...schema, [ETAGGED]: true } as FastifySchema;
+}
+
 /**
  * The headers a response may carry. Past the key gate every answer reports the key's budgets; on
  * other routes only a request without a key takes from a budget (per client IP), and it can only
  * be answered 401 (`api_key_missing`) or 429.
  */
-function responseHeaderNames(status: string, keyGated: boolean): HeaderName[] {
-  const limits = keyGated
+function responseHeaderNames(
+  status: string,
+  operation: { keyGated: boolean; ipLimited: boolean; idempotentPost: boolean; etag: boolean },
+): HeaderName[] {
+  const code = Number(status);
+  const limits = operation.keyGated
     ? [...RATE_LIMIT_HEADERS, ...QUOTA_HEADERS]
-    : status === '401' || status === '429'
+    : operation.ipLimited || status === '401' || status === '429'
       ? RATE_LIMIT_HEADERS
       : [];
-  return ['X-Request-Id', ...limits, ...(STATUS_HEADERS[status] ?? [])];
+  const names: HeaderName[] = ['X-Request-Id', ...limits, ...(STATUS_HEADERS[status] ?? [])];
+  if (operation.etag && code >= 200 && code < 300) names.push('ETag');
+  if (operation.idempotentPost) {
+    // Answers are kept and replayed but for those a retry may change (5xx, 429, 409 in flight).
+    if (code < 500 && code !== 429) names.push('Idempotent-Replayed');
+    if (code === 409) names.push('Retry-After-If-In-Flight');
+  }
+  return names;
 }
 
 interface OpenApiOperation {
   parameters?: unknown[];
   responses?: Record<string, { headers?: Record<string, unknown> }>;
+  description?: string;
+  security?: Record<string, string[]>[];
   [KEY_GATED]?: boolean;
   [IDEMPOTENT]?: boolean;
+  [ETAGGED]?: boolean;
+  [IP_LIMITED]?: boolean;
+  [SCOPE]?: string;
 }
 
 /** The header every POST of the tenant and admin APIs takes (see idempotency.ts). */
@@ -144,16 +206,20 @@ function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
     for (const [method, operation] of Object.entries(pathItem)) {
       if (!HTTP_METHODS.has(method)) continue;
       const keyGated = operation[KEY_GATED] === true;
-      const idempotent = keyGated || operation[IDEMPOTENT] === true;
+      const idempotentPost = method === 'post' && (keyGated || operation[IDEMPOTENT] === true);
+      const etag = operation[ETAGGED] === true;
+      const ipLimited = operation[IP_LIMITED] === true;
+      delete operation[IP_LIMITED];
       delete operation[KEY_GATED];
       delete operation[IDEMPOTENT];
-      if (idempotent && method === 'post')
-        operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
+      delete operation[ETAGGED];
+      const scope = operation[SCOPE];
+      delete operation[SCOPE];
+      if (scope) declareScope(operation, scope);
+      if (idempotentPost) operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        const refs = responseHeaderNames(status, keyGated).map((name) => [
-          name,
-          { $ref: `#/components/headers/${name}` },
-        ]);
+        const names = responseHeaderNames(status, { keyGated, ipLimited, idempotentPost, etag });
+        const refs = names.map((name) => [HEADER_OF[name] ?? name, { $ref: `#/components/headers/${name}` }]);
         response.headers = { ...Object.fromEntries(refs), ...response.headers };
       }
     }

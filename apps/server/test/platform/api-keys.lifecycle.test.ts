@@ -474,6 +474,24 @@ describe('POST /api-keys/{id}/rotate', () => {
   });
 });
 
+describe('ETags', () => {
+  it('every answer that returns a key carries its current ETag: create, deactivate, activate, rotate, revoke', async () => {
+    const etagOf = async (id: string) => (await api('GET', `/api-keys/${id}`)).headers.get('etag');
+    const created = await api('POST', '/api-keys', { name: 'tagged', scopes: ['read'] });
+    const id = created.body.data.id;
+    expect(created.headers.get('etag')).toBe(await etagOf(id));
+    for (const action of ['deactivate', 'activate']) {
+      const response = await api('POST', `/api-keys/${id}/${action}`);
+      expect(response.headers.get('etag'), action).toBe(await etagOf(id));
+    }
+    const rotated = await api('POST', `/api-keys/${id}/rotate`, { gracePeriodSeconds: 60 });
+    expect(rotated.headers.get('etag')).toBe(await etagOf(rotated.body.data.id));
+    const revoked = await api('DELETE', `/api-keys/${id}`);
+    expect(revoked.headers.get('etag')).toBe(await etagOf(id));
+    expect(new Set([created, revoked].map((r) => r.headers.get('etag'))).size).toBe(2);
+  });
+});
+
 describe('concurrent changes without If-Match', () => {
   it('each applies in turn; none gets a 412 it did not ask for', async () => {
     const created = await createKey({ name: 'busy record' });

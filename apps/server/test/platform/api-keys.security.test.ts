@@ -56,6 +56,115 @@ function breakChecksum(key: string): string {
 
 const unknownKey = () => generateKey('plk', 'live', newId('key').slice('key_'.length));
 
+describe("a key's own restrictions bound the keys it makes", () => {
+  const MANAGER_SCOPES = ['api_keys:write', 'api_keys:read', 'partners:read'];
+  const restricted = {
+    allowedIps: ['203.0.113.0/24', '2001:db8::/32'],
+    expiresAt: '2026-06-01T00:00:00.000Z',
+    rateLimit: { limit: 1000, windowSeconds: 60 },
+    quota: { limit: 1000, period: 'day' },
+  };
+  const from = '203.0.113.9';
+  let manager: { id: string; key: string } & Body;
+  const asManager = (method: string, path: string, body?: unknown) =>
+    request(server, method, path, { key: manager.key, from, ...(body === undefined ? {} : { body }) });
+  const refusedFields = (response: { status: number; body: any }) => {
+    expect(response.status, JSON.stringify(response.body)).toBe(403);
+    expect(response.body.code).toBe('key_restrictions_exceeded');
+    return response.body.errors.map((error: { field: string; code: string }) => {
+      expect(error.code).toBe('exceeds_caller');
+      return error.field;
+    });
+  };
+
+  beforeAll(async () => {
+    manager = await createKey({ name: 'restricted manager', scopes: MANAGER_SCOPES, ...restricted });
+  });
+
+  it('a new key takes the restrictions it is not given from its maker', async () => {
+    const made = await asManager('POST', '/api-keys', { name: 'twin', scopes: MANAGER_SCOPES });
+    expect(made.status).toBe(201);
+    expect(made.body.data).toMatchObject(restricted);
+  });
+
+  it('narrower ones are allowed: addresses inside its blocks, an earlier expiry, a slower rate, a smaller quota', async () => {
+    const made = await asManager('POST', '/api-keys', {
+      name: 'narrower',
+      scopes: ['partners:read'],
+      allowedIps: ['203.0.113.7', '203.0.113.128/25', '2001:db8:1::/48', '2001:db8::203.0.113.1'],
+      expiresAt: '2026-05-20T00:00:00.000Z',
+      rateLimit: { limit: 2, windowSeconds: 60 },
+      quota: { limit: 5, period: 'day' },
+    });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+  });
+
+  it.each([
+    ['no IP restriction', { allowedIps: null }, ['allowedIps']],
+    ['a wider block', { allowedIps: ['203.0.112.0/23'] }, ['allowedIps']],
+    ['another family', { allowedIps: ['::ffff:203.0.113.7'] }, ['allowedIps']],
+    ['no expiry', { expiresAt: null }, ['expiresAt']],
+    ['a later expiry', { expiresAt: '2026-07-01T00:00:00.000Z' }, ['expiresAt']],
+    ['no rate limit', { rateLimit: null }, ['rateLimit']],
+    ['a larger burst', { rateLimit: { limit: 1001, windowSeconds: 120 } }, ['rateLimit']],
+    ['a faster rate', { rateLimit: { limit: 1000, windowSeconds: 30 } }, ['rateLimit']],
+    ['no quota', { quota: null }, ['quota']],
+    ['a larger quota', { quota: { limit: 1001, period: 'day' } }, ['quota']],
+    ['another period', { quota: { limit: 1000, period: 'month' } }, ['quota']],
+    [
+      'all of them',
+      { allowedIps: null, expiresAt: null, rateLimit: null, quota: null },
+      ['allowedIps', 'expiresAt', 'rateLimit', 'quota'],
+    ],
+  ])('a new key with %s: 403 key_restrictions_exceeded, nothing created', async (_, body, fields) => {
+    const before = (await request(server, 'GET', '/api-keys?limit=100', { key: tenant.key })).body.pagination
+      .total;
+    const response = await asManager('POST', '/api-keys', {
+      name: 'wider',
+      scopes: ['partners:read'],
+      ...body,
+    });
+    expect(refusedFields(response)).toEqual(fields);
+    const after = (await request(server, 'GET', '/api-keys?limit=100', { key: tenant.key })).body.pagination
+      .total;
+    expect(after).toBe(before);
+  });
+
+  it('it cannot lift its own restrictions, but may narrow them', async () => {
+    const lifted = await asManager('PATCH', `/api-keys/${manager.id}`, {
+      allowedIps: null,
+      expiresAt: null,
+      rateLimit: null,
+      quota: null,
+    });
+    expect(refusedFields(lifted)).toEqual(['allowedIps', 'expiresAt', 'rateLimit', 'quota']);
+    expect((await asManager('GET', `/api-keys/${manager.id}`)).body.data).toMatchObject(restricted);
+    const narrowed = await asManager('PATCH', `/api-keys/${manager.id}`, {
+      quota: { limit: 999, period: 'day' },
+    });
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.body.data.quota).toEqual({ limit: 999, period: 'day' });
+  });
+
+  it('nor lift those of another key, nor rotate a key with fewer restrictions into a secret of its own', async () => {
+    const open = await createKey({ name: 'unrestricted', scopes: ['partners:read'] });
+    expect(refusedFields(await asManager('PATCH', `/api-keys/${open.id}`, { rateLimit: null }))).toEqual([
+      'rateLimit',
+    ]);
+    // A change that touches no restriction is its to make.
+    expect((await asManager('PATCH', `/api-keys/${open.id}`, { name: 'renamed' })).status).toBe(200);
+    const rotated = await asManager('POST', `/api-keys/${open.id}/rotate`, {});
+    expect(refusedFields(rotated)).toEqual(['allowedIps', 'expiresAt', 'rateLimit', 'quota']);
+    expect(
+      (await request(server, 'GET', `/api-keys/${open.id}`, { key: tenant.key })).body.data.replacedBy,
+    ).toBeNull();
+    // Its own key rotates fine: the successor has exactly its restrictions.
+    const own = await asManager('POST', `/api-keys/${manager.id}/rotate`, { gracePeriodSeconds: 60 });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    manager = { ...manager, ...own.body.data };
+  });
+});
+
 describe('allowedIps', () => {
   it.each([
     [['127.0.0.1'], 200],

@@ -212,6 +212,45 @@ describe('unknown query parameters', () => {
       'active',
     );
   });
+
+  it('a field in the body of an action or DELETE that takes none: 400, nothing done', async () => {
+    const endpoint = await call(server, 'POST', '/api/v1/webhook-endpoints', {
+      key: tenant.key,
+      body: { url: 'https://hooks.example.com/in', eventTypes: ['*'] },
+    });
+    expect(endpoint.status).toBe(201);
+    const hook = endpoint.body.data.id;
+    const revocable = await call(server, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: { name: 'to revoke', scopes: ['read'] },
+    });
+    for (const [method, path] of [
+      ['POST', `/api/v1/webhook-endpoints/${hook}/rotate-secret`],
+      ['POST', `/api/v1/webhook-endpoints/${hook}/test`],
+      ['DELETE', `/api/v1/webhook-endpoints/${hook}`],
+      ['DELETE', `/api/v1/api-keys/${revocable.body.data.id}`],
+    ] as const) {
+      const response = await problem(`body of ${path}`, method, path, { key: tenant.key, body: { foo: 1 } });
+      expectProblem(response, 400, 'validation_error');
+      expect(response.body.errors, `${method} ${path}`).toEqual([
+        { field: 'foo', code: 'unknown_field', message: 'foo is not a known field' },
+      ]);
+    }
+    expect((await call(server, 'GET', `/api/v1/webhook-endpoints/${hook}`, { key: tenant.key })).status).toBe(
+      200,
+    );
+    const key = await call(server, 'GET', `/api/v1/api-keys/${revocable.body.data.id}`, { key: tenant.key });
+    expect(key.body.data.status).toBe('active');
+    // Without a body, or with an empty one, they still work.
+    expect(
+      (await call(server, 'DELETE', `/api/v1/api-keys/${revocable.body.data.id}`, { key: tenant.key }))
+        .status,
+    ).toBe(200);
+    expect(
+      (await call(server, 'DELETE', `/api/v1/webhook-endpoints/${hook}`, { key: tenant.key, body: {} }))
+        .status,
+    ).toBe(200);
+  });
 });
 
 describe('X-Request-Id', () => {

@@ -254,7 +254,11 @@ function declaredHeaders(path: string, method: string, status: number | string):
   const response = doc.paths[path][method].responses[String(status)];
   expect(response, `${method} ${path} ${status}`).toBeDefined();
   return Object.entries<Json>(response.headers ?? {}).map(([name, header]) => {
-    expect(header, `${method} ${path} ${status} ${name}`).toEqual({ $ref: `#/components/headers/${name}` });
+    // Retry-After of a 409 is the in-flight one's, declared under a name of its own.
+    const component = name === 'Retry-After' && String(status) === '409' ? 'Retry-After-If-In-Flight' : name;
+    expect(header, `${method} ${path} ${status} ${name}`).toEqual({
+      $ref: `#/components/headers/${component}`,
+    });
     return name;
   });
 }
@@ -321,7 +325,7 @@ describe('response headers in the document', () => {
     }
   });
 
-  it('other operations declare no quota, and the per-IP limit headers only on 401 and 429', () => {
+  it('other operations declare no quota, and the per-IP limit headers on 401 and 429 (the leak report: on all)', () => {
     const others = operations().filter(({ path }) => !path.startsWith('/api/v1/') || path === LEAK_REPORT);
     expect(others.map(({ path }) => path)).toEqual(
       expect.arrayContaining(['/health', '/ready', LEAK_REPORT]),
@@ -331,12 +335,51 @@ describe('response headers in the document', () => {
         const declared = declaredHeaders(path, method, status);
         const where = `${method} ${path} ${status}`;
         for (const name of QUOTA_HEADERS) expect(declared, where).not.toContain(name);
-        for (const name of RATE_LIMIT_HEADERS) {
-          expect(declared.includes(name), `${where} ${name}`).toBe(status === '401' || status === '429');
-        }
+        // The leak report takes every request from a budget per IP; elsewhere only keyless ones.
+        const limited = path === LEAK_REPORT || status === '401' || status === '429';
+        for (const name of RATE_LIMIT_HEADERS)
+          expect(declared.includes(name), `${where} ${name}`).toBe(limited);
       }
     }
     expect(declaredHeaders('/health', 'get', 200)).toEqual(['X-Request-Id']);
+  });
+
+  it('every operation can answer 400 validation_error (an unknown query parameter, a path that is not valid percent-encoding)', () => {
+    for (const { method, path, op } of operations()) {
+      if (path === '/health' || path === '/ready' || path === '/metrics') continue;
+      const codes = JSON.stringify(
+        op.responses['400']?.content['application/problem+json'].schema.properties.code,
+      );
+      expect(codes, `${method} ${path}`).toContain('"validation_error"');
+    }
+  });
+
+  it('declares ETag on the successful answers of the operations that send it, Idempotent-Replayed on POSTs', () => {
+    expect(declaredHeaders(PARTNER, 'get', 200)).toContain('ETag');
+    expect(declaredHeaders(PARTNER, 'get', 404)).not.toContain('ETag');
+    expect(declaredHeaders('/api/v1/partners', 'post', 201)).toEqual(
+      expect.arrayContaining(['ETag', 'Idempotent-Replayed']),
+    );
+    expect(declaredHeaders('/api/v1/partners', 'get', 200)).not.toContain('ETag');
+    expect(declaredHeaders('/api/admin/tenants/{id}', 'patch', 200)).toContain('ETag');
+    expect(declaredHeaders('/api/v1/partners', 'post', 409)).toEqual(
+      expect.arrayContaining(['Idempotent-Replayed', 'Retry-After']),
+    );
+    expect(declaredHeaders(LEAK_REPORT, 'post', 202)).not.toContain('Idempotent-Replayed');
+  });
+
+  it("states each tenant operation's scope, and the scope fields of insufficient_scope", () => {
+    const get = doc.paths[PARTNER].get;
+    expect(get.security).toEqual([{ ApiKeyHeader: ['partners:read'] }, { BearerAuth: ['partners:read'] }]);
+    expect(get.description).toContain('Requires the scope `partners:read`.');
+    expect(doc.paths['/api/v1/partners'].post.security).toEqual([
+      { ApiKeyHeader: ['partners:write'] },
+      { BearerAuth: ['partners:write'] },
+    ]);
+    // Any valid key may call GET /me.
+    expect(doc.paths['/api/v1/me'].get.security).toBeUndefined();
+    const forbidden = get.responses['403'].content['application/problem+json'].schema.properties;
+    expect(forbidden).toMatchObject({ requiredScope: { type: 'string' }, missingScopes: { type: 'array' } });
   });
 
   it('keeps no internal marker in the operations', () => {
@@ -429,6 +472,22 @@ describe('response headers as sent', () => {
     const keyless = await call(server, 'GET', '/api/admin/tenants');
     expect(keyless.status).toBe(401);
     expectAsDocumented(keyless, '/api/admin/tenants', 'get');
+  });
+
+  it('POST /api/v1/partners with Idempotency-Key: the first answer and its replay as documented', async () => {
+    const tenant = await createTenant(server);
+    const send = () =>
+      call(server, 'POST', '/api/v1/partners', {
+        key: tenant.key,
+        headers: { 'idempotency-key': 'documented-replay' },
+        body: { email: 'replayed@example.com' },
+      });
+    const first = await send();
+    expect(first.status).toBe(201);
+    expectAsDocumented(first, '/api/v1/partners', 'post', [...QUOTA_HEADERS, 'Idempotent-Replayed']);
+    const replay = await send();
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expectAsDocumented(replay, '/api/v1/partners', 'post', QUOTA_HEADERS);
   });
 
   it('/health sends X-Request-Id and no limit headers', async () => {

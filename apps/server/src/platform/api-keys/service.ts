@@ -13,6 +13,12 @@ import { isId, newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
 import { registerWebhookEventSchemas, type WebhookEventType } from '../webhooks/event-types.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../webhooks/outbox.ts';
+import {
+  assertWithinRestrictions,
+  callerRestrictions,
+  inheritRestrictions,
+  type KeyRestrictions,
+} from './restrictions.ts';
 import { ApiKeySchema } from './schemas.ts';
 
 // Registered here, not at app start: the CLI and the first-start bootstrap create keys too.
@@ -110,6 +116,18 @@ function checkSettings(ctx: KeyContext, input: Partial<KeySettings>): void {
   if (errors.length > 0) throw validationError(errors);
 }
 
+/** The restrictions among a key's settings or changes, as `assertWithinRestrictions` compares them. */
+function restrictionsOf(input: Partial<KeySettings>): Partial<KeyRestrictions> {
+  return {
+    ...(input.allowedIps !== undefined ? { allowedIps: input.allowedIps } : {}),
+    ...(input.expiresAt !== undefined
+      ? { expiresAt: input.expiresAt ? new Date(input.expiresAt) : null }
+      : {}),
+    ...(input.rateLimit !== undefined ? { rateLimit: input.rateLimit } : {}),
+    ...(input.quota !== undefined ? { quota: input.quota } : {}),
+  };
+}
+
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
 /** Creates a key and returns its plaintext once. */
@@ -119,8 +137,11 @@ export async function createApiKey(
 ): Promise<ApiKeyView & { key: string }> {
   assertGrantable(ctx, input.scopes);
   checkSettings(ctx, input);
+  const caller = await callerRestrictions(ctx);
+  const settings = inheritRestrictions(caller, input);
+  assertWithinRestrictions(caller, restrictionsOf(settings));
   return transactionWithOutbox(ctx.db, async (trx) => {
-    const created = await insertKey(trx, ctx, input);
+    const created = await insertKey(trx, ctx, settings);
     await recordAudit(trx, ctx, {
       action: 'api_key.created',
       resourceType: 'api_key',
@@ -310,6 +331,7 @@ export async function updateApiKey(
 ) {
   if (changes.scopes) assertGrantable(ctx, changes.scopes);
   checkSettings(ctx, changes);
+  assertWithinRestrictions(await callerRestrictions(ctx), restrictionsOf(changes));
   return changeKey(
     ctx,
     id,
@@ -399,6 +421,13 @@ export async function rotateApiKey(
     if (old.replacedBy)
       throw new ApiError('invalid_state', `This key was already rotated into ${old.replacedBy}`);
     assertGrantable(ctx, old.scopes);
+    // The caller gets the new key's secret: it may not be a way around its own restrictions.
+    assertWithinRestrictions(await callerRestrictions({ ...ctx, db: trx }), {
+      allowedIps: old.allowedIps,
+      expiresAt: old.expiresAt,
+      rateLimit: old.rateLimit,
+      quota: old.quota,
+    });
     const tx = { ...ctx, db: trx };
     const created = await insertKey(trx, tx, {
       name: old.name,

@@ -24,6 +24,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The scope a tenant route requires; absent for routes any valid key may call. */
     scope?: Scope;
+    /** The route's successful answers carry the resource's ETag (documented as such). */
+    etag?: boolean;
   }
 }
 

@@ -103,6 +103,8 @@ export function ListEnvelope<T extends TSchema>(schema: T) {
 /** Codes every tenant route can answer with, besides its own. */
 const COMMON_TENANT_ERRORS: ErrorCode[] = [
   'tenant_slug_missing',
+  // An unknown query parameter, or a path that is not valid percent-encoding.
+  'validation_error',
   // The admin key under /api/t/{slug}/v1 with a slug no tenant has.
   'tenant_not_found',
   'api_key_missing',
@@ -120,6 +122,7 @@ const COMMON_TENANT_ERRORS: ErrorCode[] = [
 ];
 
 const COMMON_ADMIN_ERRORS: ErrorCode[] = [
+  'validation_error',
   'api_key_missing',
   'api_key_invalid',
   'rate_limited',

@@ -26,7 +26,7 @@ export function createCustomerRoute(app: App): void {
   app.post(
     '/customers',
     {
-      config: { scope: 'customers:write' },
+      config: { etag: true, scope: 'customers:write' },
       schema: {
         operationId: 'createCustomer',
         summary: 'Create a customer, attributed by hand',

@@ -9,7 +9,7 @@ export function getCustomerRoute(app: App): void {
   app.get(
     '/customers/:id',
     {
-      config: { scope: 'customers:read' },
+      config: { etag: true, scope: 'customers:read' },
       schema: {
         operationId: 'getCustomer',
         summary: 'Get a customer',

@@ -22,7 +22,7 @@ export function updateCustomerRoute(app: App): void {
   app.patch(
     '/customers/:id',
     {
-      config: { scope: 'customers:write' },
+      config: { etag: true, scope: 'customers:write' },
       schema: {
         operationId: 'updateCustomer',
         summary: 'Update or re-attribute a customer',

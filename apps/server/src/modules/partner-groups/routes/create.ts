@@ -36,7 +36,7 @@ export function createGroupRoute(app: App): void {
   app.post(
     '/partner-groups',
     {
-      config: { scope: 'partner_groups:write' },
+      config: { etag: true, scope: 'partner_groups:write' },
       schema: {
         operationId: 'createPartnerGroup',
         summary: 'Create a partner group with its commission rules',

@@ -14,7 +14,7 @@ export function getGroupRoute(app: App): void {
   app.get(
     '/partner-groups/:id',
     {
-      config: { scope: 'partner_groups:read' },
+      config: { etag: true, scope: 'partner_groups:read' },
       schema: {
         operationId: 'getPartnerGroup',
         summary: 'Get a partner group by id or key',

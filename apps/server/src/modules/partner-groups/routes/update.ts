@@ -24,7 +24,7 @@ export function updateGroupRoute(app: App): void {
   app.patch(
     '/partner-groups/:id',
     {
-      config: { scope: 'partner_groups:write' },
+      config: { etag: true, scope: 'partner_groups:write' },
       schema: {
         operationId: 'updatePartnerGroup',
         summary: 'Update a partner group',

@@ -24,7 +24,7 @@ export function acceptInviteRoute(app: App): void {
   app.post(
     '/partners/invites/accept',
     {
-      config: { scope: 'partners:write' },
+      config: { etag: true, scope: 'partners:write' },
       schema: {
         operationId: 'acceptPartnerInvite',
         summary: 'Accept a partner invite',

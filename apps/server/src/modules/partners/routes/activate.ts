@@ -12,7 +12,7 @@ export function activatePartnerRoute(app: App): void {
   app.post(
     '/partners/:id/activate',
     {
-      config: { scope: 'partners:write' },
+      config: { etag: true, scope: 'partners:write' },
       schema: {
         operationId: 'activatePartner',
         summary: 'Activate a partner',

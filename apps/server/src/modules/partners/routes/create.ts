@@ -25,7 +25,7 @@ export function createPartnerRoute(app: App): void {
   app.post(
     '/partners',
     {
-      config: { scope: 'partners:write' },
+      config: { etag: true, scope: 'partners:write' },
       schema: {
         operationId: 'createPartner',
         summary: 'Create a partner',

@@ -9,7 +9,7 @@ export function getPartnerRoute(app: App): void {
   app.get(
     '/partners/:id',
     {
-      config: { scope: 'partners:read' },
+      config: { etag: true, scope: 'partners:read' },
       schema: {
         operationId: 'getPartner',
         summary: 'Get a partner',

@@ -57,7 +57,7 @@ export function invitePartnerRoute(app: App): void {
   app.post(
     '/partners/:id/invite',
     {
-      config: { scope: 'partners:write', idempotencySecretFields: ['invite'] },
+      config: { etag: true, scope: 'partners:write', idempotencySecretFields: ['invite'] },
       schema: {
         operationId: 'invitePartner',
         summary: 'Invite a partner',

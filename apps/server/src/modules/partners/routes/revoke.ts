@@ -60,7 +60,7 @@ export function revokePartnerRoute(app: App): void {
   app.post(
     '/partners/:id/revoke',
     {
-      config: { scope: 'partners:write' },
+      config: { etag: true, scope: 'partners:write' },
       schema: {
         operationId: 'revokePartner',
         summary: 'Revoke a partner',

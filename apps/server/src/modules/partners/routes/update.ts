@@ -29,12 +29,12 @@ export function updatePartnerRoute(app: App): void {
   app.patch(
     '/partners/:id',
     {
-      config: { scope: 'partners:write' },
+      config: { etag: true, scope: 'partners:write' },
       schema: {
         operationId: 'updatePartner',
         summary: 'Update a partner',
         description:
-          'Changes only the fields sent (`null` clears name or groupKey; metadata is replaced whole); a field sent with its current value changes nothing, and a PATCH that changes nothing is not audited. `status` `active` or `revoked` is the same transition as POST /activate or /revoke (audited and sent as `partner.activated` or `partner.revoked`); a partner is invited only through POST /invite (409 `invalid_state` here). Send `If-Match` with the ETag to refuse the write (412) when someone else changed the partner first.',
+          'Changes only the fields sent (`null` clears name or groupKey; metadata is replaced whole); a field sent with its current value changes nothing, and a PATCH that changes nothing is not audited. `status` `active` or `revoked` is the same transition as POST /activate or /revoke (audited as `partner.activated` or `partner.revoked`, sent to webhooks as `partner.updated` or `partner.revoked`); a partner is invited only through POST /invite (409 `invalid_state` here). Send `If-Match` with the ETag to refuse the write (412) when someone else changed the partner first.',
         tags: ['Partners'],
         params: IdParams('prt'),
         headers: Type.Object({

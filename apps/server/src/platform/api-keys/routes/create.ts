@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { setEtag } from '../../http/etag.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { DataEnvelope, errorResponses, Metadata, Nullable, StringEnum } from '../../http/schemas.ts';
 import { keyContext } from '../context.ts';
@@ -41,12 +42,12 @@ export function createApiKeyRoute(app: App): void {
     '/api-keys',
     {
       // The plaintext key is never stored, not even for an idempotent replay.
-      config: { scope: 'api_keys:write', idempotencySecretFields: ['data.key'] },
+      config: { etag: true, scope: 'api_keys:write', idempotencySecretFields: ['data.key'] },
       schema: {
         operationId: 'createApiKey',
         summary: 'Create an API key',
         description:
-          'Returns the plaintext key in `data.key` — the only time it is ever shown. A key can only grant scopes it holds itself. A retry with the same `Idempotency-Key` replays the record without `key` (the plaintext is never stored): if the first response was lost, revoke that key and create another.',
+          'Returns the plaintext key in `data.key` — the only time it is ever shown. A key can only grant scopes it holds itself, and restrictions at least as narrow as its own (`allowedIps`, `expiresAt`, `rateLimit`, `quota`): those it has and the request leaves out are copied to the new key, wider ones are 403 `key_restrictions_exceeded`. A retry with the same `Idempotency-Key` replays the record without `key` (the plaintext is never stored): if the first response was lost, revoke that key and create another.',
         tags: ['API keys'],
         body: CreateApiKeyBody,
         response: {
@@ -56,12 +57,14 @@ export function createApiKeyRoute(app: App): void {
             'invalid_json',
             'unsupported_media_type',
             'payload_too_large',
+            'key_restrictions_exceeded',
           ]),
         },
       },
     },
     async (request, reply) => {
       const key = await createApiKey(keyContext(request), request.body);
+      setEtag(reply, key);
       return reply.code(201).header('cache-control', 'no-store').send({ data: key });
     },
   );

@@ -9,7 +9,7 @@ export function getApiKeyRoute(app: App): void {
   app.get(
     '/api-keys/:id',
     {
-      config: { scope: 'api_keys:read' },
+      config: { etag: true, scope: 'api_keys:read' },
       schema: {
         operationId: 'getApiKey',
         summary: 'Get an API key',

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { setEtag } from '../../http/etag.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { DataEnvelope, errorResponses, IdParams } from '../../http/schemas.ts';
 import { keyContext } from '../context.ts';
@@ -16,7 +17,7 @@ export function keyStateRoutes(app: App): void {
     app.post(
       `/api-keys/:id/${action}`,
       {
-        config: { scope: 'api_keys:write' },
+        config: { etag: true, scope: 'api_keys:write' },
         schema: {
           operationId: `${action}ApiKey`,
           summary: active ? 'Activate a deactivated API key' : 'Deactivate an API key (reversible)',
@@ -38,9 +39,10 @@ export function keyStateRoutes(app: App): void {
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { after } = await setApiKeyActive(keyContext(request), request.params.id, active);
         await request.server.services.keyChanges.announce({ keyId: after.id });
+        setEtag(reply, after);
         return { data: after };
       },
     );
@@ -49,7 +51,7 @@ export function keyStateRoutes(app: App): void {
   app.delete(
     '/api-keys/:id',
     {
-      config: { scope: 'api_keys:write' },
+      config: { etag: true, scope: 'api_keys:write' },
       schema: {
         operationId: 'revokeApiKey',
         summary: 'Revoke an API key',
@@ -60,9 +62,10 @@ export function keyStateRoutes(app: App): void {
         response: { 200: DataEnvelope(ApiKeySchema), ...errorResponses(['not_found']) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const key = await revokeApiKey(keyContext(request), request.params.id);
       await request.server.services.keyChanges.announce({ keyId: key.id });
+      setEtag(reply, key);
       return { data: key };
     },
   );
@@ -70,7 +73,7 @@ export function keyStateRoutes(app: App): void {
   app.post(
     '/api-keys/:id/rotate',
     {
-      config: { scope: 'api_keys:write', idempotencySecretFields: ['data.key'] },
+      config: { etag: true, scope: 'api_keys:write', idempotencySecretFields: ['data.key'] },
       schema: {
         operationId: 'rotateApiKey',
         summary: 'Rotate an API key',
@@ -94,6 +97,7 @@ export function keyStateRoutes(app: App): void {
             'unsupported_media_type',
             'not_found',
             'invalid_state',
+            'key_restrictions_exceeded',
           ]),
         },
       },
@@ -105,6 +109,7 @@ export function keyStateRoutes(app: App): void {
         request.body.gracePeriodSeconds ?? 86_400,
       );
       await request.server.services.keyChanges.announce({ keyId: old.id });
+      setEtag(reply, created);
       return reply.code(201).header('cache-control', 'no-store').send({ data: created });
     },
   );

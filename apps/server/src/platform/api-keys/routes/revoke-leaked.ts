@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../../http/fastify-types.ts';
 import { requestOrigin } from '../../http/request-origin.ts';
 import { errorResponses } from '../../http/schemas.ts';
+import { documentIpLimit } from '../../openapi.ts';
 import { enforceLimits } from '../../rate-limit/request-limits.ts';
 import { revokeLeakedKeys } from '../service.ts';
 
@@ -33,11 +34,11 @@ export function revokeLeakedKeysRoute(app: App): void {
   app.post(
     '/api/v1/api-keys/revoke-leaked',
     {
-      schema: {
+      schema: documentIpLimit({
         operationId: 'revokeLeakedApiKeys',
         summary: 'Report leaked API keys: each real one is revoked at once',
         description:
-          'For secret scanners (GitHub secret scanning and the like). Needs no API key. Every valid key listed is revoked and audited in its tenant; the answer is identical for unknown keys. Limited to 10 reports per minute per IP.',
+          'For secret scanners (GitHub secret scanning and the like). Needs no API key. Every valid key listed is revoked and audited in its tenant; the answer is identical for unknown keys. Limited to 10 reports per minute per IP (policy `leak-reports`). Sending a report again is harmless and answered alike, so this POST takes no `Idempotency-Key`.',
         tags: ['API keys'],
         security: [],
         body: LeakReport,
@@ -55,7 +56,7 @@ export function revokeLeakedKeysRoute(app: App): void {
             'public',
           ),
         },
-      },
+      }),
     },
     async (request, reply) => {
       const { db, config, clock, keyChanges } = request.server.services;

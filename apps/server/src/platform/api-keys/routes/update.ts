@@ -40,12 +40,12 @@ export function updateApiKeyRoute(app: App): void {
   app.patch(
     '/api-keys/:id',
     {
-      config: { scope: 'api_keys:write' },
+      config: { etag: true, scope: 'api_keys:write' },
       schema: {
         operationId: 'updateApiKey',
         summary: 'Update an API key',
         description:
-          "Changes take effect in every server process within a second. Scopes can only be set within the caller's own; `null` removes an expiry, IP restriction, rate-limit override or quota. A changed quota keeps the count of the current period.",
+          "Changes take effect in every server process within a second. Scopes can only be set within the caller's own; `null` removes an expiry, IP restriction, rate-limit override or quota, but not one the calling key has itself: a key may not set restrictions wider than its own (403 `key_restrictions_exceeded`), on itself or on another key. A changed quota keeps the count of the current period.",
         tags: ['API keys'],
         params: IdParams('key'),
         headers: Type.Object({
@@ -61,6 +61,7 @@ export function updateApiKeyRoute(app: App): void {
             'not_found',
             'invalid_state',
             'precondition_failed',
+            'key_restrictions_exceeded',
           ]),
         },
       },

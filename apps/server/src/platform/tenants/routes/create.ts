@@ -16,6 +16,7 @@ export function createTenantRoute(app: App): void {
   app.post(
     '/tenants',
     {
+      config: { etag: true },
       schema: {
         operationId: 'createTenant',
         summary: 'Create a tenant',

@@ -14,6 +14,7 @@ export function getTenantRoute(app: App): void {
   app.get(
     '/tenants/:id',
     {
+      config: { etag: true },
       schema: {
         operationId: 'getTenant',
         summary: 'Get a tenant by id or slug',

@@ -21,6 +21,7 @@ export function updateTenantRoute(app: App): void {
   app.patch(
     '/tenants/:id',
     {
+      config: { etag: true },
       schema: {
         operationId: 'updateTenant',
         summary: 'Update a tenant (name, plan, status)',

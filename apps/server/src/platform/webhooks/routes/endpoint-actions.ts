@@ -44,7 +44,7 @@ export function webhookEndpointActionRoutes(app: App): void {
   app.post(
     '/webhook-endpoints/:id/rotate-secret',
     {
-      config: { scope: 'webhooks:write' },
+      config: { etag: true, scope: 'webhooks:write' },
       schema: {
         operationId: 'rotateWebhookEndpointSecret',
         summary: 'Rotate the signing secret',
@@ -84,8 +84,10 @@ export function webhookEndpointActionRoutes(app: App): void {
       },
     },
     async (request) => {
-      const { config } = request.server.services;
-      return { data: await sendTestMessage(domainContext(request), request.params.id, config.webhooks) };
+      const { config, webhookDispatcher } = request.server.services;
+      const attempt = await sendTestMessage(domainContext(request), request.params.id, config.webhooks);
+      webhookDispatcher.countAttempt(attempt.status === 'delivered');
+      return { data: attempt };
     },
   );
 

@@ -101,7 +101,7 @@ export function webhookEndpointRoutes(app: App): void {
   app.post(
     '/webhook-endpoints',
     {
-      config: { scope: 'webhooks:write' },
+      config: { etag: true, scope: 'webhooks:write' },
       schema: {
         operationId: 'createWebhookEndpoint',
         summary: 'Create a webhook endpoint',
@@ -126,7 +126,7 @@ export function webhookEndpointRoutes(app: App): void {
   app.get(
     '/webhook-endpoints/:id',
     {
-      config: { scope: 'webhooks:read' },
+      config: { etag: true, scope: 'webhooks:read' },
       schema: {
         operationId: 'getWebhookEndpoint',
         summary: 'Get a webhook endpoint',
@@ -145,7 +145,7 @@ export function webhookEndpointRoutes(app: App): void {
   app.patch(
     '/webhook-endpoints/:id',
     {
-      config: { scope: 'webhooks:write' },
+      config: { etag: true, scope: 'webhooks:write' },
       schema: {
         operationId: 'updateWebhookEndpoint',
         summary: 'Update a webhook endpoint',
