@@ -41,6 +41,12 @@ const OPERATIONAL_CODES = new Set([
   'ENETUNREACH',
 ]);
 
+const UNANSWERED_DATABASE = [
+  'Connection terminated due to connection timeout',
+  'Connection terminated unexpectedly',
+  'timeout exceeded when trying to connect',
+];
+
 /**
  * What stopped the start, as one line, when it is something the operator can fix (a setting, a
  * busy port or data directory, a database that cannot be reached or refuses us); undefined for a
@@ -51,6 +57,10 @@ function startupProblem(error: unknown): string | undefined {
   if (error instanceof DataDirInUseError) return error.message;
   if (error instanceof pg.DatabaseError) return `the database refused to start the server: ${error.message}`;
   const { code, message } = error as { code?: unknown; message?: unknown };
+  // pg and pg-pool report a server that accepts connections but never answers without a code.
+  if (typeof message === 'string' && UNANSWERED_DATABASE.some((text) => message.startsWith(text))) {
+    return `the database did not answer: ${message}`;
+  }
   if (typeof code !== 'string' || !OPERATIONAL_CODES.has(code)) return undefined;
   // node-postgres reports a refused connection as an AggregateError without a message.
   return typeof message === 'string' && message !== '' ? message : code;
@@ -75,14 +85,19 @@ async function startOrExit<T>(
 const config = configOrExit();
 const services = await startOrExit('open the database', () => createServices(config));
 const stopServices = () => closeServices(services);
+// Settings checked against the built routes (RATE_LIMIT_ROUTES) fail here, as one line too. Before
+// the first tenant is made: a start that fails on them must not leave a key nobody was shown.
+const app = await startOrExit('start', () => buildApp(services), stopServices);
 const first = await startOrExit(
   'create the first tenant',
   () => bootstrapFirstTenant(services),
-  stopServices,
+  async () => {
+    await app.close();
+    await stopServices();
+  },
 );
-// Settings checked against the built routes (RATE_LIMIT_ROUTES) fail here, as one line too.
-const app = await startOrExit('start', () => buildApp(services), stopServices);
 
+// Shown as soon as it exists, so that a start failing later (a busy port) has shown it all the same.
 if (first) {
   process.stdout.write(
     [

@@ -170,6 +170,12 @@ describe('what an operator can fix', () => {
       (busy: number) => ({ DATABASE_URL: `postgres://nobody@127.0.0.1:${busy + 1}/nothing` }),
       /cannot open the database: .*ECONNREFUSED/,
     ],
+    [
+      // The blocker accepts connections and never answers.
+      'a database that never answers',
+      (busy: number) => ({ DATABASE_URL: `postgres://nobody@127.0.0.1:${busy}/nothing` }),
+      /cannot open the database: the database did not answer: /,
+    ],
   ])('%s stops the start with one line', async (_, env, expected) => {
     const dir = await tempDir('partnerline-operator');
     const blocker = createServer();
@@ -184,6 +190,27 @@ describe('what an operator can fix', () => {
       expect(lines[0]).toMatch(expected);
     } finally {
       blocker.close();
+      await dir.remove();
+    }
+  });
+});
+
+describe('a first start that fails on its settings', () => {
+  it('creates no tenant, so the next start still creates it and shows its key', async () => {
+    const dir = await tempDir('partnerline-failed-first');
+    try {
+      const env = { DATA_DIR: dir.path, RATE_LIMIT_ROUTES: 'POST /no-such-route=1/60' };
+      const failed = await startProcess(['--import', 'tsx', 'src/main.ts'], childEnv(env)).finished;
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(/RATE_LIMIT_ROUTES names POST \/no-such-route/);
+      expect(failed.stdout).not.toMatch(PRINTED_KEY);
+      const next = await startServerProcess({ DATA_DIR: dir.path });
+      try {
+        expect(next.stdout()).toMatch(PRINTED_KEY);
+      } finally {
+        await next.stop();
+      }
+    } finally {
       await dir.remove();
     }
   });
