@@ -33,6 +33,9 @@ export function withinSupportedRange(ms: number): Date {
  * timestamp is taken as given. `to` bounds are exclusive of the next day, hence `lt`; the last
  * supported day has no next day to write, so it ends inclusively at its last millisecond.
  */
+/** Fraction digits past the millisecond, not all zero: `.1880001`, `.188001Z`. */
+const SUB_MILLISECOND = /\.\d{3}0*[1-9]\d*(?:Z|[+-]\d{2}:?\d{2})?$/i;
+
 export function dateBound(
   field: string,
   value: string,
@@ -60,7 +63,9 @@ export function dateBound(
       errors: [{ field, code: 'out_of_range', message }],
     });
   }
-  if (edge === 'from') return { op: '>=', at };
+  // Stored times have whole milliseconds and a Date keeps no more: a `from` with a part of a
+  // millisecond (`.188001`) starts after the millisecond it is in; a `to` ends within it anyway.
+  if (edge === 'from') return { op: '>=', at: SUB_MILLISECOND.test(value) ? new Date(at.getTime() + 1) : at };
   if (!day) return { op: '<=', at };
   const next = at.getTime() + DAY_MS;
   return isSupportedInstant(next) ? { op: '<', at: new Date(next) } : { op: '<=', at: new Date(LATEST) };

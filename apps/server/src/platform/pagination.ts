@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { type SelectQueryBuilder, sql } from 'kysely';
 import type { DB } from './db/index.ts';
 import { ApiError } from './errors.ts';
+import { type IdPrefix, idPattern } from './ids.ts';
 
 export const PaginationQuery = {
   page: Type.Optional(
@@ -11,11 +12,8 @@ export const PaginationQuery = {
     Type.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Rows per page, 1-100 (default 50)' }),
   ),
   cursor: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 200,
-      description: 'Cursor mode: `nextCursor` of the previous page',
-    }),
+    // No maxLength: text of any length that is not a cursor of this list is 400 invalid_cursor.
+    Type.String({ minLength: 1, description: 'Cursor mode: `nextCursor` of the previous page' }),
   ),
 };
 
@@ -52,7 +50,7 @@ function decodeCursor(cursor: string, idPrefix: string): string {
   if (
     bytes.toString('base64url') !== cursor ||
     text !== `${CURSOR_VERSION}:${id}` ||
-    !new RegExp(`^${idPrefix}_[0-9a-z]{26}$`).test(id)
+    !new RegExp(idPattern(idPrefix as IdPrefix)).test(id)
   ) {
     throw new ApiError('invalid_cursor', 'The cursor is not one this list returned; start again without it');
   }

@@ -43,7 +43,10 @@ const exact = createAjv(false);
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'querystring' || httpPart === 'params' ? coercing : exact;
   const validate = ajv.compile(schema as object);
+  const integers = httpPart === 'querystring' ? integerFields(schema) : [];
   return (data: unknown) => {
+    const written = integers.length > 0 ? nonDecimalIntegers(integers, data) : [];
+    if (written.length > 0) return { error: written };
     if (!holdsUnstorableText(data)) return validate(data) || { error: validate.errors ?? [] };
     if (httpPart === 'params') {
       return {
@@ -58,6 +61,37 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
     return { error: [...unstorable, ...(validate.errors ?? [])] };
   };
 };
+
+/** A query integer as people write one: decimal digits, no sign but `-`. */
+const DECIMAL_INTEGER = /^-?\d+$/;
+
+/** The integer fields of a query string's schema. */
+function integerFields(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  return Object.keys(properties).filter((key) => properties[key]?.type === 'integer');
+}
+
+/**
+ * Ajv would coerce any text JavaScript reads as a number (`0x10`, `1e1`, ` 5`, `+5`, `2.0`) into an
+ * integer field; a query integer must be written in plain decimal digits, or it is refused like
+ * any other value that is not an integer.
+ */
+function nonDecimalIntegers(fields: readonly string[], data: unknown): ErrorObject[] {
+  if (typeof data !== 'object' || data === null) return [];
+  const errors: ErrorObject[] = [];
+  for (const field of fields) {
+    const value = (data as Record<string, unknown>)[field];
+    if (typeof value !== 'string' || DECIMAL_INTEGER.test(value)) continue;
+    errors.push({
+      instancePath: `/${field}`,
+      schemaPath: `#/properties/${field}/type`,
+      keyword: 'type',
+      params: { type: 'integer' },
+      message: 'must be integer',
+    });
+  }
+  return errors;
+}
 
 function describe(limit: unknown, unit: string, plural = `${unit}s`): string {
   return `${String(limit)} ${limit === 1 ? unit : plural}`;

@@ -186,7 +186,12 @@ describe('bad paging parameters: 400, never clamped', () => {
     ['page=abc', 'page=abc', 'page'],
     ['page=-2', 'page=-2', 'page'],
     ['an empty cursor', 'cursor=', 'cursor'],
-    ['a cursor over 200 characters', `cursor=${'a'.repeat(201)}`, 'cursor'],
+    ['limit=0x10', 'limit=0x10', 'limit'],
+    ['limit=1e1', 'limit=1e1', 'limit'],
+    ['limit=+5', 'limit=%2B5', 'limit'],
+    ['limit=2.0', 'limit=2.0', 'limit'],
+    ['a limit with a space', 'limit=%205', 'limit'],
+    ['page=0x2', 'page=0x2', 'page'],
     ['page and cursor together', 'page=2&cursor=abc', 'cursor'],
     ['createdFrom after createdTo', 'createdFrom=2026-03-02&createdTo=2026-03-01', 'createdFrom'],
     [
@@ -212,6 +217,8 @@ describe('bad paging parameters: 400, never clamped', () => {
     ['the right prefix and a bad id', () => Buffer.from('v1:prt_123').toString('base64url')],
     ['an unknown version', () => Buffer.from(`v9:${newId('prt')}`).toString('base64url')],
     ['a cursor of another list', () => Buffer.from(`v1:${newId('cus')}`).toString('base64url')],
+    ['an id no id can be', () => Buffer.from(`v1:prt_${'z'.repeat(26)}`).toString('base64url')],
+    ['text over 200 characters', () => 'a'.repeat(201)],
   ];
 
   it.each(cursors)('a cursor that is %s: 400 invalid_cursor', async (_, cursor) => {
@@ -269,6 +276,17 @@ describe('filters', () => {
     expect(idsOf(await list(tenant, 'q=navy.EXAMPLE'))).toEqual([grace.id]);
     expect(idsOf(await list(tenant, 'q=example'))).toEqual([nameless.id, grace.id, ada.id]);
     expect(idsOf(await list(tenant, 'q=nobody'))).toEqual([]);
+  });
+
+  it('q finds the exact stored text of any script, whatever case the letters fold to', async () => {
+    const tenant = await createTenant(server);
+    const sisyphus = await createPartner(tenant, { name: 'ΣΊΣΥΦΟΣ Trading' });
+    const istanbul = await createPartner(tenant, { name: 'İstanbul Ltd' });
+    const q = async (text: string) => idsOf(await list(tenant, `q=${encodeURIComponent(text)}`));
+    expect(await q('ΣΊΣΥΦΟΣ')).toEqual([sisyphus.id]);
+    expect(await q('ΣΊΣΥΦΟΣ Trading')).toEqual([sisyphus.id]);
+    expect(await q('İstanbul')).toEqual([istanbul.id]);
+    expect(await q('İSTANBUL LTD')).toEqual([istanbul.id]);
   });
 
   it('q takes %, _ and \\ literally', async () => {
@@ -348,6 +366,21 @@ describe('createdFrom and createdTo', () => {
       [],
     );
     expect(await names('createdTo=2026-03-01T00:00:00Z')).toEqual(['feb28Late', 'mar1Start']);
+  });
+
+  it('a bound with a part of a millisecond: from starts after that millisecond, to ends within it', async () => {
+    // mar1Late was created at 23:59:59.999: not at or after .999001, but at or before it.
+    expect(await names('createdFrom=2026-03-01T23:59:59.999001Z&createdTo=2026-03-02')).toEqual([
+      'mar2Start',
+    ]);
+    expect(await names('createdFrom=2026-03-01T23:59:59.9990Z&createdTo=2026-03-02')).toEqual([
+      'mar1Late',
+      'mar2Start',
+    ]);
+    expect(await names('createdFrom=2026-03-01&createdTo=2026-03-01T23:59:59.999001Z')).toEqual([
+      'mar1Late',
+      'mar1Start',
+    ]);
   });
 
   it('timestamps with an offset are converted to UTC', async () => {
