@@ -1,3 +1,4 @@
+import { Server as NetServer } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { commissionsModule } from './modules/commissions/index.ts';
@@ -154,6 +155,12 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.addHook('preClose', (done) => {
     closing = true;
     done();
+  });
+  app.decorate('stopAccepting', () => {
+    closing = true;
+    // net.Server's own close: http.Server's would also drop the idle keep-alive connections at
+    // once, resetting a request a client is sending on one at that very moment.
+    if (app.server.listening) NetServer.prototype.close.call(app.server);
   });
   app.setValidatorCompiler(validatorCompiler);
   app.decorate('services', services);

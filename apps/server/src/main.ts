@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:net';
 import pg from 'pg';
 import { buildApp } from './app.ts';
 import { closeServices, createServices } from './platform/boot.ts';
@@ -122,12 +123,32 @@ await startOrExit(
   },
 );
 
+/**
+ * How long a shutdown lets the clients of open keep-alive connections learn that the server goes
+ * away (a request gets 503 and `Connection: close`) before the connections still idle are closed.
+ */
+const DRAIN_MS = 1_000;
+
+/** Resolves once no connection is open, or after DRAIN_MS. */
+async function drained(server: Server): Promise<void> {
+  const deadline = Date.now() + DRAIN_MS;
+  while (Date.now() < deadline) {
+    const open = await new Promise<number>((resolve) =>
+      server.getConnections((error, count) => resolve(error ? 0 : count)),
+    );
+    if (open === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   app.log.info({ signal }, 'shutting down: finishing in-flight requests');
   try {
+    app.stopAccepting();
+    await drained(app.server);
     await app.close();
     await closeServices(services);
     process.exit(0);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -109,6 +109,52 @@ describe('first start on an empty DATA_DIR', () => {
     const exit = await running.finished;
     expect(exit.code).toBe(0);
     server = undefined;
+  });
+});
+
+describe('shutdown under keep-alive load', () => {
+  it('resets no connection: requests on open connections get 503, then the listener is gone', async () => {
+    const dir = await tempDir('partnerline-drain');
+    const running = await startServerProcess({ DATA_DIR: dir.path });
+    const { hostname, port } = new URL(running.url);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const outcomes = new Map<string, number>();
+    const count = (outcome: string) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    const get = () =>
+      new Promise<string>((resolve) => {
+        const req = request({ hostname, port, path: '/health', agent }, (res) => {
+          res.resume();
+          res.once('end', () => resolve(`status ${res.statusCode}`));
+        });
+        req.once('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
+        req.end();
+      });
+    let stopped = false;
+    const loop = async () => {
+      while (!stopped) {
+        const outcome = await get();
+        count(outcome);
+        if (outcome === 'error ECONNREFUSED') return;
+      }
+    };
+    try {
+      const loops = Array.from({ length: 4 }, loop);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      running.child.kill('SIGTERM');
+      const exit = await running.finished;
+      stopped = true;
+      await Promise.all(loops);
+      expect(exit.code).toBe(0);
+      const seen = Object.fromEntries(outcomes);
+      expect(Object.keys(seen).sort(), JSON.stringify(seen)).toEqual(
+        ['error ECONNREFUSED', 'status 200', 'status 503'].filter((key) => key in seen),
+      );
+      expect(seen['status 503'], JSON.stringify(seen)).toBeGreaterThan(0);
+    } finally {
+      stopped = true;
+      agent.destroy();
+      await dir.remove();
+    }
   });
 });
 

@@ -14,6 +14,12 @@ import type { KeyRoute } from './tenant-route.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
+    /**
+     * The first step of a shutdown: stop accepting connections and answer every request that still
+     * arrives on an open one with 503 and `Connection: close`, leaving those connections open for
+     * their clients to read that answer. `close()` follows.
+     */
+    stopAccepting(): void;
   }
   interface FastifyRequest {
     /** Set by the tenant API's authentication hook before any handler runs. */
