@@ -152,8 +152,9 @@ export function documentEtag(schema: FastifySchema | undefined): FastifySchema {
 
 /**
  * The headers a response may carry. Past the key gate every answer reports the key's budgets; on
- * other routes only a request without a key takes from a budget (per client IP), and it can only
- * be answered 401 (`api_key_missing`) or 429.
+ * other routes a request without a valid key takes from a budget per client IP, which refuses it
+ * (401 or 429), except the leak report, every answer of which takes from one. Successful answers
+ * of versioned resources carry their ETag; POST answers may be replays.
  */
 function responseHeaderNames(
   status: string,
@@ -200,7 +201,10 @@ const IDEMPOTENCY_KEY = {
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
-/** Adds to each response of the generated document a `$ref` to every header it may carry. */
+/**
+ * Completes the generated document from the markers the routes left: each response gets a `$ref`
+ * to every header it may carry, POSTs their Idempotency-Key, tenant operations their scope.
+ */
 function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
   for (const pathItem of Object.values(document.paths ?? {}) as Record<string, OpenApiOperation>[]) {
     for (const [method, operation] of Object.entries(pathItem)) {

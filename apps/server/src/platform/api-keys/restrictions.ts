@@ -1,5 +1,5 @@
 import { withinAllowList } from '../auth/ip-allowlist.ts';
-import type { Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
+import type { KeyQuota, KeyRateLimit } from '../db/index.ts';
 import { selectScoped } from '../db/tenant-scope.ts';
 import { ApiError, type FieldError } from '../errors.ts';
 import type { KeyContext, KeySettings } from './service.ts';
@@ -24,11 +24,10 @@ export async function callerRestrictions(
   ctx: Pick<KeyContext, 'db' | 'tenantId' | 'actor'>,
 ): Promise<KeyRestrictions | undefined> {
   if (ctx.actor.type !== 'api_key') return undefined;
-  const row = await selectScoped({ db: ctx.db as Db, tenantId: ctx.tenantId }, 'apiKeys')
+  return selectScoped(ctx, 'apiKeys')
     .select(['allowedIps', 'expiresAt', 'rateLimit', 'quota'])
     .where('id', '=', ctx.actor.keyId)
     .executeTakeFirst();
-  return row;
 }
 
 /** A new key's settings with each restriction the request leaves out taken from the caller's. */
