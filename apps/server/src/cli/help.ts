@@ -10,7 +10,10 @@ const EMBEDDED_NOTE = [
   'that uses DATA_DIR before running a command on it. On PostgreSQL the CLI and servers run side by side.',
 ];
 
-const EXIT_CODES = ['Exit codes: 0 done, 1 the command failed, 2 bad arguments.'];
+const EXIT_CODES = [
+  'Exit codes: 0 done, 1 the command failed (a key change that was saved but could not be sent to',
+  'running servers is 1 too: they apply it when their cached keys expire), 2 bad arguments.',
+];
 
 function usageLine(command: Command): string {
   const options = Object.entries(command.options).map(([name, spec]) => {

@@ -143,6 +143,16 @@ describe('a server whose Redis accepts connections but never answers', () => {
     expect(revoked.status).toBe(200);
     expect((await call(server!, 'GET', '/api/v1/me', { key: key.key })).body.code).toBe('api_key_revoked');
   });
+
+  it('the CLI, sending a change itself, gives up on Redis and says the change is saved', async () => {
+    const { config, database } = server!.services;
+    const silentUrl = config.redisUrl as string;
+    await expect(
+      sendKeyChange({ ...config, redisUrl: silentUrl }, database, { keyId: 'key_x' }),
+    ).rejects.toThrow(
+      /^the change is saved, but Redis could not send it to running servers \(.*\); they apply it when their cached keys expire/,
+    );
+  });
 });
 
 describe('a fail-closed server whose Redis is unreachable', () => {

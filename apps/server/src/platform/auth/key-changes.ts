@@ -223,15 +223,25 @@ export async function sendKeyChange(config: Config, database: Database, change: 
   const payload = JSON.stringify(change);
   if (config.redisUrl) {
     const redis = new Redis(config.redisUrl, {
-      maxRetriesPerRequest: 2,
-      connectTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      connectTimeout: PUBLISH_TIMEOUT_MS,
       commandTimeout: PUBLISH_TIMEOUT_MS,
     });
     redis.on('error', () => {
       // Reported once, by the failed publish below.
     });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await redis.publish(redisKeyChangeChannel(config.rateLimits.redisPrefix), payload);
+      // Connecting included, the change waits at most PUBLISH_TIMEOUT_MS to be sent, as in a server.
+      await Promise.race([
+        redis.publish(redisKeyChangeChannel(config.rateLimits.redisPrefix), payload),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${PUBLISH_TIMEOUT_MS} ms`)),
+            PUBLISH_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (error) {
       throw new Error(
         `the change is saved, but Redis could not send it to running servers (${(error as Error).message}); ` +
@@ -239,6 +249,7 @@ export async function sendKeyChange(config: Config, database: Database, change: 
         { cause: error },
       );
     } finally {
+      clearTimeout(timer);
       redis.disconnect();
     }
     return;
