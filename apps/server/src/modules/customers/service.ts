@@ -13,6 +13,7 @@ import { assertVersionMatches } from '../../platform/http/etag.ts';
 import { newId } from '../../platform/ids.ts';
 import { type PageRequest, paginate } from '../../platform/pagination.ts';
 import { queueWebhookEvent, transactionWithOutbox } from '../../platform/webhooks/outbox.ts';
+import { groupForPartner, isLifetimeGroup } from '../partner-groups/service.ts';
 import { getPartnerOrThrow } from '../partners/service.ts';
 
 export type Customer = Omit<Selectable<CustomersTable>, 'tenantId'>;
@@ -125,9 +126,22 @@ export interface CustomerInput extends CustomerIdentity {
   lifetime?: boolean | undefined;
 }
 
+/**
+ * A partner a customer is attributed to by hand: it must exist, and not be revoked (revoked partners
+ * gain no new customers). Returns whether its group makes the customers it brings lifetime ones,
+ * as an attributing event would.
+ */
+async function attributableBy(ctx: DomainContext, partnerId: string): Promise<{ lifetime: boolean }> {
+  const partner = await getPartnerOrThrow(ctx, partnerId);
+  if (partner.status === 'revoked') {
+    throw new ApiError('invalid_state', `Partner ${partnerId} is revoked: it gains no new customers`);
+  }
+  return { lifetime: isLifetimeGroup(await groupForPartner(ctx, partner.groupKey)) };
+}
+
 /** Creates a customer by hand, attributed to a partner when one is given. */
 export async function createCustomer(ctx: DomainContext, input: CustomerInput): Promise<Customer> {
-  if (input.partnerId) await getPartnerOrThrow(ctx, input.partnerId);
+  const partner = input.partnerId ? await attributableBy(ctx, input.partnerId) : undefined;
   return transactionWithOutbox(ctx.db, async (trx) => {
     try {
       const customer = await trx
@@ -140,7 +154,7 @@ export async function createCustomer(ctx: DomainContext, input: CustomerInput): 
           name: input.name ?? null,
           partnerId: input.partnerId ?? null,
           attributedAt: input.partnerId ? ctx.now : null,
-          lifetime: input.lifetime ?? false,
+          lifetime: input.lifetime ?? partner?.lifetime ?? false,
           createdAt: ctx.now,
           updatedAt: ctx.now,
         })
@@ -203,17 +217,20 @@ export async function updateCustomer(
   changes: Omit<Partial<CustomerInput>, 'externalId'>,
   ifMatch?: readonly number[],
 ): Promise<Customer> {
-  if (changes.partnerId) await getPartnerOrThrow(ctx, changes.partnerId);
+  const partner = changes.partnerId ? await attributableBy(ctx, changes.partnerId) : undefined;
   return transactionWithOutbox(ctx.db, async (trx) => {
     const tx = { ...ctx, db: trx };
     // Read locked: concurrent changes (and events attributing the customer) apply one after the other.
     const before = await lockCustomerOrThrow(tx, id);
     assertVersionMatches(ifMatch, before.version);
     const reattributed = changes.partnerId !== undefined && changes.partnerId !== before.partnerId;
+    // A customer moved to another partner (or to none) is that partner's as if its group had
+    // brought it: lifetime only in a lifetime group, unless the PATCH says otherwise.
+    const lifetime = changes.lifetime ?? (reattributed ? (partner?.lifetime ?? false) : undefined);
     const set = {
       ...(changes.email !== undefined ? { email: changes.email.toLowerCase() } : {}),
       ...(changes.name !== undefined ? { name: changes.name } : {}),
-      ...(changes.lifetime !== undefined ? { lifetime: changes.lifetime } : {}),
+      ...(lifetime !== undefined && lifetime !== before.lifetime ? { lifetime } : {}),
       ...(reattributed
         ? { partnerId: changes.partnerId ?? null, attributedAt: changes.partnerId ? ctx.now : null }
         : {}),

@@ -17,7 +17,7 @@ import {
 } from '../commissions/service.ts';
 import { type Customer, upsertCustomerForEvent } from '../customers/service.ts';
 import { leadCommission, saleCommissionMinor } from '../partner-groups/rules.ts';
-import type { PartnerGroup } from '../partner-groups/service.ts';
+import { isLifetimeGroup, type PartnerGroup } from '../partner-groups/service.ts';
 import {
   applyRefund,
   findSaleForUpdate,
@@ -66,10 +66,6 @@ export interface Outcome {
 }
 
 /** A group that pays for life (recurring without end) binds the customers it brings for life. */
-function isLifetime(group: PartnerGroup): boolean {
-  return group.recurring && group.recurringMonths === null;
-}
-
 function ruleSnapshot(group: PartnerGroup, extra: Record<string, unknown>): Record<string, unknown> {
   return {
     groupId: group.id,
@@ -126,7 +122,7 @@ async function writeEffects(
 export function attributeWith(step: Step) {
   const { referral } = step;
   if (!referral?.attributable) return undefined;
-  return { partnerId: referral.partner.id, at: step.occurredAt, lifetime: isLifetime(referral.group) };
+  return { partnerId: referral.partner.id, at: step.occurredAt, lifetime: isLifetimeGroup(referral.group) };
 }
 
 export async function processClick(step: Step): Promise<Outcome> {
@@ -183,7 +179,9 @@ function earnsOnSale(group: PartnerGroup, customer: Customer, firstSale: boolean
   if (firstSale || customer.lifetime) return true;
   if (!group.recurring) return false;
   if (group.recurringMonths === null || customer.attributedAt === null) return true;
-  return occurredAt < addMonths(customer.attributedAt, group.recurringMonths);
+  // Within recurringMonths of the attribution: not before it either.
+  const from = customer.attributedAt;
+  return occurredAt >= from && occurredAt < addMonths(from, group.recurringMonths);
 }
 
 /**

@@ -47,7 +47,11 @@ export const CreateEventBody = Type.Object(
         description: 'Your own event or order id: a repeat is not processed twice',
       }),
     ),
-    occurredAt: Type.Optional(TimestampInput),
+    occurredAt: Type.Optional({
+      ...TimestampInput,
+      description: 'When it happened (default: now); at most a day in the future',
+      examples: ['2026-05-01T09:30:00.000Z'],
+    }),
     metadata: Type.Optional(Metadata),
   },
   {

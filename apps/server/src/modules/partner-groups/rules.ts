@@ -91,6 +91,17 @@ export function leadCommission(
       },
     ]);
   }
+  if (currency !== undefined && rule.amounts[currency] === undefined) {
+    // Attributing the customer without its lead commission would lose that commission for good.
+    const listed = currencies.sort().join(', ');
+    throw validationError([
+      {
+        field: 'currency',
+        code: 'invalid_value',
+        message: `currency must be one the partner's lead commission is paid in: ${listed}`,
+      },
+    ]);
+  }
   const chosen = currency ?? currencies[0];
   const amountMinor = chosen === undefined ? undefined : rule.amounts[chosen];
   return chosen === undefined || amountMinor === undefined ? undefined : { amountMinor, currency: chosen };

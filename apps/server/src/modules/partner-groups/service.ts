@@ -225,6 +225,11 @@ export function applicableGroupStamp(ctx: ScopeContext, groupKey: Expression<str
     .limit(1);
 }
 
+/** Whether a group's customers earn its partners recurring commissions for life. */
+export function isLifetimeGroup(group: PartnerGroup): boolean {
+  return group.recurring && group.recurringMonths === null;
+}
+
 /**
  * The group whose rules apply to a partner: its `groupKey`'s group, else the tenant's default.
  * With the partner's `applicableGroupStamp`, an unchanged group comes from memory.

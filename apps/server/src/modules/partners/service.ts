@@ -211,7 +211,9 @@ export async function updatePartner(
           before: { ...before },
           after: { ...after },
         });
-        await queueWebhookEvent(tx, 'partner.updated', after);
+        // With a status change as well, the transition's message alone carries the partner as
+        // this PATCH leaves it: one change, one message, never an intermediate state.
+        if (status === undefined) await queueWebhookEvent(tx, 'partner.updated', after);
       }
       // A status change is the same transition as POST /activate or /revoke, audited and sent as one.
       if (status !== undefined) {

@@ -236,6 +236,45 @@ describe('PATCH /customers/{id}', () => {
     expect(actions).toEqual(['customer.created', 'customer.reattributed', 'customer.reattributed']);
   });
 
+  it("a customer moved by hand is lifetime as its new partner's group makes the customers it brings", async () => {
+    const group = await api('POST', '/partner-groups', {
+      key: `life-${++counter}`,
+      name: 'Life',
+      recurring: true,
+      recurringMonths: null,
+    });
+    expect(group.status, JSON.stringify(group.body)).toBe(201);
+    const lifePartner = (
+      await api('POST', '/partners', { email: `life-${counter}@example.com`, groupKey: group.body.data.key })
+    ).body.data.id;
+    const created = await createCustomer({ externalId: externalId(), partnerId: lifePartner });
+    expect(created.lifetime).toBe(true);
+    // To a partner of the (non-recurring) default group: no longer lifetime.
+    const moved = await api('PATCH', `/customers/${created.id}`, { partnerId: partnerA });
+    expect(moved.body.data).toMatchObject({ partnerId: partnerA, lifetime: false });
+    const back = await api('PATCH', `/customers/${created.id}`, { partnerId: lifePartner });
+    expect(back.body.data.lifetime).toBe(true);
+    expect((await api('PATCH', `/customers/${created.id}`, { partnerId: null })).body.data.lifetime).toBe(
+      false,
+    );
+    // Said in the request, it stands.
+    const kept = await api('PATCH', `/customers/${created.id}`, { partnerId: partnerA, lifetime: true });
+    expect(kept.body.data).toMatchObject({ partnerId: partnerA, lifetime: true });
+  });
+
+  it('refuses to attribute a customer to a revoked partner: 409 invalid_state, nothing written', async () => {
+    const revoked = await createPartner(tenant.key, `gone-${++counter}@example.com`);
+    expect((await api('POST', `/partners/${revoked}/revoke`, {})).status).toBe(200);
+    const id = externalId();
+    const refused = await api('POST', '/customers', { externalId: id, partnerId: revoked });
+    expect([refused.status, refused.body.code]).toEqual([409, 'invalid_state']);
+    expect((await api('GET', `/customers?q=${id}`)).body.data).toEqual([]);
+    const customer = await createCustomer({ externalId: externalId() });
+    const moved = await api('PATCH', `/customers/${customer.id}`, { partnerId: revoked });
+    expect([moved.status, moved.body.code]).toEqual([409, 'invalid_state']);
+    expect((await api('GET', `/customers/${customer.id}`)).body.data.partnerId).toBeNull();
+  });
+
   it('the same partner again is no re-attribution and changes nothing', async () => {
     const created = await createCustomer({ externalId: externalId(), partnerId: partnerA });
     clock.advance(1000);

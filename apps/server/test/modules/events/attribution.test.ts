@@ -261,6 +261,9 @@ describe('recurring rules', () => {
     expect(inside.commissions).toMatchObject([{ kind: 'sale', amount: '20.00' }]);
     const after = created(await program.event(sale('crm-1')));
     expect(after).toMatchObject({ partnerId: partner.id, commissions: [] });
+    // Within recurringMonths after the attribution: a sale dated before it earns nothing.
+    const before = created(await program.event(sale('crm-1', { occurredAt: daysAgo(150) })));
+    expect(before).toMatchObject({ partnerId: partner.id, commissions: [] });
   });
 
   it('with recurringMonths, a window from January 31 ends with February', async () => {
@@ -373,7 +376,14 @@ describe('fixed-amount rules', () => {
     expect(created(await lead(2, { currency: 'JPY' })).commissions).toMatchObject([
       { amount: '700', currency: 'JPY' },
     ]);
-    expect(created(await lead(3, { currency: 'USD' })).commissions).toEqual([]);
+    // A currency the group pays no lead commission in would attribute the customer and lose the
+    // commission for good: refused instead, and nothing is written.
+    const unpaid = await lead(3, { currency: 'USD' });
+    expectFieldError(unpaid, 'currency');
+    expect(unpaid.body.errors[0].message).toContain('EUR, JPY');
+    expect(
+      (await listAll(program, '/customers')).map((c: { externalId: string }) => c.externalId),
+    ).not.toContain('crm-3');
   });
 });
 

@@ -169,6 +169,28 @@ describe('a message for each domain change', () => {
     expect(paidCommission?.payload.data.status).toBe('paid');
   });
 
+  it('a PATCH that changes a field and the status sends one message, with the partner as it left it', async () => {
+    const program = await startProgram(server);
+    const endpoint = await subscribe(program, { eventTypes: ['partner.updated', 'partner.revoked'] });
+    const partner = await program.partner();
+    expect((await program.post(`/partners/${partner.id}/revoke`, {})).status).toBe(200);
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 1);
+    const patched = await program.patch(`/partners/${partner.id}`, { name: 'Renamed', status: 'active' });
+    expect(patched.status).toBe(200);
+    const revokedAgain = await program.patch(`/partners/${partner.id}`, { name: 'Gone', status: 'revoked' });
+    expect(revokedAgain.status).toBe(200);
+    await receiver.waitFor(() => receiver.at(endpoint.path).length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sent = receiver.at(endpoint.path).map((r) => {
+      const data = r.payload.data as { name: string; status: string };
+      return [r.payload.type, data.name, data.status];
+    });
+    expect(sent.slice(1)).toEqual([
+      ['partner.updated', 'Renamed', 'active'],
+      ['partner.revoked', 'Gone', 'revoked'],
+    ]);
+  });
+
   it('sends only the subscribed types, and nothing from before the endpoint existed', async () => {
     const program = await startProgram(server);
     const before = await program.partner();

@@ -12,7 +12,12 @@ const CreateCustomerBody = Type.Object(
     email: Type.Optional(CustomerEmail),
     name: Type.Optional(CustomerName),
     partnerId: Type.Optional(Id('prt', { description: 'Attribute the customer to this partner' })),
-    lifetime: Type.Optional(Type.Boolean({ default: false })),
+    lifetime: Type.Optional(
+      Type.Boolean({
+        description:
+          "Every sale earns the partner a commission; default: as the partner's group makes the customers it brings (false without a partner)",
+      }),
+    ),
   },
   {
     additionalProperties: false,
@@ -40,6 +45,7 @@ export function createCustomerRoute(app: App): void {
             'unsupported_media_type',
             'not_found',
             'customer_external_id_taken',
+            'invalid_state',
           ]),
         },
       },

@@ -42,6 +42,7 @@ export function updateCustomerRoute(app: App): void {
             'unsupported_media_type',
             'not_found',
             'precondition_failed',
+            'invalid_state',
           ]),
         },
       },
