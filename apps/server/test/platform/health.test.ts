@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPostgres } from '../helpers/database.ts';
 import { call } from '../helpers/http.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
@@ -20,5 +21,26 @@ describe('health', () => {
     const response = await call(server, 'GET', '/ready');
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ status: 'ok' });
+  });
+});
+
+// PGlite answers one statement at a time: a transaction that does not end holds every other one.
+describe.skipIf(onPostgres)('GET /ready while the database does not answer', () => {
+  it('answers 503 instead of waiting for it', async () => {
+    let release: () => void = () => {};
+    const held = server.services.db.transaction().execute(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    try {
+      const response = await call(server, 'GET', '/ready');
+      expect([response.status, response.body.code]).toEqual([503, 'service_unavailable']);
+    } finally {
+      release();
+      await held;
+    }
+    expect((await call(server, 'GET', '/ready')).status).toBe(200);
   });
 });

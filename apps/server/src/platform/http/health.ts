@@ -13,6 +13,22 @@ const Status = Type.Object(
   { examples: [{ status: 'ok' }] },
 );
 
+/** How long /ready waits for the database: a probe must answer, also while the database does not. */
+const DATABASE_PROBE_TIMEOUT_MS = 2_000;
+
+/** `work`, or a rejection once `ms` have passed without it settling. */
+async function within(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. Without
  * Redis the process still serves, limiting in process (fail open), so /ready stays 200 and says
@@ -47,7 +63,7 @@ export function healthRoutes(app: App): void {
     },
     async (request) => {
       try {
-        await request.server.services.database.ping();
+        await within(request.server.services.database.ping(), DATABASE_PROBE_TIMEOUT_MS);
       } catch (error) {
         request.log.error({ err: error }, 'readiness check failed');
         throw new ApiError('service_unavailable', 'The database is not reachable');
