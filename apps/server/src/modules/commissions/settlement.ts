@@ -1,4 +1,5 @@
 import type { DomainContext } from '../../platform/context.ts';
+import type { CommissionKind } from '../../platform/db/index.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { queueWebhookEvents } from '../../platform/webhooks/outbox.ts';
 import { COMMISSION_COLUMNS, commissionView, rejectUnpaidCommissions, reverseForRefund } from './service.ts';
@@ -64,21 +65,21 @@ export async function releasePayoutCommissions(ctx: Ctx, payoutId: string): Prom
     .where('id', 'in', inPayout)
     .returning(['id', 'kind', 'transactionId'])
     .execute();
-  const earned = released.filter((row) => row.kind !== 'clawback' && row.transactionId !== null);
-  if (earned.length > 0) await unwindClawbacks(ctx, earned as { id: string; transactionId: string }[]);
+  const earned = released.filter(
+    (row): row is { id: string; kind: CommissionKind; transactionId: string } =>
+      row.kind !== 'clawback' && row.transactionId !== null,
+  );
+  if (earned.length > 0) await unwindClawbacks(ctx, earned);
   return released.length;
 }
 
 /** See releasePayoutCommissions: the released commissions' clawbacks undone, their transactions applied. */
 async function unwindClawbacks(ctx: Ctx, earned: { id: string; transactionId: string }[]): Promise<void> {
+  const earnedIds = earned.map((row) => row.id);
   const clawbacks = selectScoped(ctx, 'commissions')
     .select('id')
     .where('kind', '=', 'clawback')
-    .where(
-      'reversesCommissionId',
-      'in',
-      earned.map((row) => row.id),
-    )
+    .where('reversesCommissionId', 'in', earnedIds)
     .where('status', '=', 'approved')
     .where('payoutId', 'is', null)
     .orderBy('id')
@@ -94,11 +95,7 @@ async function unwindClawbacks(ctx: Ctx, earned: { id: string; transactionId: st
   const heldElsewhere = await selectScoped(ctx, 'commissions')
     .select('transactionId')
     .where('kind', '=', 'clawback')
-    .where(
-      'reversesCommissionId',
-      'in',
-      earned.map((row) => row.id),
-    )
+    .where('reversesCommissionId', 'in', earnedIds)
     .where('status', '!=', 'rejected')
     .execute();
   const keepsClawbacks = new Set(heldElsewhere.map((row) => row.transactionId));
