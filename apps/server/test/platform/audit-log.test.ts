@@ -230,7 +230,7 @@ describe('what is audited', () => {
       expect(response.status).toBe(201);
       return response.body.data.id as string;
     };
-    const [first, second] = [await partner(), await partner()];
+    const [first, second, third] = [await partner(), await partner(), await partner()];
 
     clock.advance(60_000);
     const invited = await api('POST', `/partners/${first}/invite`);
@@ -254,7 +254,8 @@ describe('what is audited', () => {
     const customer = await api('POST', '/customers', { externalId: uniqueSlug('c'), partnerId: first });
     expect(customer.status).toBe(201);
     clock.advance(60_000);
-    const moved = await api('PATCH', `/customers/${customer.body.data.id}`, { partnerId: second });
+    // To an active partner: a revoked one gains no customers.
+    const moved = await api('PATCH', `/customers/${customer.body.data.id}`, { partnerId: third });
     expect(moved.status).toBe(200);
     const [movedEntry] = await audit(`resourceId=${customer.body.data.id}`);
     expect(movedEntry).toMatchObject({
@@ -262,7 +263,7 @@ describe('what is audited', () => {
       resourceType: 'customer',
       ...origin(moved),
     });
-    expect(movedEntry?.changes).toMatchObject({ partnerId: { before: first, after: second } });
+    expect(movedEntry?.changes).toMatchObject({ partnerId: { before: first, after: third } });
 
     const group = await api('GET', '/partner-groups/default');
     expect(group.status).toBe(200);
