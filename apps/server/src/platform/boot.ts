@@ -9,6 +9,7 @@ import { KeyVerifier, TenantDirectory } from './auth/key-verifier.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
+import { within } from './deadline.ts';
 import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
 import { FailoverRateLimitStore } from './rate-limit/failover-store.ts';
@@ -102,15 +103,7 @@ function redisProbe(url: string): NonNullable<Services['redisProbe']> {
           // Reported through the failed ping.
         });
       }
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('Redis did not answer in time')), REDIS_PROBE_TIMEOUT_MS);
-      });
-      try {
-        await Promise.race([ping(client), deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await within(ping(client), REDIS_PROBE_TIMEOUT_MS, 'Redis');
     },
     close: () => client?.disconnect(),
   };

@@ -1,19 +1,12 @@
 import type { Redis } from 'ioredis';
+import { within } from './deadline.ts';
 
 /** How long a process waits for Redis at start before it serves without it. */
 export const REDIS_START_TIMEOUT_MS = 2_000;
 
 /** Waits for `work` to settle, at most `ms`; never rejects. */
 export async function settleWithin(work: Promise<unknown>, ms = REDIS_START_TIMEOUT_MS): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([work.catch(() => {}), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await within(work, ms, 'Redis').catch(() => {});
 }
 
 /**

@@ -77,10 +77,9 @@ function wider(
   switch (field) {
     case 'allowedIps': {
       const list = caller.allowedIps ?? [];
-      const outside =
-        key.allowedIps === null ? undefined : key.allowedIps?.find((e) => !withinAllowList(e, list));
-      if (key.allowedIps === null) return `allowedIps must stay within ${list.join(', ')}`;
-      return outside === undefined ? undefined : `${outside} is outside the allowed IPs ${list.join(', ')}`;
+      if (!key.allowedIps) return `allowedIps must stay within ${list.join(', ')}`;
+      const outside = key.allowedIps.find((entry) => !withinAllowList(entry, list));
+      return outside && `${outside} is outside the allowed IPs ${list.join(', ')}`;
     }
     case 'expiresAt': {
       const limit = caller.expiresAt as Date;

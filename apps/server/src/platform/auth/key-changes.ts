@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { PgListener } from '../db/listener.ts';
+import { within } from '../deadline.ts';
 import { DEFAULT_REDIS_PREFIX } from '../rate-limit/settings.ts';
 import { connectWithin, settleWithin } from '../redis-connect.ts';
 
@@ -230,18 +231,10 @@ export async function sendKeyChange(config: Config, database: Database, change: 
     redis.on('error', () => {
       // Reported once, by the failed publish below.
     });
-    let timer: NodeJS.Timeout | undefined;
     try {
       // Connecting included, the change waits at most PUBLISH_TIMEOUT_MS to be sent, as in a server.
-      await Promise.race([
-        redis.publish(redisKeyChangeChannel(config.rateLimits.redisPrefix), payload),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${PUBLISH_TIMEOUT_MS} ms`)),
-            PUBLISH_TIMEOUT_MS,
-          );
-        }),
-      ]);
+      const channel = redisKeyChangeChannel(config.rateLimits.redisPrefix);
+      await within(redis.publish(channel, payload), PUBLISH_TIMEOUT_MS, 'Redis');
     } catch (error) {
       throw new Error(
         `the change is saved, but Redis could not send it to running servers (${(error as Error).message}); ` +
@@ -249,7 +242,6 @@ export async function sendKeyChange(config: Config, database: Database, change: 
         { cause: error },
       );
     } finally {
-      clearTimeout(timer);
       redis.disconnect();
     }
     return;

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { within } from '../deadline.ts';
 import { ApiError } from '../errors.ts';
 import type { App } from './fastify-types.ts';
 import { errorResponses, NoQuery } from './schemas.ts';
@@ -15,19 +16,6 @@ const Status = Type.Object(
 
 /** How long /ready waits for the database: a probe must answer, also while the database does not. */
 const DATABASE_PROBE_TIMEOUT_MS = 2_000;
-
-/** `work`, or a rejection once `ms` have passed without it settling. */
-async function within(work: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Liveness (`/health`) and readiness (`/ready`: the database answers). No key needed. Without
@@ -63,7 +51,7 @@ export function healthRoutes(app: App): void {
     },
     async (request) => {
       try {
-        await within(request.server.services.database.ping(), DATABASE_PROBE_TIMEOUT_MS);
+        await within(request.server.services.database.ping(), DATABASE_PROBE_TIMEOUT_MS, 'The database');
       } catch (error) {
         request.log.error({ err: error }, 'readiness check failed');
         throw new ApiError('service_unavailable', 'The database is not reachable');

@@ -34,6 +34,24 @@ async function partnerWithApproved(amounts: string[], currency = 'EUR') {
   return { partner, commissions };
 }
 
+/**
+ * Refunds 20.00 of the partner's one sale of 40.00 while its 8.00 commission is in a payout: a
+ * clawback of -4.00 records it, as if the commission had been paid.
+ */
+async function refundHalf(partnerId: string) {
+  const [sale] = (await api('GET', `/transactions?partnerId=${partnerId}`)).body.data;
+  const refund = await api('POST', '/events', {
+    type: 'refund',
+    saleExternalId: sale.externalId,
+    amount: '20.00',
+    currency: 'EUR',
+  });
+  expect(refund.status).toBe(201);
+  const [clawback] = refund.body.data.commissions;
+  expect(clawback).toMatchObject({ kind: 'clawback', amount: '-4.00', status: 'approved' });
+  return { sale, clawback };
+}
+
 const payoutCommissions = async (payoutId: string) =>
   (await api('GET', `/commissions?limit=100&payoutId=${payoutId}`)).body.data as any[];
 
@@ -288,16 +306,7 @@ describe('POST /payouts/{id}/mark-paid and /cancel', () => {
   it('a canceled payout undoes the clawback of a refund made meanwhile: the commission shrinks instead', async () => {
     const { partner, commissions } = await partnerWithApproved(['40.00']);
     const payout = (await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR' })).body.data;
-    const [sale] = (await api('GET', `/transactions?partnerId=${partner.id}`)).body.data;
-    const refund = await api('POST', '/events', {
-      type: 'refund',
-      saleExternalId: sale.externalId,
-      amount: '20.00',
-      currency: 'EUR',
-    });
-    expect(refund.status).toBe(201);
-    const [clawback] = refund.body.data.commissions;
-    expect(clawback).toMatchObject({ kind: 'clawback', amount: '-4.00', status: 'approved' });
+    const { sale, clawback } = await refundHalf(partner.id);
 
     expect((await api('POST', `/payouts/${payout.id}/cancel`)).status).toBe(200);
     // Nothing was paid, so nothing is taken back: the commission is reduced as an unpaid one is.
@@ -356,15 +365,7 @@ describe('POST /payouts/{id}/mark-paid and /cancel', () => {
     const january = (
       await api('POST', '/payouts', { partnerId: partner.id, currency: 'EUR', period: '2026-01' })
     ).body.data;
-    const [sale] = (await api('GET', `/transactions?partnerId=${partner.id}`)).body.data;
-    const refund = await api('POST', '/events', {
-      type: 'refund',
-      saleExternalId: sale.externalId,
-      amount: '20.00',
-      currency: 'EUR',
-    });
-    const [netted] = refund.body.data.commissions;
-    expect(netted).toMatchObject({ kind: 'clawback', amount: '-4.00' });
+    const { sale } = await refundHalf(partner.id);
     // A later sale's payout nets the clawback, and is paid: 20.00 - 4.00.
     await recordSale(api, { partnerId: partner.id, amount: '100.00', currency: 'EUR' });
     await waitForApproval(api, partner.id, 3);
