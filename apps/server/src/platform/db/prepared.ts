@@ -12,9 +12,9 @@ interface NamedStatement {
 
 /**
  * Submits a named statement as a query object of `pg`'s own. Handed a plain config object instead,
- * `pg` would copy it property by property (`Object.getOwnPropertyDescriptors`) on every call, which
- * cost more than anything else `pg` does for a one-row read; `new Query(text, values)` takes the
- * two as they are, and the name is set on the query before it is queued.
+ * `pg` would copy it property by property (`Object.getOwnPropertyDescriptors`) on every call, as
+ * dear as parsing the row of a one-row read; `new Query(text, values)` takes the two as they are,
+ * and the name is set on the query before it is queued.
  */
 function submitNamed(
   submit: (query: pg.Query) => unknown,
