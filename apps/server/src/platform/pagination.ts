@@ -60,18 +60,32 @@ function decodeCursor(cursor: string, idPrefix: string): string {
 // biome-ignore lint/suspicious/noExplicitAny: a query over any table whose rows have a text `id`
 type ListQuery<Row extends { id: string }> = SelectQueryBuilder<DB, any, Row>;
 
+export interface PageOrder {
+  /** The id column (`p.id`) as the query refers to it. */
+  idColumn: string;
+  idPrefix: string;
+  /**
+   * A column holding the first `length` characters of the id, which the query reads in order (an
+   * index's leading column ahead of the ids): rows are sorted by it first, which orders them the
+   * same, so the database sorts only the ids within each of its values, and stops at the page.
+   */
+  bucket?: { column: string; length: number };
+}
+
 /**
  * Runs a filtered list query in one of the two modes. Cursor mode is keyset pagination on the
  * time-sortable id (newest first): it never counts, and rows inserted later never shift a page.
- * `idColumn` must name the table's id column (`p.id`) as the query refers to it.
  */
 export async function paginate<Row extends { id: string }>(
   query: ListQuery<Row>,
   request: PageRequest,
-  options: { idColumn: string; idPrefix: string },
+  options: PageOrder,
 ): Promise<{ data: Row[]; pagination: Pagination }> {
   const limit = request.limit ?? 50;
   const id = sql.ref(options.idColumn);
+  const { bucket } = options;
+  const ordered = (rows: ListQuery<Row>) =>
+    (bucket ? rows.orderBy(sql.ref(bucket.column), 'desc') : rows).orderBy(id, 'desc');
   if (request.cursor !== undefined && request.page !== undefined) {
     throw new ApiError('validation_error', 'Use either page or cursor, not both', {
       errors: [{ field: 'cursor', code: 'conflict', message: 'cursor cannot be combined with page' }],
@@ -79,17 +93,17 @@ export async function paginate<Row extends { id: string }>(
   }
   if (request.cursor !== undefined) {
     const after = decodeCursor(request.cursor, options.idPrefix);
-    const rows = await query
-      .where(sql<boolean>`${id} < ${after}`)
-      .orderBy(id, 'desc')
+    let rows = query.where(sql<boolean>`${id} < ${after}`);
+    if (bucket)
+      rows = rows.where(sql<boolean>`${sql.ref(bucket.column)} <= ${after.slice(0, bucket.length)}`);
+    const page = await ordered(rows)
       .limit(limit + 1)
       .execute();
-    return { data: rows.slice(0, limit), pagination: { nextCursor: nextCursor(rows, limit), limit } };
+    return { data: page.slice(0, limit), pagination: { nextCursor: nextCursor(page, limit), limit } };
   }
   const page = request.page ?? 1;
   const [rows, counted] = await Promise.all([
-    query
-      .orderBy(id, 'desc')
+    ordered(query)
       .limit(limit + 1)
       .offset((page - 1) * limit)
       .execute(),

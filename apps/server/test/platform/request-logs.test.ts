@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { migrate } from '../../src/platform/db/migrate.ts';
 import { newId } from '../../src/platform/ids.ts';
 import {
   listRequestLogPartitions,
   maintainRequestLogPartitions,
 } from '../../src/platform/request-logs/partitions.ts';
-import type { RequestLogEntry } from '../../src/platform/request-logs/writer.ts';
+import { type RequestLogEntry, RequestLogWriter } from '../../src/platform/request-logs/writer.ts';
 import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
@@ -45,6 +46,15 @@ function line(fields: Partial<RequestLogEntry> = {}): RequestLogEntry {
     errorCode: null,
     ...fields,
   };
+}
+
+const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** A request id made at `ms`: its first ten characters are the 48-bit millisecond time. */
+function idAt(ms: number, tail: string): string {
+  let time = '';
+  for (let shift = 45; shift >= 0; shift -= 5) time += BASE32[Math.floor(ms / 2 ** shift) % 32];
+  return `req_${time}${tail.padStart(16, '0')}`;
 }
 
 /** The writer, with its timer stopped for the test: only the flushes the test calls may write. */
@@ -382,6 +392,134 @@ describe('GET /api/v1/request-logs', () => {
     expect(exact.body.data.map((row: any) => row.id)).toContain(sent[0]?.id);
   });
 
+  it('finds the lines of a key and of a route across flushes, writers and time, newest first', async () => {
+    const requestLogs = await heldWriter();
+    // A second process's writer on the same database: its postings overlap this one's.
+    const elsewhere = new RequestLogWriter(server.services.database, server.app.log);
+    const one = await createKey(server, tenant.key, { name: 'postings 1', scopes: ['partners:read'] });
+    const two = await createKey(server, tenant.key, { name: 'postings 2', scopes: ['partners:read'] });
+    const route = `/api/v1/postings-${one.id}`;
+    // Ids 40 s apart fall into different buckets (about 33 s each); within one, 1 ms apart.
+    const start = Date.now() - 600_000;
+    const at = (offsetMs: number, n: number, fields: Partial<RequestLogEntry>) =>
+      line({ id: idAt(start + offsetMs, `${n}`), route, ...fields });
+    const first = [
+      at(0, 1, { keyId: one.id }),
+      at(1, 2, { keyId: two.id }),
+      at(2, 3, { keyId: one.id, status: 404 }),
+      at(40_000, 4, { keyId: one.id }),
+    ];
+    const second = [
+      at(3, 5, { keyId: one.id, route: '/api/v1/partners' }),
+      at(40_001, 6, { keyId: two.id }),
+      at(80_000, 7, { keyId: one.id }),
+    ];
+    // This writer's second flush brings a line from the first bucket: a request that took long.
+    const late = [at(4, 8, { keyId: one.id }), at(80_001, 9, { keyId: one.id, status: 404 })];
+    for (const entry of first) requestLogs.append(entry);
+    for (const entry of second) elsewhere.append(entry);
+    await Promise.all([requestLogs.flush(), elsewhere.flush()]);
+    for (const entry of late) requestLogs.append(entry);
+    await requestLogs.flush();
+
+    const all = [...first, ...second, ...late];
+    const newestFirst = (pick: (entry: RequestLogEntry) => boolean) =>
+      all
+        .filter(pick)
+        .map((entry) => entry.id)
+        .sort()
+        .reverse();
+    const ids = async (query: string) => {
+      const response = await logs(query);
+      expect(response.status, query).toBe(200);
+      return response.body.data.map((row: any) => row.id);
+    };
+    const ofOne = newestFirst((entry) => entry.keyId === one.id);
+    expect(ofOne).toHaveLength(7);
+    expect(await ids(`keyId=${one.id}`)).toEqual(ofOne);
+    expect(await ids(`route=${encodeURIComponent(route)}`)).toEqual(
+      newestFirst((entry) => entry.route === route),
+    );
+    expect(await ids(`keyId=${one.id}&route=${encodeURIComponent(route)}`)).toEqual(
+      newestFirst((entry) => entry.keyId === one.id && entry.route === route),
+    );
+    expect(await ids(`keyId=${one.id}&status=404`)).toEqual(
+      newestFirst((entry) => entry.keyId === one.id && entry.status === 404),
+    );
+    expect(await ids(`keyId=${two.id}`)).toEqual(newestFirst((entry) => entry.keyId === two.id));
+
+    // Both modes page through the same order, one line at a time across the buckets.
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await logs(`keyId=${one.id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      paged.push(...response.body.data.map((row: any) => row.id));
+      cursor = response.body.pagination.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(ofOne);
+    const classic = await logs(`keyId=${one.id}&page=2&limit=3`);
+    expect(classic.body.pagination).toEqual({ page: 2, limit: 3, total: 7, pages: 3 });
+    expect(classic.body.data.map((row: any) => row.id)).toEqual(ofOne.slice(3, 6));
+    // Another tenant's key or route finds none of these lines.
+    expect((await logs(`keyId=${one.id}`, other.key)).body.data).toEqual([]);
+    expect((await logs(`route=${encodeURIComponent(route)}`, other.key)).body.data).toEqual([]);
+  });
+
+  it('stores postings once when a flush is written again after a lost answer', async () => {
+    const requestLogs = await heldWriter();
+    const key = await createKey(server, tenant.key, { name: 'twice', scopes: ['partners:read'] });
+    const entries = [line({ keyId: key.id }), line({ keyId: key.id })];
+    const dropped = requestLogs.dropped;
+    for (const entry of entries) requestLogs.append(entry);
+    await requestLogs.flush();
+    // The same lines again, as a retry whose first answer was lost would write them.
+    for (const entry of entries) requestLogs.append(entry);
+    await requestLogs.flush();
+    expect(requestLogs.dropped).toBe(dropped);
+    const { rows } = await sql<{ ids: string[] }>`
+      select ids from request_log_postings where field = 'key' and value = ${key.id}
+    `.execute(server.services.db);
+    expect(rows.flatMap((row) => row.ids).sort()).toEqual(entries.map((entry) => entry.id).sort());
+    const listed = (await logs(`keyId=${key.id}`)).body.data.map((row: any) => row.id);
+    expect(listed).toEqual(
+      entries
+        .map((entry) => entry.id)
+        .sort()
+        .reverse(),
+    );
+  });
+
+  it('finds lines stored before postings existed by key and route (migration 0016)', async () => {
+    const key = await createKey(server, tenant.key, { name: 'before 0016', scopes: ['partners:read'] });
+    const route = `/api/v1/before-${key.id}`;
+    const { database, db } = server.services;
+    const { requestLogs } = server.services.requestRecorder;
+    // The database as migration 0015 left it, holding lines with no postings.
+    await sql`drop table request_log_postings`.execute(db);
+    await sql`create index request_logs_key_idx on request_logs (key_id, id)`.execute(db);
+    await sql`create index request_logs_route_idx on request_logs (tenant_id, route, id)`.execute(db);
+    await sql`delete from schema_migrations where version = '0016_request_log_postings'`.execute(db);
+    const entries = [line({ keyId: key.id, route }), line({ keyId: key.id }), line({ route })];
+    for (const entry of entries) {
+      await sql`
+        insert into request_logs (id, tenant_id, created_at, key_id, method, path, route, status, latency_ms)
+        values (${entry.id}, ${entry.tenantId}, ${entry.createdAt}, ${entry.keyId}, 'GET', '/x', ${entry.route}, 200, 1)
+      `.execute(db);
+    }
+    expect(await migrate(database)).toEqual(['0016_request_log_postings']);
+    const ids = async (query: string) => (await logs(query)).body.data.map((row: any) => row.id);
+    expect(await ids(`keyId=${key.id}`)).toEqual([entries[1]?.id, entries[0]?.id]);
+    expect(await ids(`route=${encodeURIComponent(route)}`)).toEqual([entries[2]?.id, entries[0]?.id]);
+    // And the lines written from then on get postings as before.
+    const after = line({ keyId: key.id, route });
+    requestLogs.append(after);
+    await requestLogs.flush();
+    expect(await ids(`keyId=${key.id}&route=${encodeURIComponent(route)}`)).toEqual([
+      after.id,
+      entries[0]?.id,
+    ]);
+  });
+
   it('an unknown request id finds nothing', async () => {
     expect((await logs('requestId=req_01jd8x3v4w5y6z7a8b9c0d1e2f')).body.data).toEqual([]);
   });
@@ -523,6 +661,12 @@ describe('retention (REQUEST_LOG_RETENTION_DAYS=30)', () => {
     expect(listedIds).toContain(ids[-30]);
     expect(listedIds).not.toContain(ids[-40]);
     expect(listedIds).not.toContain(ids[-31]);
+    // The postings keep the same days: a key's lines are found as long as they are kept.
+    expect(await listRequestLogPartitions(old.services.db, 'request_log_postings')).toEqual(
+      await listRequestLogPartitions(old.services.db),
+    );
+    const byKey = await call(old, 'GET', `/api/v1/request-logs?keyId=${key.id}`, { key: owner.key });
+    expect(byKey.body.data.map((row: any) => row.id)).toEqual([ids[0], ids[-30]]);
 
     const again = await maintainRequestLogPartitions(old.services.db, clock.now(), 30);
     expect(again).toEqual({ created: [], dropped: [] });

@@ -16,6 +16,11 @@ export interface SessionClient {
   query<R>(text: string, params?: unknown[]): Promise<R[]>;
 }
 
+export interface TableCopy {
+  target: string;
+  data: Uint8Array;
+}
+
 export interface Database {
   kind: 'pglite' | 'postgres';
   /** The connection URL, for processes that need a connection of their own (PostgreSQL only). */
@@ -24,10 +29,11 @@ export interface Database {
   /** Runs `fn` on one dedicated session (advisory locks, scripts). */
   withSession<T>(fn: (client: SessionClient) => Promise<T>): Promise<T>;
   /**
-   * Appends the rows of `data`, in `COPY`'s text format, to `target` (a table and its column list)
-   * with one `COPY … FROM` statement: the cheapest way to append many rows.
+   * Appends the rows of each copy's `data`, in `COPY`'s text format, to its `target` (a table and
+   * its column list) with one `COPY … FROM` statement each, the cheapest way to append many rows,
+   * all in one transaction: every copy is stored or none.
    */
-  copyFrom(target: string, data: Uint8Array): Promise<void>;
+  copyFrom(copies: readonly TableCopy[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Connections of the pool, for /metrics (PostgreSQL only). */
@@ -75,10 +81,14 @@ export async function openPglite(dataDir: string): Promise<Database> {
         }),
       ),
     // PGlite reads a COPY's input from the blob passed along, under the name /dev/blob.
-    copyFrom: (target, data) =>
-      db.connection().execute(async () => {
-        await pglite.query(`copy ${target} from '/dev/blob'`, [], { blob: new Blob([data]) });
-      }),
+    copyFrom: (copies) =>
+      db.connection().execute(() =>
+        pglite.transaction(async (trx) => {
+          for (const { target, data } of copies) {
+            await trx.query(`copy ${target} from '/dev/blob'`, [], { blob: new Blob([data]) });
+          }
+        }),
+      ),
     ping: async () => {
       await sql`select 1`.execute(db);
     },
@@ -140,20 +150,32 @@ export async function openPostgres(
         client.release();
       }
     },
-    copyFrom: async (target, data) => {
+    copyFrom: async (copies) => {
       const client = await pool.connect();
       try {
-        const copy = client.query(copyFromStdin(`copy ${target} from stdin`));
-        await new Promise<void>((resolve, reject) => {
-          // `finish` comes once PostgreSQL has confirmed the COPY, `error` with its refusal.
-          copy.once('finish', resolve);
-          copy.once('error', reject);
-          copy.end(data);
-        });
+        if (copies.length > 1) await client.query('begin');
+        for (const { target, data } of copies) {
+          const copy = client.query(copyFromStdin(`copy ${target} from stdin`));
+          await new Promise<void>((resolve, reject) => {
+            // `finish` comes once PostgreSQL has confirmed the COPY, `error` with its refusal.
+            copy.once('finish', resolve);
+            copy.once('error', reject);
+            copy.end(data);
+          });
+        }
+        if (copies.length > 1) await client.query('commit');
       } catch (error) {
-        // An error PostgreSQL reported leaves the session usable; any other (a broken connection,
-        // a stream error) may not, so that connection is closed instead of going back to the pool.
-        client.release(error instanceof pg.DatabaseError ? undefined : (error as Error));
+        // An error PostgreSQL reported leaves the session usable once the transaction is rolled
+        // back; any other (a broken connection, a stream error) may not, so that connection is
+        // closed instead of going back to the pool.
+        const usable =
+          error instanceof pg.DatabaseError &&
+          (copies.length === 1 ||
+            (await client.query('rollback').then(
+              () => true,
+              () => false,
+            )));
+        client.release(usable ? undefined : (error as Error));
         throw error;
       }
       client.release();

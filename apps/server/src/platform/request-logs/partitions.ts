@@ -8,26 +8,35 @@ const DAY_MS = 86_400_000;
 const DAYS_AHEAD = 2;
 /** Arbitrary constant naming the partition maintenance among the database's advisory locks. */
 const PARTITION_LOCK_ID = 727_510_006;
-const PARTITION_NAME = /^request_logs_(\d{4})(\d{2})(\d{2})$/;
+/**
+ * The tables partitioned by UTC day: the request log and its postings (migration 0016), each day
+ * of one with the same day of the other, created and dropped together.
+ */
+const TABLES = ['request_logs', 'request_log_postings'] as const;
+type PartitionedTable = (typeof TABLES)[number];
 
 function startOfDay(at: Date | number): number {
   const ms = typeof at === 'number' ? at : at.getTime();
   return Math.floor(ms / DAY_MS) * DAY_MS;
 }
 
-function partitionName(dayStart: number): string {
-  return `request_logs_${new Date(dayStart).toISOString().slice(0, 10).replaceAll('-', '')}`;
+function partitionName(table: PartitionedTable, dayStart: number): string {
+  return `${table}_${new Date(dayStart).toISOString().slice(0, 10).replaceAll('-', '')}`;
 }
 
-/** The day partitions request_logs has now, as the UTC start of each day. */
-export async function listRequestLogPartitions(db: Db): Promise<number[]> {
+/** The day partitions a table has now (request_logs by default), as the UTC start of each day. */
+export async function listRequestLogPartitions(
+  db: Db,
+  table: PartitionedTable = 'request_logs',
+): Promise<number[]> {
   const { rows } = await sql<{ name: string }>`
     select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
-    where i.inhparent = 'request_logs'::regclass
+    where i.inhparent = ${table}::regclass
   `.execute(db);
+  const pattern = new RegExp(`^${table}_(\\d{4})(\\d{2})(\\d{2})$`);
   const days: number[] = [];
   for (const { name } of rows) {
-    const match = PARTITION_NAME.exec(name);
+    const match = pattern.exec(name);
     if (match) days.push(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])));
   }
   return days.sort((a, b) => a - b);
@@ -41,29 +50,31 @@ export async function listRequestLogPartitions(db: Db): Promise<number[]> {
 async function maintain(db: Db, create: number[], dropBefore: number | undefined) {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${PARTITION_LOCK_ID})`.execute(trx);
-    // Creating or dropping a partition locks request_logs; never queue inserts behind a long read
+    // Creating or dropping a partition locks its table; never queue inserts behind a long read
     // for more than a few seconds: the next run tries again.
     await sql`set local lock_timeout = '5s'`.execute(trx);
-    const existing = new Set(await listRequestLogPartitions(trx));
     const created: string[] = [];
     const dropped: string[] = [];
-    for (const day of new Set(create.map(startOfDay))) {
-      if (existing.has(day) || (dropBefore !== undefined && day + DAY_MS <= dropBefore)) continue;
-      const name = partitionName(day);
-      const from = new Date(day).toISOString();
-      const to = new Date(day + DAY_MS).toISOString();
-      await sql`
-        create table if not exists ${sql.table(name)} partition of request_logs
-        for values from (${sql.lit(from)}) to (${sql.lit(to)})
-      `.execute(trx);
-      created.push(name);
-    }
-    if (dropBefore !== undefined) {
-      for (const day of existing) {
-        if (day + DAY_MS > dropBefore) continue;
-        const name = partitionName(day);
-        await sql`drop table if exists ${sql.table(name)}`.execute(trx);
-        dropped.push(name);
+    for (const table of TABLES) {
+      const existing = new Set(await listRequestLogPartitions(trx, table));
+      for (const day of new Set(create.map(startOfDay))) {
+        if (existing.has(day) || (dropBefore !== undefined && day + DAY_MS <= dropBefore)) continue;
+        const name = partitionName(table, day);
+        const from = new Date(day).toISOString();
+        const to = new Date(day + DAY_MS).toISOString();
+        await sql`
+          create table if not exists ${sql.table(name)} partition of ${sql.table(table)}
+          for values from (${sql.lit(from)}) to (${sql.lit(to)})
+        `.execute(trx);
+        created.push(name);
+      }
+      if (dropBefore !== undefined) {
+        for (const day of existing) {
+          if (day + DAY_MS > dropBefore) continue;
+          const name = partitionName(table, day);
+          await sql`drop table if exists ${sql.table(name)}`.execute(trx);
+          dropped.push(name);
+        }
       }
     }
     return { created, dropped };

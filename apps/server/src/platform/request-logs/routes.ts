@@ -13,7 +13,7 @@ import {
 } from '../http/schemas.ts';
 import { authOf } from '../http/tenant-api.ts';
 import { PaginationQuery, paginate } from '../pagination.ts';
-import { type RequestLogsTable, requestLogDb } from './table.ts';
+import { BUCKET_LENGTH, type RequestLogsTable, requestLogDb } from './table.ts';
 
 /** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -119,43 +119,63 @@ export function requestLogRoutes(app: App): void {
       const { db } = request.server.services;
       const filters = request.query;
       const tenantId = authOf(request).tenant.id;
+      const logs = requestLogDb(db);
       // The request log is tenant-owned: every query is restricted to the caller's tenant here.
-      let query = requestLogDb(db).selectFrom('requestLogs').select(COLUMNS).where('tenantId', '=', tenantId);
-      if (filters.keyId) {
-        // The key index leaves tenant_id out (migration 0010), so another tenant's key must not
-        // make this walk that key's rows: such a filter matches nothing before a row is read.
-        const keyId = filters.keyId;
-        query = query
-          .where('keyId', '=', keyId)
-          .where((eb) =>
-            eb.exists(
+      // A key or route filter finds its rows through their postings (migration 0016), newest bucket
+      // first; the other filters apply to the rows.
+      const posted: { field: 'key' | 'route'; value: string } | undefined = filters.keyId
+        ? { field: 'key', value: filters.keyId }
+        : filters.route
+          ? { field: 'route', value: filters.route }
+          : undefined;
+      let query = posted
+        ? logs
+            .selectFrom(['requestLogPostings as p', sql<{ u: string }>`unnest(p.ids)`.as('u')])
+            // Each id's row, looked up in the partition of its posting's day alone: a subquery of
+            // its own (`offset 0` keeps it one) takes the day as a parameter, so only that
+            // partition is searched, where a plain join searches every day's for each id.
+            .crossJoinLateral((eb) =>
               eb
-                .selectFrom('apiKeys')
-                .select('apiKeys.id')
-                .where('apiKeys.id', '=', keyId)
-                .where('apiKeys.tenantId', '=', tenantId),
-            ),
-          );
-      }
+                .selectFrom('requestLogs')
+                .selectAll()
+                .where(sql<boolean>`tenant_id = p.tenant_id and id = u.u`)
+                .where(sql<boolean>`created_at >= p.day and created_at < p.day + interval '1 day'`)
+                .offset(0)
+                .as('r'),
+            )
+            .select(COLUMNS.map((column) => `r.${column}` as const))
+            .where('p.tenantId', '=', tenantId)
+            .where('p.field', '=', posted.field)
+            .where('p.value', '=', posted.value)
+        : logs
+            .selectFrom('requestLogs as r')
+            .select(COLUMNS.map((column) => `r.${column}` as const))
+            .where('r.tenantId', '=', tenantId);
+      if (filters.keyId && filters.route) query = query.where('r.route', '=', filters.route);
       // Filters that exclude 2xx say so literally, so that even a prepared statement's plan can use
       // the index of such rows.
       let excludesSuccess = false;
       if (filters.status !== undefined) {
-        query = query.where('status', '=', filters.status);
+        query = query.where('r.status', '=', filters.status);
         excludesSuccess = filters.status < 200 || filters.status >= 300;
       }
       if (filters.statusClass) {
         const floor = Number(filters.statusClass[0]) * 100;
-        query = query.where('status', '>=', floor).where('status', '<', floor + 100);
+        query = query.where('r.status', '>=', floor).where('r.status', '<', floor + 100);
         excludesSuccess ||= filters.statusClass !== '2xx';
       }
       if (excludesSuccess) query = query.where(NOT_SUCCESS);
-      if (filters.route) query = query.where('route', '=', filters.route);
-      if (filters.method) query = query.where('method', '=', filters.method);
-      if (filters.requestId) query = query.where('id', '=', filters.requestId);
-      query = withinDates(query, 'created_at', { from: filters.from, to: filters.to });
-      // paginate() is typed for the domain schema; the query is the same builder over one more table.
-      return paginate<LogRow>(query as never, filters, { idColumn: 'id', idPrefix: 'req' });
+      if (filters.method) query = query.where('r.method', '=', filters.method);
+      if (filters.requestId) query = query.where('r.id', '=', filters.requestId);
+      query = withinDates(query, 'r.created_at', { from: filters.from, to: filters.to });
+      // paginate() is typed for the domain schema; the query is the same builder over more tables.
+      return paginate<LogRow>(
+        query as never,
+        filters,
+        posted
+          ? { idColumn: 'u.u', idPrefix: 'req', bucket: { column: 'p.bucket', length: BUCKET_LENGTH } }
+          : { idColumn: 'r.id', idPrefix: 'req' },
+      );
     },
   );
 }

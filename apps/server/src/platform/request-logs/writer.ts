@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
-import type { Database, Db } from '../db/index.ts';
+import type { Database, Db, TableCopy } from '../db/index.ts';
 import { ensureRequestLogPartitions } from './partitions.ts';
-import type { RequestLogsTable } from './table.ts';
+import { BUCKET_LENGTH, type RequestLogsTable } from './table.ts';
 
 export type RequestLogEntry = RequestLogsTable;
 
@@ -25,6 +25,50 @@ const UNIQUE_VIOLATION = '23505';
 /** The columns both ways of writing set, in the order of their values. */
 const COLUMNS =
   'id, tenant_id, created_at, key_id, method, path, route, status, latency_ms, ip, user_agent, response_bytes, error_code';
+const POSTING_COLUMNS = 'tenant_id, field, value, bucket, day, first_id, ids';
+
+/**
+ * The ids a segment holds of one tenant's rows of one key or route, in one bucket and UTC day: a
+ * row of request_log_postings, through which `GET /request-logs?keyId=` and `?route=` find rows.
+ */
+interface Posting {
+  field: 'key' | 'route';
+  tenantId: string;
+  value: string;
+  bucket: string;
+  day: number;
+  ids: string[];
+}
+
+/**
+ * Adds an id to the posting of its bucket and day among one key's (or route's) postings, and
+ * returns them: a new list for the key's first id.
+ */
+function post(
+  postings: Posting[] | undefined,
+  field: Posting['field'],
+  tenantId: string,
+  value: string,
+  id: string,
+  day: number,
+): Posting[] {
+  if (postings) {
+    // Rows come about in time order: the last posting is almost always the one.
+    const last = postings[postings.length - 1] as Posting;
+    const posting =
+      last.day === day && id.startsWith(last.bucket)
+        ? last
+        : postings.find((p) => p.day === day && id.startsWith(p.bucket));
+    if (posting) {
+      posting.ids.push(id);
+      return postings;
+    }
+  }
+  const posting: Posting = { field, tenantId, value, bucket: id.slice(0, BUCKET_LENGTH), day, ids: [id] };
+  if (!postings) return [posting];
+  postings.push(posting);
+  return postings;
+}
 
 /**
  * Up to `CHUNK` rows in `COPY`'s text format, one statement's worth. A row is formatted into the
@@ -37,12 +81,16 @@ class Segment {
   rows = 0;
   /** The UTC days (as their first millisecond) its rows fall on, for creating missing partitions. */
   readonly days: number[] = [];
+  /** Postings by key id (unique across tenants). */
+  private readonly keys = new Map<string, Posting[]>();
+  /** Postings by tenant id, then route. */
+  private readonly routes = new Map<string, Map<string, Posting[]>>();
 
   constructor(bytes: Buffer | undefined) {
     this.bytes = bytes ?? Buffer.allocUnsafeSlow(SEGMENT_BYTES);
   }
 
-  add(line: string, atMs: number): number {
+  add(line: string, entry: RequestLogEntry, atMs: number): number {
     // A UTF-16 code unit never takes more than three bytes in UTF-8.
     const room = this.length + line.length * 3;
     if (room > this.bytes.length) {
@@ -55,12 +103,50 @@ class Segment {
     this.rows += 1;
     const day = atMs - (atMs % DAY_MS);
     if (this.days[this.days.length - 1] !== day && !this.days.includes(day)) this.days.push(day);
+    this.index(entry, day);
     return written;
   }
 
   get data(): Buffer {
     return this.bytes.subarray(0, this.length);
   }
+
+  /** Every posting of its rows, ids sorted: they are written with the rows. */
+  postings(): Posting[] {
+    const all: Posting[] = [];
+    for (const postings of this.keys.values()) all.push(...postings);
+    for (const byRoute of this.routes.values())
+      for (const postings of byRoute.values()) all.push(...postings);
+    for (const posting of all) posting.ids.sort();
+    return all;
+  }
+
+  private index({ id, tenantId, keyId, route }: RequestLogEntry, day: number): void {
+    if (keyId !== null) {
+      const postings = this.keys.get(keyId);
+      if (!postings) this.keys.set(keyId, post(postings, 'key', tenantId, keyId, id, day));
+      else post(postings, 'key', tenantId, keyId, id, day);
+    }
+    if (route !== null) {
+      let byRoute = this.routes.get(tenantId);
+      if (!byRoute) {
+        byRoute = new Map();
+        this.routes.set(tenantId, byRoute);
+      }
+      const postings = byRoute.get(route);
+      if (!postings) byRoute.set(route, post(postings, 'route', tenantId, route, id, day));
+      else post(postings, 'route', tenantId, route, id, day);
+    }
+  }
+}
+
+/** Postings in `COPY`'s text format; ids are the server's own (`req_…`), safe in an array literal. */
+function postingsCopyText(postings: readonly Posting[]): Buffer {
+  let text = '';
+  for (const { tenantId, field, value, bucket, day, ids } of postings) {
+    text += `${tenantId}\t${field}\t${copyField(value)}\t${bucket}\t${new Date(day).toISOString()}\t${ids[0]}\t{${ids.join(',')}}\n`;
+  }
+  return Buffer.from(text);
 }
 
 /**
@@ -129,7 +215,7 @@ export class RequestLogWriter {
       this.waiting.push(segment);
       segment = this.open = this.newSegment();
     }
-    this.pendingBytes += segment.add(copyLine(entry, this.lastAt), ms);
+    this.pendingBytes += segment.add(copyLine(entry, this.lastAt), entry, ms);
     this.pendingRows += 1;
   }
 
@@ -205,14 +291,20 @@ export class RequestLogWriter {
     }
   }
 
+  /** The segment's rows and their postings, in one transaction. */
   private async insert(segment: Segment): Promise<void> {
+    const postings = segment.postings();
+    const copies: TableCopy[] = [
+      { target: `request_logs (${COLUMNS})`, data: segment.data },
+      { target: `request_log_postings (${POSTING_COLUMNS})`, data: postingsCopyText(postings) },
+    ];
     try {
-      await this.copyFrom(`request_logs (${COLUMNS})`, segment.data);
+      await this.copyFrom(copies);
     } catch (error) {
-      // An earlier attempt stored part of this segment but its answer was lost: COPY cannot skip
-      // the rows it already wrote, the insert can.
+      // An earlier attempt stored this segment but its answer was lost: COPY cannot skip the rows
+      // it already wrote, the inserts can.
       if (sqlState(error) !== UNIQUE_VIOLATION) throw error;
-      await insertSkippingStored(this.db, parseCopyText(segment.data.toString()));
+      await insertSkippingStored(this.db, parseCopyText(segment.data.toString()), postings);
     }
   }
 }
@@ -286,8 +378,11 @@ function parseCopyText(text: string): RequestLogEntry[] {
   return rows;
 }
 
-/** One insert of many rows; a row already written by an earlier, ambiguous attempt is skipped. */
-async function insertSkippingStored(db: Db, rows: RequestLogEntry[]): Promise<void> {
+/**
+ * The rows and postings of a segment that an earlier, ambiguous attempt may have written, in one
+ * transaction; what is stored already is skipped.
+ */
+async function insertSkippingStored(db: Db, rows: RequestLogEntry[], postings: Posting[]): Promise<void> {
   const json = JSON.stringify(
     rows.map((row) => ({
       id: row.id,
@@ -305,14 +400,34 @@ async function insertSkippingStored(db: Db, rows: RequestLogEntry[]): Promise<vo
       error_code: row.errorCode,
     })),
   );
-  await sql`
-    insert into request_logs (${sql.raw(COLUMNS)})
-    select ${sql.raw(COLUMNS)}
-    from jsonb_to_recordset(${json}::jsonb) as r (
-      id text, tenant_id text, created_at timestamptz, key_id text, method text, path text, route text,
-      status smallint, latency_ms double precision, ip text, user_agent text, response_bytes integer,
-      error_code text
-    )
-    on conflict do nothing
-  `.execute(db);
+  const postingsJson = JSON.stringify(
+    postings.map((p) => ({
+      tenant_id: p.tenantId,
+      field: p.field,
+      value: p.value,
+      bucket: p.bucket,
+      day: new Date(p.day).toISOString(),
+      ids: p.ids,
+    })),
+  );
+  await db.transaction().execute(async (trx) => {
+    await sql`
+      insert into request_logs (${sql.raw(COLUMNS)})
+      select ${sql.raw(COLUMNS)}
+      from jsonb_to_recordset(${json}::jsonb) as r (
+        id text, tenant_id text, created_at timestamptz, key_id text, method text, path text, route text,
+        status smallint, latency_ms double precision, ip text, user_agent text, response_bytes integer,
+        error_code text
+      )
+      on conflict do nothing
+    `.execute(trx);
+    await sql`
+      insert into request_log_postings (${sql.raw(POSTING_COLUMNS)})
+      select tenant_id, field, value, bucket, day, ids[1], ids
+      from jsonb_to_recordset(${postingsJson}::jsonb) as p (
+        tenant_id text, field text, value text, bucket text, day timestamptz, ids text[]
+      )
+      on conflict do nothing
+    `.execute(trx);
+  });
 }
