@@ -19,7 +19,7 @@ create table request_log_postings (
   day timestamptz not null,
   -- ids[1], so that a flush retried after a lost answer writes the same posting again as a no-op
   first_id text not null,
-  -- ascending
+  -- in the order the rows were written; readers sort them
   ids text[] not null,
   primary key (tenant_id, field, value, bucket, first_id, day)
 ) partition by range (day);

@@ -465,7 +465,7 @@ describe('GET /api/v1/request-logs', () => {
     expect((await logs(`route=${encodeURIComponent(route)}`, other.key)).body.data).toEqual([]);
   });
 
-  it('stores postings once when a flush is written again after a lost answer', async () => {
+  it('stores postings once, and the missing ones, when a flush is written again after a lost answer', async () => {
     const requestLogs = await heldWriter();
     const key = await createKey(server, tenant.key, { name: 'twice', scopes: ['partners:read'] });
     const entries = [line({ keyId: key.id }), line({ keyId: key.id })];
@@ -480,13 +480,20 @@ describe('GET /api/v1/request-logs', () => {
       select ids from request_log_postings where field = 'key' and value = ${key.id}
     `.execute(server.services.db);
     expect(rows.flatMap((row) => row.ids).sort()).toEqual(entries.map((entry) => entry.id).sort());
-    const listed = (await logs(`keyId=${key.id}`)).body.data.map((row: any) => row.id);
-    expect(listed).toEqual(
-      entries
-        .map((entry) => entry.id)
-        .sort()
-        .reverse(),
+    const listed = async () => (await logs(`keyId=${key.id}`)).body.data.map((row: any) => row.id);
+    const newestFirst = entries
+      .map((entry) => entry.id)
+      .sort()
+      .reverse();
+    expect(await listed()).toEqual(newestFirst);
+    // Rows stored without their postings get them from the retry, which writes what is missing.
+    await sql`delete from request_log_postings where field = 'key' and value = ${key.id}`.execute(
+      server.services.db,
     );
+    expect(await listed()).toEqual([]);
+    for (const entry of entries) requestLogs.append(entry);
+    await requestLogs.flush();
+    expect(await listed()).toEqual(newestFirst);
   });
 
   it('finds lines stored before postings existed by key and route (migration 0016)', async () => {

@@ -28,8 +28,10 @@ const COLUMNS =
 const POSTING_COLUMNS = 'tenant_id, field, value, bucket, day, first_id, ids';
 
 /**
- * The ids a segment holds of one tenant's rows of one key or route, in one bucket and UTC day: a
- * row of request_log_postings, through which `GET /request-logs?keyId=` and `?route=` find rows.
+ * The rows a segment holds of one tenant's key or route, in one bucket and UTC day: a row of
+ * request_log_postings, through which `GET /request-logs?keyId=` and `?route=` find rows. It keeps
+ * where each row's id starts in the segment's bytes (every line begins with its id), not the id
+ * strings: the ids of a second's requests would otherwise stay on the heap until the flush.
  */
 interface Posting {
   field: 'key' | 'route';
@@ -37,12 +39,13 @@ interface Posting {
   value: string;
   bucket: string;
   day: number;
-  ids: string[];
+  firstId: string;
+  offsets: number[];
 }
 
 /**
- * Adds an id to the posting of its bucket and day among one key's (or route's) postings, and
- * returns them: a new list for the key's first id.
+ * Adds a row to the posting of its bucket and day among one key's (or route's) postings, and
+ * returns them: a new list for the key's first row.
  */
 function post(
   postings: Posting[] | undefined,
@@ -50,6 +53,7 @@ function post(
   tenantId: string,
   value: string,
   id: string,
+  offset: number,
   day: number,
 ): Posting[] {
   if (postings) {
@@ -60,14 +64,29 @@ function post(
         ? last
         : postings.find((p) => p.day === day && id.startsWith(p.bucket));
     if (posting) {
-      posting.ids.push(id);
+      posting.offsets.push(offset);
       return postings;
     }
   }
-  const posting: Posting = { field, tenantId, value, bucket: id.slice(0, BUCKET_LENGTH), day, ids: [id] };
+  const bucket = id.slice(0, BUCKET_LENGTH);
+  const posting: Posting = { field, tenantId, value, bucket, day, firstId: id, offsets: [offset] };
   if (!postings) return [posting];
   postings.push(posting);
   return postings;
+}
+
+const TAB = 0x09;
+const COMMA = 0x2c;
+
+/**
+ * Copies the id a line begins with (its text up to the first tab) and a comma after it; returns
+ * where the next byte goes. Ids are the server's own (`req_…`), safe in an array literal as they are.
+ */
+function copyId(line: Buffer, offset: number, out: Buffer, at: number): number {
+  let to = at;
+  for (let from = offset; line[from] !== TAB; from++) out[to++] = line[from] as number;
+  out[to] = COMMA;
+  return to + 1;
 }
 
 /**
@@ -85,6 +104,8 @@ class Segment {
   private readonly keys = new Map<string, Posting[]>();
   /** Postings by tenant id, then route. */
   private readonly routes = new Map<string, Map<string, Posting[]>>();
+  /** The bytes of the ids the postings list, each with the comma or brace after it. */
+  private postedBytes = 0;
 
   constructor(bytes: Buffer | undefined) {
     this.bytes = bytes ?? Buffer.allocUnsafeSlow(SEGMENT_BYTES);
@@ -98,12 +119,13 @@ class Segment {
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
-    const written = this.bytes.write(line, this.length);
+    const offset = this.length;
+    const written = this.bytes.write(line, offset);
     this.length += written;
     this.rows += 1;
     const day = atMs - (atMs % DAY_MS);
     if (this.days[this.days.length - 1] !== day && !this.days.includes(day)) this.days.push(day);
-    this.index(entry, day);
+    this.index(entry, offset, day);
     return written;
   }
 
@@ -111,21 +133,49 @@ class Segment {
     return this.bytes.subarray(0, this.length);
   }
 
-  /** Every posting of its rows, ids sorted: they are written with the rows. */
+  /** Every posting of its rows: they are written with the rows. */
   postings(): Posting[] {
     const all: Posting[] = [];
     for (const postings of this.keys.values()) all.push(...postings);
-    for (const byRoute of this.routes.values())
+    for (const byRoute of this.routes.values()) {
       for (const postings of byRoute.values()) all.push(...postings);
-    for (const posting of all) posting.ids.sort();
+    }
     return all;
   }
 
-  private index({ id, tenantId, keyId, route }: RequestLogEntry, day: number): void {
+  /** The postings in `COPY`'s text format, each id copied from its row's line. */
+  postingsData(postings: readonly Posting[]): Buffer {
+    const heads = postings.map(
+      (p) =>
+        `${p.tenantId}\t${p.field}\t${copyField(p.value)}\t${p.bucket}\t${new Date(p.day).toISOString()}\t${p.firstId}\t{`,
+    );
+    let size = this.postedBytes;
+    for (const head of heads) size += Buffer.byteLength(head) + 1;
+    const out = Buffer.allocUnsafe(size);
+    const bytes = this.bytes;
+    let at = 0;
+    for (let i = 0; i < postings.length; i++) {
+      at += out.write(heads[i] as string, at);
+      for (const offset of (postings[i] as Posting).offsets) at = copyId(bytes, offset, out, at);
+      out[at - 1] = 0x7d; // }
+      out[at++] = 0x0a; // \n
+    }
+    return out.subarray(0, at);
+  }
+
+  /** A posting's ids, for the rare insert that must skip stored rows. */
+  ids(posting: Posting): string[] {
+    return posting.offsets.map((offset) =>
+      this.bytes.toString('latin1', offset, this.bytes.indexOf(TAB, offset)),
+    );
+  }
+
+  private index({ id, tenantId, keyId, route }: RequestLogEntry, offset: number, day: number): void {
     if (keyId !== null) {
       const postings = this.keys.get(keyId);
-      if (!postings) this.keys.set(keyId, post(postings, 'key', tenantId, keyId, id, day));
-      else post(postings, 'key', tenantId, keyId, id, day);
+      if (!postings) this.keys.set(keyId, post(postings, 'key', tenantId, keyId, id, offset, day));
+      else post(postings, 'key', tenantId, keyId, id, offset, day);
+      this.postedBytes += id.length + 1;
     }
     if (route !== null) {
       let byRoute = this.routes.get(tenantId);
@@ -134,19 +184,11 @@ class Segment {
         this.routes.set(tenantId, byRoute);
       }
       const postings = byRoute.get(route);
-      if (!postings) byRoute.set(route, post(postings, 'route', tenantId, route, id, day));
-      else post(postings, 'route', tenantId, route, id, day);
+      if (!postings) byRoute.set(route, post(postings, 'route', tenantId, route, id, offset, day));
+      else post(postings, 'route', tenantId, route, id, offset, day);
+      this.postedBytes += id.length + 1;
     }
   }
-}
-
-/** Postings in `COPY`'s text format; ids are the server's own (`req_…`), safe in an array literal. */
-function postingsCopyText(postings: readonly Posting[]): Buffer {
-  let text = '';
-  for (const { tenantId, field, value, bucket, day, ids } of postings) {
-    text += `${tenantId}\t${field}\t${copyField(value)}\t${bucket}\t${new Date(day).toISOString()}\t${ids[0]}\t{${ids.join(',')}}\n`;
-  }
-  return Buffer.from(text);
 }
 
 /**
@@ -296,7 +338,7 @@ export class RequestLogWriter {
     const postings = segment.postings();
     const copies: TableCopy[] = [
       { target: `request_logs (${COLUMNS})`, data: segment.data },
-      { target: `request_log_postings (${POSTING_COLUMNS})`, data: postingsCopyText(postings) },
+      { target: `request_log_postings (${POSTING_COLUMNS})`, data: segment.postingsData(postings) },
     ];
     try {
       await this.copyFrom(copies);
@@ -304,7 +346,8 @@ export class RequestLogWriter {
       // An earlier attempt stored this segment but its answer was lost: COPY cannot skip the rows
       // it already wrote, the inserts can.
       if (sqlState(error) !== UNIQUE_VIOLATION) throw error;
-      await insertSkippingStored(this.db, parseCopyText(segment.data.toString()), postings);
+      const stored = postings.map((posting) => ({ ...posting, ids: segment.ids(posting) }));
+      await insertSkippingStored(this.db, parseCopyText(segment.data.toString()), stored);
     }
   }
 }
@@ -382,7 +425,11 @@ function parseCopyText(text: string): RequestLogEntry[] {
  * The rows and postings of a segment that an earlier, ambiguous attempt may have written, in one
  * transaction; what is stored already is skipped.
  */
-async function insertSkippingStored(db: Db, rows: RequestLogEntry[], postings: Posting[]): Promise<void> {
+async function insertSkippingStored(
+  db: Db,
+  rows: RequestLogEntry[],
+  postings: (Posting & { ids: string[] })[],
+): Promise<void> {
   const json = JSON.stringify(
     rows.map((row) => ({
       id: row.id,
