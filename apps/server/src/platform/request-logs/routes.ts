@@ -130,7 +130,10 @@ export function requestLogRoutes(app: App): void {
           : undefined;
       let query = posted
         ? logs
-            .selectFrom(['requestLogPostings as p', sql<{ u: string }>`unnest(p.ids)`.as('u')])
+            .selectFrom([
+              'requestLogPostings as p',
+              sql<{ u: string }>`unnest(string_to_array(p.ids, ','))`.as('u'),
+            ])
             // Each id's row, looked up in the partition of its posting's day alone: a subquery of
             // its own (`offset 0` keeps it one) takes the day as a parameter, so only that
             // partition is searched, where a plain join searches every day's for each id.

@@ -30,7 +30,8 @@ export interface RequestLogPostingsTable {
   bucket: string;
   day: Date;
   firstId: string;
-  ids: string[];
+  /** Comma-separated. */
+  ids: string;
 }
 
 type RequestLogTables = {

@@ -80,7 +80,7 @@ const COMMA = 0x2c;
 
 /**
  * Copies the id a line begins with (its text up to the first tab) and a comma after it; returns
- * where the next byte goes. Ids are the server's own (`req_…`), safe in an array literal as they are.
+ * where the next byte goes. Ids are the server's own (`req_…`): no commas, nothing to escape.
  */
 function copyId(line: Buffer, offset: number, out: Buffer, at: number): number {
   let to = at;
@@ -104,7 +104,7 @@ class Segment {
   private readonly keys = new Map<string, Posting[]>();
   /** Postings by tenant id, then route. */
   private readonly routes = new Map<string, Map<string, Posting[]>>();
-  /** The bytes of the ids the postings list, each with the comma or brace after it. */
+  /** The bytes of the ids the postings list, each with the comma (or newline) after it. */
   private postedBytes = 0;
 
   constructor(bytes: Buffer | undefined) {
@@ -147,18 +147,17 @@ class Segment {
   postingsData(postings: readonly Posting[]): Buffer {
     const heads = postings.map(
       (p) =>
-        `${p.tenantId}\t${p.field}\t${copyField(p.value)}\t${p.bucket}\t${new Date(p.day).toISOString()}\t${p.firstId}\t{`,
+        `${p.tenantId}\t${p.field}\t${copyField(p.value)}\t${p.bucket}\t${new Date(p.day).toISOString()}\t${p.firstId}\t`,
     );
     let size = this.postedBytes;
-    for (const head of heads) size += Buffer.byteLength(head) + 1;
+    for (const head of heads) size += Buffer.byteLength(head);
     const out = Buffer.allocUnsafe(size);
     const bytes = this.bytes;
     let at = 0;
     for (let i = 0; i < postings.length; i++) {
       at += out.write(heads[i] as string, at);
       for (const offset of (postings[i] as Posting).offsets) at = copyId(bytes, offset, out, at);
-      out[at - 1] = 0x7d; // }
-      out[at++] = 0x0a; // \n
+      out[at - 1] = 0x0a; // \n in place of the last comma
     }
     return out.subarray(0, at);
   }
@@ -454,7 +453,8 @@ async function insertSkippingStored(
       value: p.value,
       bucket: p.bucket,
       day: new Date(p.day).toISOString(),
-      ids: p.ids,
+      first_id: p.firstId,
+      ids: p.ids.join(','),
     })),
   );
   await db.transaction().execute(async (trx) => {
@@ -470,9 +470,9 @@ async function insertSkippingStored(
     `.execute(trx);
     await sql`
       insert into request_log_postings (${sql.raw(POSTING_COLUMNS)})
-      select tenant_id, field, value, bucket, day, ids[1], ids
+      select ${sql.raw(POSTING_COLUMNS)}
       from jsonb_to_recordset(${postingsJson}::jsonb) as p (
-        tenant_id text, field text, value text, bucket text, day timestamptz, ids text[]
+        tenant_id text, field text, value text, bucket text, day timestamptz, first_id text, ids text
       )
       on conflict do nothing
     `.execute(trx);
