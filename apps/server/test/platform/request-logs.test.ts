@@ -674,6 +674,21 @@ describe('retention (REQUEST_LOG_RETENTION_DAYS=30)', () => {
     );
     const byKey = await call(old, 'GET', `/api/v1/request-logs?keyId=${key.id}`, { key: owner.key });
     expect(byKey.body.data.map((row: any) => row.id)).toEqual([ids[0], ids[-30]]);
+    const iso = (offset: number) => new Date(now + offset * DAY_MS).toISOString();
+    for (const [range, expected] of [
+      [`from=${iso(-30).slice(0, 10)}&to=${iso(-30).slice(0, 10)}`, [ids[-30]]],
+      [`from=${iso(-30)}&to=${iso(-30)}`, [ids[-30]]],
+      [`from=${iso(-29).slice(0, 10)}`, [ids[0]]],
+      [`to=${iso(-1).slice(0, 10)}`, [ids[-30]]],
+    ] as const) {
+      const ranged = await call(old, 'GET', `/api/v1/request-logs?keyId=${key.id}&${range}`, {
+        key: owner.key,
+      });
+      expect(
+        ranged.body.data.map((row: any) => row.id),
+        range,
+      ).toEqual(expected);
+    }
 
     const again = await maintainRequestLogPartitions(old.services.db, clock.now(), 30);
     expect(again).toEqual({ created: [], dropped: [] });

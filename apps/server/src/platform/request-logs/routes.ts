@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
-import { withinDates } from '../dates.ts';
+import { dateBound, withinDates } from '../dates.ts';
 import type { App } from '../http/fastify-types.ts';
 import {
   DateFilter,
@@ -18,6 +18,7 @@ import { BUCKET_LENGTH, type RequestLogsTable, requestLogDb } from './table.ts';
 /** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const DAY_MS = 86_400_000;
 
 const RequestLogSchema = Type.Object(
   {
@@ -171,6 +172,12 @@ export function requestLogRoutes(app: App): void {
       if (filters.method) query = query.where('r.method', '=', filters.method);
       if (filters.requestId) query = query.where('r.id', '=', filters.requestId);
       query = withinDates(query, 'r.created_at', { from: filters.from, to: filters.to });
+      if (posted && filters.from) {
+        // Only the postings of the days in range: their partitions are the ones read.
+        const { at } = dateBound('from', filters.from, 'from');
+        query = query.where('p.day', '>', new Date(at.getTime() - DAY_MS));
+      }
+      if (posted && filters.to) query = query.where('p.day', '<=', dateBound('to', filters.to, 'to').at);
       // paginate() is typed for the domain schema; the query is the same builder over more tables.
       return paginate<LogRow>(
         query as never,
