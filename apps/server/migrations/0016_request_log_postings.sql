@@ -48,16 +48,11 @@ end
 $$;
 
 insert into request_log_postings (tenant_id, field, value, bucket, day, first_id, ids)
-select tenant_id, 'key', key_id, left(id, 11), date_trunc('day', created_at, 'UTC'), min(id), string_agg(id, ',' order by id)
-from request_logs
-where key_id is not null
-group by tenant_id, key_id, left(id, 11), date_trunc('day', created_at, 'UTC');
-
-insert into request_log_postings (tenant_id, field, value, bucket, day, first_id, ids)
-select tenant_id, 'route', route, left(id, 11), date_trunc('day', created_at, 'UTC'), min(id), string_agg(id, ',' order by id)
-from request_logs
-where route is not null
-group by tenant_id, route, left(id, 11), date_trunc('day', created_at, 'UTC');
+select l.tenant_id, f.field, f.value, left(l.id, 11), date_trunc('day', l.created_at, 'UTC'),
+  min(l.id), string_agg(l.id, ',' order by l.id)
+from request_logs l cross join lateral (values ('key', l.key_id), ('route', l.route)) as f (field, value)
+where f.value is not null
+group by l.tenant_id, f.field, f.value, left(l.id, 11), date_trunc('day', l.created_at, 'UTC');
 
 drop index request_logs_key_idx;
 drop index request_logs_route_idx;

@@ -153,7 +153,7 @@ export async function openPostgres(
     copyFrom: async (copies) => {
       const client = await pool.connect();
       try {
-        if (copies.length > 1) await client.query('begin');
+        await client.query('begin');
         for (const { target, data } of copies) {
           const copy = client.query(copyFromStdin(`copy ${target} from stdin`));
           await new Promise<void>((resolve, reject) => {
@@ -163,18 +163,17 @@ export async function openPostgres(
             copy.end(data);
           });
         }
-        if (copies.length > 1) await client.query('commit');
+        await client.query('commit');
       } catch (error) {
-        // An error PostgreSQL reported leaves the session usable once the transaction is rolled
-        // back; any other (a broken connection, a stream error) may not, so that connection is
+        // After an error PostgreSQL reported, the rolled-back session is usable; after any other
+        // (a broken connection, a stream error), or a rollback that fails, the connection is
         // closed instead of going back to the pool.
         const usable =
           error instanceof pg.DatabaseError &&
-          (copies.length === 1 ||
-            (await client.query('rollback').then(
-              () => true,
-              () => false,
-            )));
+          (await client.query('rollback').then(
+            () => true,
+            () => false,
+          ));
         client.release(usable ? undefined : (error as Error));
         throw error;
       }

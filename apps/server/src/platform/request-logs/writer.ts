@@ -43,19 +43,17 @@ interface Posting {
   offsets: number[];
 }
 
-/**
- * Adds a row to the posting of its bucket and day among one key's (or route's) postings, and
- * returns them: a new list for the key's first row.
- */
+/** Adds a row to the posting of its bucket and day among those of its key (or route) in `byValue`. */
 function post(
-  postings: Posting[] | undefined,
+  byValue: Map<string, Posting[]>,
   field: Posting['field'],
   tenantId: string,
   value: string,
   id: string,
   offset: number,
   day: number,
-): Posting[] {
+): void {
+  const postings = byValue.get(value);
   if (postings) {
     // Rows come about in time order: the last posting is almost always the one.
     const last = postings[postings.length - 1] as Posting;
@@ -65,14 +63,13 @@ function post(
         : postings.find((p) => p.day === day && id.startsWith(p.bucket));
     if (posting) {
       posting.offsets.push(offset);
-      return postings;
+      return;
     }
   }
   const bucket = id.slice(0, BUCKET_LENGTH);
   const posting: Posting = { field, tenantId, value, bucket, day, firstId: id, offsets: [offset] };
-  if (!postings) return [posting];
-  postings.push(posting);
-  return postings;
+  if (postings) postings.push(posting);
+  else byValue.set(value, [posting]);
 }
 
 const TAB = 0x09;
@@ -171,9 +168,7 @@ class Segment {
 
   private index({ id, tenantId, keyId, route }: RequestLogEntry, offset: number, day: number): void {
     if (keyId !== null) {
-      const postings = this.keys.get(keyId);
-      if (!postings) this.keys.set(keyId, post(postings, 'key', tenantId, keyId, id, offset, day));
-      else post(postings, 'key', tenantId, keyId, id, offset, day);
+      post(this.keys, 'key', tenantId, keyId, id, offset, day);
       this.postedBytes += id.length + 1;
     }
     if (route !== null) {
@@ -182,9 +177,7 @@ class Segment {
         byRoute = new Map();
         this.routes.set(tenantId, byRoute);
       }
-      const postings = byRoute.get(route);
-      if (!postings) byRoute.set(route, post(postings, 'route', tenantId, route, id, offset, day));
-      else post(postings, 'route', tenantId, route, id, offset, day);
+      post(byRoute, 'route', tenantId, route, id, offset, day);
       this.postedBytes += id.length + 1;
     }
   }
