@@ -22,6 +22,7 @@ import {
   registerProblemHandling,
   type UnmatchedAnswer,
 } from './platform/http/problems.ts';
+import { requestLogger } from './platform/http/request-logger.ts';
 import { addErrorResponses, NoQuery } from './platform/http/schemas.ts';
 import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
@@ -141,6 +142,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
       serializers: logSerializers(secrets),
     },
     genReqId: () => newId('req'),
+    childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
     frameworkErrors: frameworkErrorRenderer(secrets),

@@ -86,6 +86,7 @@ describe('the server log', () => {
     const key = (printed as RegExpMatchArray)[0];
     const target = { url: running.url } as TestServer;
     const before = running.stdout().length;
+    const requestIds: string[] = [];
     for (const path of [
       `/api/v1/partners?apiKey=${key}`,
       `/api/v1/partners/${key}`,
@@ -95,6 +96,7 @@ describe('the server log', () => {
     ]) {
       const response = await call(target, 'GET', path, { key });
       expect(response.status).toBeLessThan(500);
+      requestIds.push(response.headers.get('x-request-id') ?? '');
     }
     const stopped = running;
     running = undefined;
@@ -102,6 +104,11 @@ describe('the server log', () => {
     // Only what the requests made the server write: the key printed at first start comes before.
     const lines = stopped.stdout().slice(before) + stopped.stderr();
     expect(lines).toContain('incoming request');
+    // Each request's lines carry its id, as its X-Request-Id answered it.
+    for (const requestId of requestIds) {
+      const own = lines.split('\n').filter((line) => line.includes(`"reqId":"${requestId}"`));
+      expect(own.map((line) => JSON.parse(line).msg)).toEqual(['incoming request', 'request completed']);
+    }
     expect(lines).toContain('[redacted-key]');
     expect(lines).not.toContain(secretOf(key));
     expect(lines).not.toContain(adminKey);
