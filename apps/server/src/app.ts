@@ -24,6 +24,7 @@ import {
 } from './platform/http/problems.ts';
 import { requestLogger } from './platform/http/request-logger.ts';
 import { addErrorResponses, NoQuery } from './platform/http/schemas.ts';
+import { serializerCompiler } from './platform/http/serialization.ts';
 import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
@@ -165,6 +166,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     if (app.server.listening) NetServer.prototype.close.call(app.server);
   });
   app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', services);
   app.decorateRequest('auth', null);
   app.decorateRequest('keyRoute', null);
