@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 
-type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type Level = (typeof LEVELS)[number];
 type LogArguments = Parameters<FastifyBaseLogger['info']>;
 
 /** The pino logger Fastify hands the factory; its level check is part of pino's public API. */
@@ -11,12 +12,19 @@ interface ParentLogger extends FastifyBaseLogger {
 
 /**
  * The logger of one request. Fastify gives every request a child of the server's logger that
- * carries its request id, and builds it before the request runs; at the default levels almost no
- * request writes a line, so this one becomes that child only when a line of an enabled level is
- * written (or its level or a child of it is asked for). Until then a request pays for one small
- * object instead of a pino child with its bindings rendered.
+ * carries its request id, and builds it before the request runs; at `LOG_LEVEL=warn` and above
+ * almost no request writes a line, so this one becomes that child only when a line of an enabled
+ * level is written (or its level or a child of it is asked for). Until then a request pays for one
+ * small object instead of a pino child with its bindings rendered. Its six line methods are defined
+ * on the prototype below, one per level.
  */
 class RequestLogger implements FastifyBaseLogger {
+  declare fatal: FastifyBaseLogger['fatal'];
+  declare error: FastifyBaseLogger['error'];
+  declare warn: FastifyBaseLogger['warn'];
+  declare info: FastifyBaseLogger['info'];
+  declare debug: FastifyBaseLogger['debug'];
+  declare trace: FastifyBaseLogger['trace'];
   private logger: FastifyBaseLogger | undefined;
 
   constructor(
@@ -33,37 +41,13 @@ class RequestLogger implements FastifyBaseLogger {
     this.materialize().level = level;
   }
 
-  fatal(...args: LogArguments): void {
-    this.write('fatal', args);
-  }
-
-  error(...args: LogArguments): void {
-    this.write('error', args);
-  }
-
-  warn(...args: LogArguments): void {
-    this.write('warn', args);
-  }
-
-  info(...args: LogArguments): void {
-    this.write('info', args);
-  }
-
-  debug(...args: LogArguments): void {
-    this.write('debug', args);
-  }
-
-  trace(...args: LogArguments): void {
-    this.write('trace', args);
-  }
-
   silent(): void {}
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.materialize().child(bindings, options);
   }
 
-  private write(level: Level, args: LogArguments): void {
+  write(level: Level, args: LogArguments): void {
     if (this.logger === undefined && this.parent.isLevelEnabled?.(level) === false) return;
     this.materialize()[level](...args);
   }
@@ -72,6 +56,12 @@ class RequestLogger implements FastifyBaseLogger {
     this.logger ??= this.parent.child(this.bindings, this.options);
     return this.logger;
   }
+}
+
+for (const level of LEVELS) {
+  RequestLogger.prototype[level] = function (this: RequestLogger, ...args: LogArguments) {
+    this.write(level, args);
+  } as FastifyBaseLogger[Level];
 }
 
 /**
