@@ -161,7 +161,6 @@ function invalidKey(): ApiError {
   return new ApiError('api_key_invalid', 'The API key is not valid for this tenant');
 }
 
-/** Tenants by slug, cached briefly: slug resolution runs on every request under /api/t/{slug}. */
 /**
  * Tenants by slug, for the admin key's requests under `/api/t/{slug}/v1`. Only tenants that exist
  * are cached: a slug asked for before its tenant was created is found at once afterwards, by every
