@@ -503,6 +503,15 @@ describe('Swagger UI', () => {
     const html = await response.text();
     expect(html).toContain('swagger-ui');
   });
+
+  it('a file the UI does not have is a 404 problem, not a wrong method', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const response = await fetch(`${server.url}/api/doc/static/no-such-file.js`, { method });
+      expect(response.status, method).toBe(404);
+      expect(response.headers.get('content-type'), method).toMatch(/^application\/problem\+json/);
+      expect(response.headers.get('allow'), method).toBeNull();
+    }
+  });
 });
 
 describe('in production', () => {

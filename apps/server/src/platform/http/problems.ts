@@ -174,7 +174,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   socket.destroy(error);
 }
 
-/** Answers a request no route matched: 405 with `Allow` when the path exists for other methods, else 404. */
+/** Answers a request no route matched: 405 with `Allow` when the path exists for other methods only, else 404. */
 export type UnmatchedAnswer = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 
 /**
@@ -208,7 +208,9 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
     const allowed: string[] = METHODS.filter((method) => routes.find(method, path) !== null);
     // Fastify answers HEAD wherever GET is routed.
     if (allowed.includes('GET')) allowed.splice(1, 0, 'HEAD');
-    if (allowed.length > 0) {
+    // A route of this method that answers "not found" itself (a file the documentation pages do not
+    // have) comes here too: that is a 404, not a wrong method.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       const error = new ApiError('method_not_allowed', `${request.method} is not allowed on ${path}`, {
         headers: { allow: allowed.join(', ') },
       });

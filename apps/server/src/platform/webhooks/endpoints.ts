@@ -88,6 +88,8 @@ export function assertEndpointUrl(raw: string, settings: WebhookSettings): void 
     throw invalid('https_required', 'url must use https:// (this server refuses plain http endpoints)');
   }
   if (url.hash !== '') throw invalid('invalid_format', 'url must not contain a #fragment');
+  // The URL parser takes port 0, which no connection can reach.
+  if (url.port === '0') throw invalid('invalid_format', 'url must not name port 0');
   if (urlCredentials(url) === null) {
     throw invalid('invalid_format', "url's user name and password must be valid percent-encoded UTF-8");
   }

@@ -149,6 +149,7 @@ describe('webhook endpoints', () => {
     [{ url: URL }, 'eventTypes'],
     [{ url: URL, eventTypes: ['*'], secret: 'whsec_x' }, 'secret'],
     [{ url: `${URL}#frag`, eventTypes: ['*'] }, 'url'],
+    [{ url: 'https://hooks.example.com:0/x', eventTypes: ['*'] }, 'url'],
   ])('refuses %j with a 400 naming %s', async (body, field) => {
     const response = await api('POST', '/webhook-endpoints', body);
     expect(response.status, JSON.stringify(response.body)).toBe(400);
