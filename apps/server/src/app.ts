@@ -15,6 +15,7 @@ import { secretMaskFor } from './platform/auth/secret-mask.ts';
 import { ApiError } from './platform/errors.ts';
 import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
+import { jsonBodyParser } from './platform/http/json-body.ts';
 import { logSerializers } from './platform/http/log-serializers.ts';
 import {
   answerClientError,
@@ -170,8 +171,21 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorate('services', services);
   app.decorateRequest('auth', null);
   app.decorateRequest('keyRoute', null);
+  // Node.js answers an `Expect` it cannot meet (anything but 100-continue) with a bare 417 before
+  // the app sees the request; it goes to the app instead, whose hook below refuses it as a problem.
+  const unmetExpectations = new WeakSet<object>();
+  app.server.on('checkExpectation', (req, res) => {
+    unmetExpectations.add(req);
+    app.server.emit('request', req, res);
+  });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (request.headers.expect !== undefined && unmetExpectations.has(request.raw)) {
+      done(
+        new ApiError('expectation_failed', 'The only expectation this server meets is Expect: 100-continue'),
+      );
+      return;
+    }
     if (closing) {
       reply.header('connection', 'close');
       done(new ApiError('service_unavailable', 'The server is shutting down; send the request again'));
@@ -192,8 +206,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     services.requestRecorder.record(request, reply);
     done();
   });
-  // Only JSON bodies are accepted; anything else is a 415 problem.
-  app.removeContentTypeParser(['text/plain']);
+  // Only JSON bodies are accepted, in UTF-8 and without a content coding; anything else is a 415 problem.
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer' },
+    jsonBodyParser(app.getDefaultJsonParser('error', 'error')),
+  );
   // Unknown query parameters are refused, never ignored: a route without parameters of its own
   // takes none (the documentation pages of /api/doc are not the API's). A method with a body can
   // also be answered by the body parser, which the route's own responses do not name.

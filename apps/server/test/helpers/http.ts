@@ -13,8 +13,8 @@ export interface RequestOptions {
   key?: string | undefined;
   body?: unknown;
   headers?: Record<string, string>;
-  /** Send `body` as this raw string instead of JSON. */
-  raw?: string;
+  /** Send `body` as this raw string (or these bytes) instead of JSON. */
+  raw?: string | Uint8Array;
 }
 
 /** Calls the server over real HTTP and parses the JSON answer. */
@@ -26,7 +26,7 @@ export async function call<T = any>(
 ): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.key !== undefined) headers['x-api-key'] = options.key;
-  let body: string | undefined;
+  let body: string | Uint8Array | undefined;
   if (options.raw !== undefined) body = options.raw;
   else if (options.body !== undefined) {
     body = JSON.stringify(options.body);

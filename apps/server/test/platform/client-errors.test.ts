@@ -103,3 +103,37 @@ describe('an HTTP/1.1 request without a Host header', () => {
     expect(status).toBe(200);
   });
 });
+
+describe('Expect', () => {
+  it.each(['200-bogus', 'something-else', ''])(
+    'an expectation the server cannot meet (%j): a 417 expectation_failed problem with a request id',
+    async (expectation) => {
+      const answer = await sendRaw(
+        `GET /health HTTP/1.1\r\nHost: x\r\nExpect: ${expectation}\r\nConnection: close\r\n\r\n`,
+      );
+      const { status, headers, body } = parse(answer);
+      expect(status).toBe(417);
+      expect(headers['content-type']).toBe('application/problem+json; charset=utf-8');
+      expect(headers['x-request-id']).toMatch(/^req_[0-9a-z]{26}$/);
+      expect(body).toMatchObject({
+        type: 'https://partnerline.dev/problems/expectation_failed',
+        status: 417,
+        code: 'expectation_failed',
+        detail: expect.stringContaining('100-continue'),
+        requestId: headers['x-request-id'],
+      });
+    },
+  );
+
+  it('100-continue is met: the interim 100, then the answer', async () => {
+    const answer = await sendRaw(
+      'POST /api/t/some-tenant/v1/partners HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 2\r\nConnection: close\r\n\r\n{}',
+    );
+    expect(answer.startsWith('HTTP/1.1 100 Continue\r\n\r\n')).toBe(true);
+    const { status, body } = parse(answer.slice('HTTP/1.1 100 Continue\r\n\r\n'.length));
+    // No key: the request got past Expect to the gate.
+    expect(status).toBe(401);
+    expect(body.code).toBe('api_key_missing');
+  });
+});

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
@@ -132,6 +133,80 @@ describe('request bodies', () => {
       headers: { 'content-type': type },
     });
     expectProblem(response, 415, 'unsupported_media_type');
+  });
+
+  it.each([
+    ['bytes that are no character', [0xff, 0xfe]],
+    ['half of a surrogate pair', [0xed, 0xa0, 0x80]],
+    ['an overlong slash', [0xc0, 0xaf]],
+    ['a character cut short', [0xe2, 0x82]],
+  ])('a body that is not UTF-8 (%s): 400 invalid_json, nothing stored', async (_, bytes) => {
+    const email = `utf8-${bytes.join('-')}@example.com`;
+    const head = Buffer.from(`{"email":"${email}","name":"x-`);
+    const raw = Buffer.concat([head, Buffer.from(bytes), Buffer.from('"}')]);
+    const response = await problem(`not UTF-8 ${bytes}`, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 400, 'invalid_json');
+    expect(response.body.detail).toContain('UTF-8');
+    const listed = await call(server, 'GET', `/api/v1/partners?q=${encodeURIComponent(email)}`, {
+      key: tenant.key,
+    });
+    expect(listed.body.data).toEqual([]);
+  });
+
+  it.each([
+    'application/json; charset=utf-8',
+    'application/json; charset=UTF-8',
+    'application/json;charset="utf-8"',
+    'Application/JSON',
+  ])('UTF-8 declared as %s: the text is stored as sent', async (type) => {
+    const name = `Zoë Ångström 🚀 ${type}`;
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw: Buffer.from(JSON.stringify({ email: `${crypto.randomUUID()}@example.com`, name })),
+      headers: { 'content-type': type },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    expect(response.body.data.name).toBe(name);
+  });
+
+  it.each(['iso-8859-1', 'utf-16', 'windows-1252'])(
+    'JSON declared in charset %s: 415 unsupported_media_type',
+    async (charset) => {
+      const response = await problem(`415 charset ${charset}`, 'POST', '/api/v1/partners', {
+        key: tenant.key,
+        raw: Buffer.from('{"email":"caf\xe9@example.com"}', 'latin1'),
+        headers: { 'content-type': `application/json; charset=${charset}` },
+      });
+      expectProblem(response, 415, 'unsupported_media_type');
+      expect(response.body.detail).toContain('UTF-8');
+    },
+  );
+
+  it.each([
+    ['gzip', gzipSync(JSON.stringify({ email: 'gzip@example.com' }))],
+    ['br', Buffer.from('{"email":"br@example.com"}')],
+    ['deflate, gzip', Buffer.from('{"email":"two@example.com"}')],
+  ])('a body with Content-Encoding %s: 415, and Accept-Encoding says what is taken', async (coding, raw) => {
+    const response = await problem(`415 coding ${coding}`, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: { ...json, 'content-encoding': coding },
+    });
+    expectProblem(response, 415, 'unsupported_media_type');
+    expect(response.headers.get('accept-encoding')).toBe('identity');
+  });
+
+  it('a body with Content-Encoding identity is taken as it is', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw: JSON.stringify({ email: 'identity-coding@example.com' }),
+      headers: { ...json, 'content-encoding': 'identity' },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
   });
 
   it('a body over 1 MiB: 413 payload_too_large', async () => {
