@@ -107,6 +107,95 @@ describe('credentials', () => {
   });
 });
 
+describe('two keys in one request', () => {
+  // A server of its own: these requests are refused on purpose, and on the shared one the guard
+  // against failed authentications would answer this file's later requests with 429.
+  let own: TestServer;
+  let mine: TestTenant;
+  let other: TestTenant;
+  beforeAll(async () => {
+    own = await startServer({ clock, env: { AUTH_FAILURE_LIMIT: '0' } });
+    mine = await createTenant(own);
+    other = await createTenant(own);
+  });
+  afterAll(() => own.close());
+
+  it('the same key in both headers works', async () => {
+    const response = await call(own, 'GET', '/api/v1/me', {
+      headers: { 'x-api-key': mine.key, authorization: `Bearer ${mine.key}` },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it('an Authorization that is no bearer token beside X-API-Key is left to whom it is for', async () => {
+    const response = await call(own, 'GET', '/api/v1/me', {
+      headers: { 'x-api-key': mine.key, authorization: 'Basic cHJveHk6c2VjcmV0' },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    [
+      'a valid X-API-Key and another bearer',
+      () => ({ 'x-api-key': mine.key, authorization: 'Bearer plk_live_x' }),
+    ],
+    [
+      'a valid bearer and another X-API-Key',
+      () => ({ 'x-api-key': 'plk_live_x', authorization: `Bearer ${mine.key}` }),
+    ],
+    ['the keys of two tenants', () => ({ 'x-api-key': mine.key, authorization: `Bearer ${other.key}` })],
+  ])('two different keys (%s): 401 api_key_invalid, whichever header holds which', async (_, headers) => {
+    for (const path of ['/api/v1/me', `/api/t/${mine.slug}/v1/me`]) {
+      const response = await call(own, 'GET', path, { headers: headers() });
+      expect(response.status, path).toBe(401);
+      expect(response.body.code).toBe('api_key_invalid');
+    }
+  });
+
+  it.each([
+    ['X-API-Key', 'x-api-key', (key: string) => key],
+    ['Authorization', 'authorization', (key: string) => `Bearer ${key}`],
+  ])(
+    'the %s header twice: 401 api_key_invalid, even if one of them is valid',
+    async (name, header, value) => {
+      for (const order of [
+        [mine.key, 'plk_live_x'],
+        ['plk_live_x', mine.key],
+        [mine.key, mine.key],
+      ]) {
+        const answer = await rawGet(
+          own,
+          '/api/v1/me',
+          order.flatMap((key) => [header, value(key)]),
+        );
+        expect(answer.status, order.join(' then ')).toBe(401);
+        expect(answer.body.code).toBe('api_key_invalid');
+        expect(answer.body.detail).toContain(`one ${name} header`);
+      }
+    },
+  );
+});
+
+/** A GET whose headers are sent as given, repeated names included (`rawHeaders` form). */
+function rawGet(target: TestServer, path: string, headers: string[]): Promise<{ status: number; body: any }> {
+  const { port } = new URL(target.url);
+  return new Promise((resolve, reject) => {
+    // Headers given as a list get no Host of Node.js's own.
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: ['host', 'localhost', ...headers] },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('scopes', () => {
   it('403 insufficient_scope names the scope', async () => {
     const key = await keyWith(['partners:read']);
