@@ -136,6 +136,7 @@ async function tenantApi(
 
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
+  const { trustProxy } = config;
   const secrets = secretMaskFor(config);
   const app = Fastify({
     logger: {
@@ -146,7 +147,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     genReqId: () => newId('req'),
     childLoggerFactory: requestLogger,
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    // A number of hops: that many addresses back from the socket's are the proxies'.
+    trustProxy: typeof trustProxy === 'number' ? (_: string, hop: number) => hop < trustProxy : trustProxy,
     frameworkErrors: frameworkErrorRenderer(secrets),
     // Node.js would refuse an HTTP/1.1 request without Host with a bare 400 of its own; the hook
     // below refuses it as a problem with a request id, like every other error.

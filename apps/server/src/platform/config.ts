@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { loadRateLimitSettings, type RateLimitSettings } from './rate-limit/settings.ts';
 
@@ -20,7 +21,12 @@ export interface Config {
   keyPrefix: string;
   defaultTenantSlug: string;
   keyCacheTtlSeconds: number;
-  trustProxy: boolean;
+  /**
+   * Which peers' `X-Forwarded-For` is believed (Fastify's `trustProxy`): none, every one, this many
+   * hops next to the server, or the peers at these addresses (IPs, CIDR blocks, `loopback`,
+   * `linklocal`, `uniquelocal`, comma-separated).
+   */
+  trustProxy: boolean | number | string;
   commissionApprovalIntervalMs: number;
   authFailureLimit: number;
   /** RATE_LIMIT_PLANS, RATE_LIMIT_ROUTES, UNAUTHENTICATED_RATE_LIMIT, RATE_LIMIT_FAIL_CLOSED, RATE_LIMIT_REDIS_PREFIX. */
@@ -246,6 +252,32 @@ function webhookSettings(env: Env, nodeEnv: Config['nodeEnv']): WebhookSettings 
   };
 }
 
+const PROXY_RANGES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** A proxy address of TRUST_PROXY: an IP, a CIDR block or one of proxy-addr's named ranges. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGES.has(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function trustProxy(env: Env): Config['trustProxy'] {
+  const raw = read(env, 'TRUST_PROXY');
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.every(isProxyAddress)) return entries.join(',');
+  return fail(
+    'TRUST_PROXY',
+    'false, true, a number of proxy hops, or proxy addresses (IPs, CIDR blocks, loopback, linklocal, uniquelocal; comma-separated)',
+    raw,
+  );
+}
+
 /** Parses and validates the environment; throws ConfigError on the first unusable value. */
 function defaultTenantSlug(env: Env): string {
   const slug =
@@ -283,7 +315,7 @@ export function loadConfig(env: Env = process.env): Config {
       matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
     defaultTenantSlug: defaultTenantSlug(env),
     keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
-    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
     commissionApprovalIntervalMs: integer(env, 'COMMISSION_APPROVAL_INTERVAL_MS', 60_000, 50, 86_400_000),
     authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 30, 0, 1_000_000),
     rateLimits: loadRateLimitSettings((name) => read(env, name), fail),
