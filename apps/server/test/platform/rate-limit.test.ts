@@ -178,6 +178,7 @@ describe("a key's own rateLimit", () => {
       const response = await call(server, 'GET', `/api/t/${tenant.slug}/v1/me`, { key: ADMIN_KEY });
       expect(response.status).toBe(200);
       expect(response.headers.get('x-ratelimit-limit')).toBeNull();
+      expect(response.body.data.rateLimit).toBeNull();
     }
   });
 });

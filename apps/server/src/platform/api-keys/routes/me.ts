@@ -13,10 +13,15 @@ const MeSchema = Type.Object(
     tenant: Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String() }),
     createdAt: Nullable(Timestamp),
     lastUsedAt: Nullable(Timestamp),
-    rateLimit: Type.Object({
-      limit: Type.Integer({ description: 'Requests allowed per window' }),
-      windowSeconds: Type.Integer(),
-    }),
+    rateLimit: Nullable(
+      Type.Object(
+        {
+          limit: Type.Integer({ description: 'Requests allowed per window' }),
+          windowSeconds: Type.Integer(),
+        },
+        { description: 'The rate limit of the key; null for the platform admin key, which is never limited' },
+      ),
+    ),
     quota: Nullable(
       Type.Object(
         {
@@ -60,16 +65,24 @@ export function meRoute(app: App): void {
       },
     },
     async (request) => {
-      const { tenant, actor } = authOf(request);
-      const { limit, windowSeconds } = effectiveRateLimit(authOf(request), request.server.services.config);
-      const rateLimit = { limit, windowSeconds };
+      const auth = authOf(request);
+      const { tenant, actor } = auth;
       const tenantView = { id: tenant.id, slug: tenant.slug, name: tenant.name };
       if (actor.type === 'admin') {
         const data = { id: 'admin', name: 'Platform admin', scopes: ['admin'], environment: 'live' as const };
         return {
-          data: { ...data, tenant: tenantView, createdAt: null, lastUsedAt: null, rateLimit, quota: null },
+          data: {
+            ...data,
+            tenant: tenantView,
+            createdAt: null,
+            lastUsedAt: null,
+            rateLimit: null,
+            quota: null,
+          },
         };
       }
+      const { limit, windowSeconds } = effectiveRateLimit(auth, request.server.services.config);
+      const rateLimit = { limit, windowSeconds };
       const lastUse = request.server.services.keyUsage.lastUse(actor.keyId);
       return {
         data: {
