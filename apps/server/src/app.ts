@@ -152,7 +152,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     frameworkErrors: frameworkErrorRenderer(secrets),
     // Node.js would refuse an HTTP/1.1 request without Host with a bare 400 of its own; the hook
     // below refuses it as a problem with a request id, like every other error.
-    http: { requireHostHeader: false },
+    http: { requireHostHeader: false, ...requestTimeouts(config.requestTimeoutSeconds) },
+    requestTimeout: config.requestTimeoutSeconds * 1000,
     clientErrorHandler: answerClientError,
     // Requests that arrive while the server closes get the hook's problem below, not Fastify's 503.
     return503OnClosing: false,
@@ -243,6 +244,20 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   assertRateLimitedRoutesExist(app, config);
   await startBackgroundWork(services, { dispatch: config.webhooks.dispatch });
   return app;
+}
+
+/**
+ * Node.js's timers for a request that arrives too slowly (a client holding a connection open by
+ * sending its body byte by byte): the headers within the whole request's time, checked often enough
+ * that the 408 comes near it. Node.js's defaults when there is no limit.
+ */
+function requestTimeouts(seconds: number): { headersTimeout?: number; connectionsCheckingInterval?: number } {
+  if (seconds === 0) return {};
+  const ms = seconds * 1000;
+  return {
+    headersTimeout: Math.min(60_000, ms),
+    connectionsCheckingInterval: Math.min(30_000, Math.ceil(ms / 4)),
+  };
 }
 
 /** Makes every webhook event type's schema known: events are rendered and documented with it. */

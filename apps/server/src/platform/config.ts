@@ -21,6 +21,8 @@ export interface Config {
   keyPrefix: string;
   defaultTenantSlug: string;
   keyCacheTtlSeconds: number;
+  /** How long a client may take to send a whole request, headers and body; 0: no limit. */
+  requestTimeoutSeconds: number;
   /**
    * Which peers' `X-Forwarded-For` is believed (Fastify's `trustProxy`): none, every one, this many
    * hops next to the server, or the peers at these addresses (IPs, CIDR blocks, `loopback`,
@@ -315,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
       matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
     defaultTenantSlug: defaultTenantSlug(env),
     keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
+    requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 60, 0, 3600),
     trustProxy: trustProxy(env),
     commissionApprovalIntervalMs: integer(env, 'COMMISSION_APPROVAL_INTERVAL_MS', 60_000, 50, 86_400_000),
     authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 30, 0, 1_000_000),

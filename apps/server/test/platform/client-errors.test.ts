@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenant, type TestTenant } from '../helpers/http.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -135,5 +136,38 @@ describe('Expect', () => {
     // No key: the request got past Expect to the gate.
     expect(status).toBe(401);
     expect(body.code).toBe('api_key_missing');
+  });
+});
+
+describe('a request that arrives too slowly (REQUEST_TIMEOUT_SECONDS=1)', () => {
+  let slow: TestServer;
+  let tenant: TestTenant;
+  beforeAll(async () => {
+    slow = await startServer({ env: { REQUEST_TIMEOUT_SECONDS: '1' } });
+    tenant = await createTenant(slow);
+  });
+  afterAll(() => slow.close());
+
+  it('a body that stops short of its Content-Length: a 408 problem, and the connection is closed', async () => {
+    const { hostname, port } = new URL(slow.url);
+    // Without a request timeout, this waits for an answer that never comes, until the test's own.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () =>
+        socket.write(
+          `POST /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${tenant.key}\r\n` +
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+        ),
+      );
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve(text));
+    });
+    const { status, headers, body } = parse(answer);
+    expect(status).toBe(408);
+    expect(headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(body).toMatchObject({ code: 'request_timeout', requestId: headers['x-request-id'] });
   });
 });
