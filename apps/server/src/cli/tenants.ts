@@ -1,10 +1,9 @@
 import { PLAN_NAMES } from '../platform/plans.ts';
-import { createTenant, listTenants, type TenantRecord } from '../platform/tenants/service.ts';
+import { createTenant, listTenants } from '../platform/tenants/service.ts';
 import { type Command, flag, JSON_OPTION, optionalString, requiredString } from './command.ts';
+import { readAllPages } from './pages.ts';
 import { formatJson, formatTable } from './table.ts';
 import { parsePlan, parseSlug, parseTenantName } from './validate.ts';
-
-const PAGE_SIZE = 100;
 
 const tenantsCreate: Command = {
   name: 'tenants create',
@@ -43,16 +42,7 @@ const tenantsList: Command = {
   options: { json: JSON_OPTION },
   prepare(args) {
     return async (ctx) => {
-      const tenants: TenantRecord[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listTenants(
-          ctx.database.db,
-          cursor ? { cursor, limit: PAGE_SIZE } : { limit: PAGE_SIZE },
-        );
-        tenants.push(...page.data);
-        cursor = page.pagination.nextCursor ?? undefined;
-      } while (cursor);
+      const tenants = await readAllPages((page) => listTenants(ctx.database.db, page));
       if (flag(args, 'json')) return ctx.print(formatJson(tenants));
       const lines = formatTable(tenants, [
         ['ID', (t) => t.id],
