@@ -34,6 +34,9 @@ let databaseEnv: Record<string, string>;
 let cleanup: () => Promise<void>;
 let server: ServerProcess | undefined;
 const slug = uniqueSlug('cli');
+/** A second tenant, for what key ids that span tenants must not leak. */
+const otherSlug = uniqueSlug('cli');
+const UNKNOWN_KEY = 'key_01jd8x3v4w5y6z7a8b9c0d1e2f';
 let key: string;
 let keyId: string;
 let pausable: string;
@@ -158,8 +161,9 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
       ['key_01jd8x3v4w5y6z7a8b9c0d1e2f', 'extra', '--tenant', 'acme'],
       /unexpected argument "extra"/,
     ],
-    ['keys list', [], /--tenant is required/],
-    ['keys rotate', ['key_01jd8x3v4w5y6z7a8b9c0d1e2f'], /--tenant is required/],
+    ['keys list', ['--tenant', 'Not_A_Slug'], /--tenant must be 3-40/],
+    ['keys revoke', ['key_01jd8x3v4w5y6z7a8b9c0d1e2f', '--tenant', 'acme-'], /--tenant must be 3-40/],
+    ['keys create', ['--name', 'x', '--scopes', 'read'], /--tenant is required/],
     ['keys rotate', ['nope', '--tenant', 'acme'], /not an API key id/],
     ...['-1', '604801', '1.5', 'abc', '', '1e3'].map((grace): [string, string[], RegExp] => [
       'keys rotate',
@@ -181,6 +185,19 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
     if (!command) throw new Error(`no command ${name}`);
     expect(() => command.prepare(parseCommandArgs(command, argv))).toThrow(message);
     expect(() => command.prepare(parseCommandArgs(command, argv))).toThrow(UsageError);
+  });
+
+  // Key ids are unique across tenants: --tenant is an optional check on the commands that take one.
+  it.each([
+    ['keys list', []],
+    ...['revoke', 'rotate', 'deactivate', 'activate'].map((action): [string, string[]] => [
+      `keys ${action}`,
+      ['key_01jd8x3v4w5y6z7a8b9c0d1e2f'],
+    ]),
+  ])('%s %j needs no --tenant', (name, argv) => {
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new Error(`no command ${name}`);
+    expect(command.prepare(parseCommandArgs(command, argv))).toBeTypeOf('function');
   });
 });
 
@@ -273,22 +290,118 @@ describe('against a database', () => {
     });
   });
 
-  it('keys revoke makes the key 401 api_key_revoked', async () => {
-    const revoked = await cli('keys', 'revoke', keyId, '--tenant', slug);
+  it('keys revoke <id> needs no --tenant; --tenant of another tenant is refused like an unknown id', async () => {
+    expectSuccess(await cli('tenants', 'create', '--slug', otherSlug, '--name', 'Other Corp'));
+    const auditor = await cli('keys', 'create', '--tenant', slug, '--name', 'Auditor', '--scopes', 'admin');
+    expectSuccess(auditor);
+
+    // The key exists, but not in otherSlug: the same line and exit code as an id that exists nowhere.
+    for (const id of [keyId, UNKNOWN_KEY]) {
+      const refused = await cli('keys', 'revoke', id, '--tenant', otherSlug);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(lines(refused.stderr)).toEqual([`partnerline keys revoke: No API key with id ${id}`]);
+    }
+    const untouched = await cli('keys', 'list', '--tenant', slug, '--json');
+    expect(JSON.parse(untouched.stdout).find((k: { id: string }) => k.id === keyId)).toMatchObject({
+      status: 'active',
+      revokedAt: null,
+    });
+
+    const revoked = await cli('keys', 'revoke', keyId);
     expectSuccess(revoked);
     expect(revoked.stdout).toMatch(new RegExp(`^Revoked ${keyId} "CRM sync" at \\d{4}-`));
+    // Revoking again, with the right --tenant, changes nothing and prints the same line.
+    const again = await cli('keys', 'revoke', keyId, '--tenant', slug);
+    expectSuccess(again);
+    expect(again.stdout).toBe(revoked.stdout);
 
     const listed = await cli('keys', 'list', '--tenant', slug, '--json');
     expectSuccess(listed);
     const record = JSON.parse(listed.stdout).find((k: { id: string }) => k.id === keyId);
-    expect(record).toMatchObject({ status: 'revoked', revokedAt: expect.any(String) });
+    expect(record).toMatchObject({ tenant: slug, status: 'revoked', revokedAt: expect.any(String) });
     expect(listed.stdout).not.toMatch(/"key"|hash/i);
 
     await withServer(async (target) => {
       const response = await call(target, 'GET', '/api/v1/me', { key });
       expect(response.status).toBe(401);
       expect(response.body.code).toBe('api_key_revoked');
+      // One audit entry, by the CLI, in the key's own tenant: the second revoke changed nothing.
+      const audit = await call(
+        target,
+        'GET',
+        `/api/v1/audit-log?resourceId=${keyId}&action=api_key.revoked`,
+        {
+          key: auditor.stdout.trim(),
+        },
+      );
+      expect(audit.status).toBe(200);
+      expect(audit.body.data).toEqual([
+        expect.objectContaining({
+          actorType: 'cli',
+          changes: expect.objectContaining({ revokedAt: expect.anything() }),
+        }),
+      ]);
     });
+  });
+
+  it("keys list without --tenant lists every tenant's keys under a TENANT column", async () => {
+    const created = await cli(
+      'keys',
+      'create',
+      '--tenant',
+      otherSlug,
+      '--name',
+      'Other sync',
+      '--scopes',
+      'read',
+    );
+    expectSuccess(created);
+    const otherId = keyIdOf(created.stdout.trim());
+
+    const listed = await cli('keys', 'list');
+    expectSuccess(listed);
+    const [header, ...rows] = lines(listed.stdout);
+    expect(header?.split(/\s{2,}/)).toEqual([
+      'TENANT',
+      'ID',
+      'NAME',
+      'SCOPES',
+      'ENV',
+      'STATUS',
+      'START',
+      'LAST USED',
+    ]);
+    expect(
+      rows
+        .find((row) => row.includes(otherId))
+        ?.split(/\s{2,}/)
+        .slice(0, 3),
+    ).toEqual([otherSlug, otherId, 'Other sync']);
+    expect(
+      rows
+        .find((row) => row.includes(keyId))
+        ?.split(/\s{2,}/)
+        .slice(0, 3),
+    ).toEqual([slug, keyId, 'CRM sync']);
+    expect(listed.stdout).not.toContain(created.stdout.trim());
+
+    const json = await cli('keys', 'list', '--json');
+    expectSuccess(json);
+    const all = JSON.parse(json.stdout) as { id: string; tenant: string }[];
+    expect(all.find((k) => k.id === otherId)).toMatchObject({ tenant: otherSlug, name: 'Other sync' });
+    expect(all.find((k) => k.id === keyId)).toMatchObject({ tenant: slug, status: 'revoked' });
+    expect(all.map((k) => k.id)).toEqual(
+      all
+        .map((k) => k.id)
+        .sort()
+        .reverse(),
+    );
+    expect(json.stdout).not.toMatch(/"key"|hash|tenantId/i);
+
+    // One tenant's list leaves the others' keys out.
+    const one = await cli('keys', 'list', '--tenant', otherSlug, '--json');
+    expect(JSON.parse(one.stdout).map((k: { id: string }) => k.id)).toEqual([otherId]);
   });
 
   it('keys deactivate makes a key 401 api_key_inactive until keys activate', async () => {
@@ -391,12 +504,33 @@ describe('against a database', () => {
     });
   });
 
-  it('key commands on an unknown key exit 1 naming it', async () => {
-    const unknown = 'key_01jd8x3v4w5y6z7a8b9c0d1e2f';
-    for (const command of ['deactivate', 'rotate']) {
-      const run = await cli('keys', command, unknown, '--tenant', slug);
+  it('key commands on an unknown key exit 1 naming it, with or without --tenant', async () => {
+    for (const [command, tenant] of [
+      ['deactivate', ['--tenant', slug]],
+      ['rotate', ['--tenant', slug]],
+      ['revoke', []],
+      ['activate', []],
+    ] as const) {
+      const run = await cli('keys', command, UNKNOWN_KEY, ...tenant);
       expect(run.code).toBe(1);
-      expect(lines(run.stderr)).toEqual([`partnerline keys ${command}: No API key with id ${unknown}`]);
+      expect(run.stdout).toBe('');
+      expect(lines(run.stderr)).toEqual([`partnerline keys ${command}: No API key with id ${UNKNOWN_KEY}`]);
     }
+  });
+
+  it("key commands with another tenant's --tenant exit 1 as for an unknown key, and change nothing", async () => {
+    const id = keyIdOf(pausable);
+    for (const command of ['deactivate', 'rotate', 'activate']) {
+      const run = await cli('keys', command, id, '--tenant', otherSlug);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(lines(run.stderr)).toEqual([`partnerline keys ${command}: No API key with id ${id}`]);
+    }
+    const listed = await cli('keys', 'list', '--json');
+    expect(JSON.parse(listed.stdout).find((k: { id: string }) => k.id === id)).toMatchObject({
+      tenant: slug,
+      status: 'active',
+      replacedBy: null,
+    });
   });
 });

@@ -1,14 +1,17 @@
 import {
   type ApiKeyView,
+  getApiKeyTenantIdOrThrow,
   insertApiKey,
   type KeyContext,
+  listAllApiKeys,
   listApiKeys,
   revokeApiKey,
   rotateApiKey,
   setApiKeyActive,
 } from '../platform/api-keys/service.ts';
 import { sendKeyChange } from '../platform/auth/key-changes.ts';
-import { getTenantOrThrow } from '../platform/tenants/service.ts';
+import { notFound } from '../platform/errors.ts';
+import { getTenantOrThrow, listTenants } from '../platform/tenants/service.ts';
 import {
   type CliContext,
   type Command,
@@ -19,7 +22,8 @@ import {
   type ParsedArgs,
   requiredString,
 } from './command.ts';
-import { formatJson, formatTable } from './table.ts';
+import { readAllPages } from './pages.ts';
+import { type Column, formatJson, formatTable } from './table.ts';
 import {
   parseEnvironment,
   parseGracePeriod,
@@ -29,7 +33,6 @@ import {
   parseSlug,
 } from './validate.ts';
 
-const PAGE_SIZE = 100;
 const TENANT_OPTION: OptionSpec = {
   type: 'string',
   value: '<slug>',
@@ -39,6 +42,11 @@ const TENANT_OPTION: OptionSpec = {
 
 function tenantSlug(args: ParsedArgs): string {
   return parseSlug(requiredString(args, 'tenant'), '--tenant');
+}
+
+function optionalTenantSlug(args: ParsedArgs): string | undefined {
+  const value = optionalString(args, 'tenant');
+  return value === undefined ? undefined : parseSlug(value, '--tenant');
 }
 
 async function tenantId(ctx: CliContext, slug: string): Promise<string> {
@@ -93,28 +101,43 @@ const keysCreate: Command = {
   },
 };
 
+type ListedKey = ApiKeyView & { tenant: string };
+
+async function tenantKeys(ctx: CliContext, slug: string): Promise<ListedKey[]> {
+  const id = await tenantId(ctx, slug);
+  const keys = await readAllPages((page) => listApiKeys(ctx.database.db, id, page, ctx.now));
+  return keys.map((key) => ({ tenant: slug, ...key }));
+}
+
+async function everyTenantsKeys(ctx: CliContext): Promise<ListedKey[]> {
+  const keys = await readAllPages((page) => listAllApiKeys(ctx.database.db, page, ctx.now));
+  // Read after the keys, so every key's tenant is among them.
+  const tenants = await readAllPages((page) => listTenants(ctx.database.db, page));
+  const slugs = new Map(tenants.map((t) => [t.id, t.slug]));
+  return keys.map(({ tenantId, ...key }) => ({ tenant: slugs.get(tenantId) ?? tenantId, ...key }));
+}
+
 const keysList: Command = {
   name: 'keys list',
-  summary: "List a tenant's API keys (never their secrets)",
-  options: { tenant: TENANT_OPTION, json: JSON_OPTION },
+  summary: "List every tenant's API keys, or one tenant's (never their secrets)",
+  options: {
+    tenant: {
+      type: 'string',
+      value: '<slug>',
+      description: "Only this tenant's keys (default: every tenant's)",
+    },
+    json: JSON_OPTION,
+  },
+  details: [
+    'Keys are listed newest first. Without --tenant the table starts with a TENANT column (the slug);',
+    'with --json each key names its tenant in "tenant" either way.',
+  ],
   prepare(args) {
-    const slug = tenantSlug(args);
+    const slug = optionalTenantSlug(args);
     return async (ctx) => {
-      const id = await tenantId(ctx, slug);
-      const keys: ApiKeyView[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await listApiKeys(
-          ctx.database.db,
-          id,
-          { limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) },
-          ctx.now,
-        );
-        keys.push(...page.data);
-        cursor = page.pagination.nextCursor ?? undefined;
-      } while (cursor);
+      const keys = slug === undefined ? await everyTenantsKeys(ctx) : await tenantKeys(ctx, slug);
       if (flag(args, 'json')) return ctx.print(formatJson(keys));
-      const lines = formatTable(keys, [
+      const columns: Column<ListedKey>[] = [
         ['ID', (k) => k.id],
         ['NAME', (k) => k.name],
         ['SCOPES', (k) => k.scopes.join(',')],
@@ -122,8 +145,9 @@ const keysList: Command = {
         ['STATUS', (k) => k.status],
         ['START', (k) => k.start],
         ['LAST USED', (k) => k.lastUsedAt],
-      ]);
-      for (const line of lines) ctx.print(line);
+      ];
+      if (slug === undefined) columns.unshift(['TENANT', (k) => k.tenant]);
+      for (const line of formatTable(keys, columns)) ctx.print(line);
     };
   },
 };
@@ -140,8 +164,26 @@ function keyContext(ctx: CliContext, tenant: string): KeyContext {
 }
 
 /**
- * A command that changes one key, then tells running servers so they drop it from their caches.
- * `parse` checks the command's own options up front, before the database is opened.
+ * The tenant that owns key `keyId`: key ids are unique across tenants. With --tenant, a key of
+ * another tenant is refused exactly like an unknown id, so the answer does not tell it exists.
+ */
+async function keyOwner(ctx: CliContext, keyId: string, slug: string | undefined): Promise<string> {
+  const expected = slug === undefined ? undefined : await tenantId(ctx, slug);
+  const owner = await getApiKeyTenantIdOrThrow(ctx.database.db, keyId);
+  if (expected !== undefined && owner !== expected) throw notFound('API key', keyId);
+  return owner;
+}
+
+const OWNER_OPTION: OptionSpec = {
+  type: 'string',
+  value: '<slug>',
+  description: "Act only if this tenant owns the key; another tenant's key is refused as unknown",
+};
+
+/**
+ * A command that changes one key, named by its id alone, then tells running servers so they drop
+ * it from their caches. `parse` checks the command's own options up front, before the database is
+ * opened.
  */
 function keyAction<Options = undefined>(spec: {
   name: string;
@@ -159,15 +201,15 @@ function keyAction<Options = undefined>(spec: {
     name: spec.name,
     summary: spec.summary,
     positionals: ['<id>'],
-    options: { tenant: TENANT_OPTION, ...spec.options, json: JSON_OPTION },
+    options: { tenant: OWNER_OPTION, ...spec.options, json: JSON_OPTION },
     details: spec.details,
     prepare(args) {
-      const slug = tenantSlug(args);
+      const slug = optionalTenantSlug(args);
       const keyId = parseKeyId(args.positionals[0] ?? '');
       const options = spec.parse ? spec.parse(args) : (undefined as Options);
       return async (ctx) => {
         const { key, message, notice } = await spec.run(
-          keyContext(ctx, await tenantId(ctx, slug)),
+          keyContext(ctx, await keyOwner(ctx, keyId, slug)),
           keyId,
           options,
         );
@@ -182,7 +224,10 @@ function keyAction<Options = undefined>(spec: {
 const keysRevoke = keyAction({
   name: 'keys revoke',
   summary: 'Revoke an API key for good (the record stays)',
-  details: ['Running servers refuse the key within a second. Revoking a revoked key changes nothing.'],
+  details: [
+    'Running servers refuse the key within a second. Revoking a revoked key changes nothing and',
+    'prints when it was revoked. Key ids are unique across tenants: --tenant is an optional check.',
+  ],
   run: async (kctx, id) => {
     const key = await revokeApiKey(kctx, id);
     return { key, message: `Revoked ${key.id} "${key.name}" at ${key.revokedAt?.toISOString()}.` };

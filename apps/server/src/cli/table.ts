@@ -5,11 +5,10 @@ function text(cell: Cell): string {
   return cell instanceof Date ? cell.toISOString() : String(cell);
 }
 
+export type Column<Row> = [header: string, cell: (row: Row) => Cell];
+
 /** Rows as aligned plain-text columns under a header line; `(none)` for an empty list. */
-export function formatTable<Row>(
-  rows: readonly Row[],
-  columns: [header: string, cell: (row: Row) => Cell][],
-): string[] {
+export function formatTable<Row>(rows: readonly Row[], columns: Column<Row>[]): string[] {
   if (rows.length === 0) return ['(none)'];
   const grid = [
     columns.map(([header]) => header),

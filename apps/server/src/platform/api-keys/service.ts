@@ -236,6 +236,33 @@ export async function listApiKeys(db: Db, tenantId: string, filters: KeyFilters,
   return { ...page, data: page.data.map((row) => toView(row, now)) };
 }
 
+/**
+ * Every tenant's keys, newest first, each with the id of its tenant: for the CLI, whose operator
+ * administers all tenants. Paginated like `listApiKeys`.
+ */
+export async function listAllApiKeys(db: Db, page: PageRequest, now: Date) {
+  // Not tenant-scoped on purpose: the list spans the tenants.
+  const query = db.selectFrom('apiKeys').select([...COLUMNS, 'tenantId']);
+  const result = await paginate(query, page, { idColumn: 'id', idPrefix: 'key' });
+  return {
+    ...result,
+    data: result.data.map(({ tenantId, ...row }) => ({ tenantId, ...toView(row, now) })),
+  };
+}
+
+/**
+ * The id of the tenant that owns key `id`. Key ids are unique across tenants, so the CLI can act
+ * on a key named by its id alone; an unknown id is the usual 404.
+ */
+export async function getApiKeyTenantIdOrThrow(db: Db, id: string): Promise<string> {
+  // Not tenant-scoped on purpose: this is how the tenant is found.
+  const row = isId('key', id)
+    ? await db.selectFrom('apiKeys').select('tenantId').where('id', '=', id).executeTakeFirst()
+    : undefined;
+  if (!row) throw notFound('API key', id);
+  return row.tenantId;
+}
+
 /** `lock` (inside a transaction) holds the row until commit, so concurrent changes apply in turn. */
 export async function getApiKeyOrThrow(
   db: Db,
