@@ -4,6 +4,7 @@ import { buildApp } from '../../src/app.ts';
 import { closeServices, createServices } from '../../src/platform/boot.ts';
 import { ConfigError, loadConfig } from '../../src/platform/config.ts';
 import { FailoverRateLimitStore } from '../../src/platform/rate-limit/failover-store.ts';
+import { rateLimitHeaders } from '../../src/platform/rate-limit/headers.ts';
 import { MemoryRateLimitStore } from '../../src/platform/rate-limit/memory-store.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { type ApiResponse, call, createTenant, type TestTenant, uniqueSlug } from '../helpers/http.ts';
@@ -18,7 +19,10 @@ let tenant: TestTenant;
 beforeAll(async () => {
   server = await startServer({
     clock,
-    env: { RATE_LIMIT_ROUTES: 'POST /events=3/60', UNAUTHENTICATED_RATE_LIMIT: '5/30' },
+    env: {
+      RATE_LIMIT_ROUTES: 'POST /events=3/60,GET /partners/{id}=3/60,PATCH /partners/:id=2/60',
+      UNAUTHENTICATED_RATE_LIMIT: '5/30',
+    },
   });
   tenant = await createTenant(server);
 });
@@ -219,6 +223,48 @@ describe('a route with a limit of its own (RATE_LIMIT_ROUTES=POST /events=3/60)'
     const next = await call(server, 'POST', '/api/v1/events', { key, body: {} });
     expect(next.status).toBe(400);
     expectRateHeaders(next, { policy: 'POST /events', limit: 3, window: 60, remaining: 2, resetIn: 20 });
+  });
+});
+
+describe('a route with a path parameter (GET /partners/{id}=3/60, PATCH /partners/:id=2/60)', () => {
+  it('names its policy as the API reference writes the route, whichever form configured it', async () => {
+    const { key } = await keyWith({ scopes: ['read', 'write'] });
+    const path = '/partners/prt_01jd8x3v4w5y6z7a8b9c0d1e2f';
+    const get = { policy: 'GET /partners/{id}', limit: 3, window: 60 };
+    for (const [i, base] of ['/api/v1', `/api/t/${tenant.slug}/v1`, '/api/v1'].entries()) {
+      const response = await call(server, 'GET', `${base}${path}`, { key });
+      expect(response.status).toBe(404);
+      expectRateHeaders(response, { ...get, remaining: 2 - i, resetIn: 20 * (i + 1) });
+    }
+    const refused = await call(server, 'GET', `/api/v1${path}`, { key });
+    expectRateLimited(refused, 20);
+    expectRateHeaders(refused, { ...get, remaining: 0, resetIn: 60 });
+    expect(refused.body.detail).toBe('Rate limit "GET /partners/{id}" of 3 requests per 60 s reached');
+
+    const patched = await call(server, 'PATCH', `/api/v1${path}`, { key, body: { name: 'Ada' } });
+    expect(patched.status).toBe(404);
+    expectRateHeaders(patched, {
+      policy: 'PATCH /partners/{id}',
+      limit: 2,
+      window: 60,
+      remaining: 1,
+      resetIn: 30,
+    });
+  });
+
+  it('escapes quotes and backslashes in a policy name, as an RFC 9651 string', () => {
+    const policy = { kind: 'rate', name: 'say "hi" \\ bye', limit: 5, windowSeconds: 60 } as const;
+    const decision = {
+      allowed: true,
+      limit: 5,
+      remaining: 4,
+      resetAt: 1_777_000_000,
+      resetSeconds: 12,
+      retryAfterSeconds: 0,
+    };
+    const headers = rateLimitHeaders(policy, decision);
+    expect(headers['ratelimit-policy']).toBe('"say \\"hi\\" \\\\ bye";q=5;w=60');
+    expect(headers.ratelimit).toBe('"say \\"hi\\" \\\\ bye";r=4;t=12');
   });
 });
 
@@ -530,8 +576,8 @@ describe('rate-limit settings', () => {
     });
     expect(Object.fromEntries(rateLimits.routes)).toEqual({
       'POST /events': { limit: 100, windowSeconds: 60 },
-      'GET /partners/:id': { limit: 5, windowSeconds: 1 },
-      'PATCH /partners/:id': { limit: 7, windowSeconds: 10 },
+      'GET /partners/{id}': { limit: 5, windowSeconds: 1 },
+      'PATCH /partners/{id}': { limit: 7, windowSeconds: 10 },
     });
     expect(rateLimits.plans.starter).toEqual({ limit: 120, windowSeconds: 60 });
     expect(rateLimits.plans.enterprise).toEqual({ limit: 1000, windowSeconds: 60 });

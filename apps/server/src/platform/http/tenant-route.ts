@@ -12,7 +12,10 @@ const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
  * registered, so a request reads it from one object instead of deriving it from the URL again.
  */
 export interface TenantRoute {
-  /** The route as RATE_LIMIT_ROUTES names it: `POST /events` (HEAD counts as GET). */
+  /**
+   * The route as RATE_LIMIT_ROUTES names it and its policy is called in the rate-limit headers:
+   * `PATCH /partners/{id}` (HEAD counts as GET).
+   */
   readonly limitName: string;
   /** The route in usage, request logs and /metrics: `/api/v1/partners/{id}`. */
   readonly label: string;
@@ -43,7 +46,7 @@ export function routeLabel(url: string): string {
 export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config'>): TenantRoute {
   const { method } = route;
   if (typeof method !== 'string') throw new Error(`tenant route ${route.url} must have exactly one method`);
-  const path = route.url.replace(TENANT_PREFIX, '');
+  const path = route.url.replace(TENANT_PREFIX, '').replace(/:(\w+)/g, '{$1}');
   return {
     limitName: `${method === 'HEAD' ? 'GET' : method} ${path}`,
     label: routeLabel(route.url),

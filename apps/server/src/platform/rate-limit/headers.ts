@@ -1,25 +1,43 @@
 import type { LimitDecision, RateLimitPolicy } from './policy.ts';
 
-const policyFields = new WeakMap<RateLimitPolicy, string>();
+/** What every response under a policy says the same way, made once per policy. */
+interface PolicyFields {
+  /** The policy's name as an RFC 9651 string: `"GET /partners/{id}"`. */
+  name: string;
+  /** `"enterprise";q=1000;w=60`. */
+  policy: string;
+}
 
-/** `"enterprise";q=1000;w=60`: the same for every request under a policy, so made once per policy. */
-function policyField(policy: RateLimitPolicy): string {
-  let field = policyFields.get(policy);
-  if (field === undefined) {
-    field = `"${policy.name}";q=${policy.limit};w=${policy.windowSeconds}`;
-    policyFields.set(policy, field);
+const policyFields = new WeakMap<RateLimitPolicy, PolicyFields>();
+
+/**
+ * An RFC 9651 (structured field) string: quotes and backslashes escaped. No policy name holds
+ * either today (plans, `key`, RATE_LIMIT_ROUTES paths), but the header must stay parseable
+ * whatever a name holds.
+ */
+function sfString(value: string): string {
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+function fieldsOf(policy: RateLimitPolicy): PolicyFields {
+  let fields = policyFields.get(policy);
+  if (fields === undefined) {
+    const name = sfString(policy.name);
+    fields = { name, policy: `${name};q=${policy.limit};w=${policy.windowSeconds}` };
+    policyFields.set(policy, fields);
   }
-  return field;
+  return fields;
 }
 
 /** `X-RateLimit-*` and the IETF draft `RateLimit-Policy` / `RateLimit` fields for one bucket. */
 export function rateLimitHeaders(policy: RateLimitPolicy, decision: LimitDecision): Record<string, string> {
+  const fields = fieldsOf(policy);
   return {
     'x-ratelimit-limit': String(decision.limit),
     'x-ratelimit-remaining': String(decision.remaining),
     'x-ratelimit-reset': String(decision.resetAt),
-    'ratelimit-policy': policyField(policy),
-    ratelimit: `"${policy.name}";r=${decision.remaining};t=${decision.resetSeconds}`,
+    'ratelimit-policy': fields.policy,
+    ratelimit: `${fields.name};r=${decision.remaining};t=${decision.resetSeconds}`,
   };
 }
 

@@ -198,7 +198,8 @@ function tighter(a: LimitDecision, b: LimitDecision): boolean {
 export function assertRateLimitedRoutesExist(app: FastifyInstance, config: Config): void {
   for (const name of config.rateLimits.routes.keys()) {
     const [method = '', path = ''] = name.split(' ');
-    if (!app.hasRoute({ method: method as HTTPMethods, url: `/api/v1${path}` })) {
+    const url = `/api/v1${path.replace(/\{(\w+)\}/g, ':$1')}`;
+    if (!app.hasRoute({ method: method as HTTPMethods, url })) {
       throw new ConfigError(`RATE_LIMIT_ROUTES names ${name}, which is not a route of the API`);
     }
   }

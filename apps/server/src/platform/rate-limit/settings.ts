@@ -4,7 +4,7 @@ import { PLAN_NAMES, PLANS, type PlanLimit, type PlanName } from '../plans.ts';
 export interface RateLimitSettings {
   /** Every plan's budget: PLANS with RATE_LIMIT_PLANS applied. */
   plans: Readonly<Record<PlanName, PlanLimit>>;
-  /** Per-key budgets of their own for some routes, by `METHOD /path` as Fastify routes it. */
+  /** Per-key budgets of their own for some routes, by `METHOD /path` as the API reference writes it. */
   routes: ReadonlyMap<string, PlanLimit>;
   /** Per client IP, for requests that present no key. */
   unauthenticated: PlanLimit;
@@ -52,11 +52,14 @@ function limitList(
   return result;
 }
 
-/** `POST /partners/{id}` or `POST /partners/:id` as Fastify names the route: `POST /partners/:id`. */
+/**
+ * `POST /partners/{id}` or `POST /partners/:id` as the API reference writes the route, which also
+ * names the route's policy in the rate-limit headers: `POST /partners/{id}`.
+ */
 function routeName(raw: string): string | undefined {
   const match = ROUTE.exec(raw.replace(/\s+/g, ' '));
   if (!match?.[1] || !match[2] || match[2].startsWith('/api/')) return undefined;
-  return `${match[1]} ${match[2].replace(/\{(\w+)\}/g, ':$1')}`;
+  return `${match[1]} ${match[2].replace(/:(\w+)/g, '{$1}')}`;
 }
 
 /** Where budgets live in Redis unless RATE_LIMIT_REDIS_PREFIX says otherwise. */
