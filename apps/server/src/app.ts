@@ -97,7 +97,9 @@ async function tenantApi(
   // The gate is a hook of each route's own, made for that route (see tenantGate). It sets the
   // rate-limit headers, so the route's documented responses declare them.
   app.addHook('onRoute', (route) => {
-    route.onRequest = [tenantGate(tenantRoute(route)), ...[route.onRequest ?? []].flat()];
+    const tenant = tenantRoute(route);
+    app.tenantRouteLabels.add(tenant.label);
+    route.onRequest = [tenantGate(tenant), ...[route.onRequest ?? []].flat()];
     route.schema = documentKeyGate(route.schema, route.config?.scope);
   });
   // An action or DELETE that takes no fields still refuses a body that sends some, as every other
@@ -172,6 +174,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('services', services);
+  app.decorate('tenantRouteLabels', new Set<string>());
   app.decorateRequest('auth', null);
   app.decorateRequest('keyRoute', null);
   // Node.js answers an `Expect` it cannot meet (anything but 100-continue) with a bare 417 before

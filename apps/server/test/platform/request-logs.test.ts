@@ -189,6 +189,48 @@ describe('GET /api/v1/request-logs', () => {
     expect(settled(filtered.body.data)).toEqual(all.filter(matches));
   });
 
+  it.each([
+    '/partners/{id}',
+    '/partners/:id',
+    '/api/v1/partners/:id',
+    '/api/t/{slug}/v1/partners/{id}',
+    '/api/t/TENANT/v1/partners/{id}',
+  ])('route=%s finds the lines of /api/v1/partners/{id}', async (form) => {
+    const route = encodeURIComponent(form.replace('TENANT', tenant.slug));
+    const ids = async (query: string) => {
+      const response = await logs(query);
+      expect(response.status, query).toBe(200);
+      return response.body.data.map((row: any) => row.id);
+    };
+    const expected = await ids(`route=${encodeURIComponent('/api/v1/partners/{id}')}`);
+    expect(expected).toContain(sent[1]?.id);
+    expect(await ids(`route=${route}`)).toEqual(expected);
+    expect(await ids(`keyId=${live.id}&route=${route}`)).toEqual(expected);
+  });
+
+  it('route=unmatched finds the requests no route matched', async () => {
+    const key = await createKey(server, tenant.key, { name: 'mistyped', scopes: ['partners:read'] });
+    const response = await call(server, 'GET', '/api/v1/partner', { key: key.key });
+    expect(response.status).toBe(404);
+    await server.services.requestRecorder.flush();
+    const rows = (await logs(`keyId=${key.id}&route=unmatched`)).body.data;
+    expect(rows.map((row: any) => [row.id, row.route])).toEqual([
+      [response.headers.get('x-request-id'), 'unmatched'],
+    ]);
+  });
+
+  it.each(['/api/v1/partner', '/partners/{partnerId}', '/api/admin/tenants'])(
+    'route=%s, no route of the tenant API, is a 400 naming the form expected',
+    async (form) => {
+      const response = await logs(`route=${encodeURIComponent(form)}`);
+      expect(response.status).toBe(400);
+      expect(response.body.code).toBe('validation_error');
+      expect(response.body.errors).toEqual([
+        { field: 'route', code: 'invalid_value', message: expect.stringContaining('/api/v1/partners/{id}') },
+      ]);
+    },
+  );
+
   it('logs and counts the requests a key makes from an address it may not use, limiting none', async () => {
     const created = await call(server, 'POST', '/api/v1/api-keys', {
       key: tenant.key,
@@ -396,13 +438,15 @@ describe('GET /api/v1/request-logs', () => {
     const requestLogs = await heldWriter();
     // A second process's writer on the same database: its postings overlap this one's.
     const elsewhere = new RequestLogWriter(server.services.database, server.app.log);
-    const one = await createKey(server, tenant.key, { name: 'postings 1', scopes: ['partners:read'] });
-    const two = await createKey(server, tenant.key, { name: 'postings 2', scopes: ['partners:read'] });
-    const route = `/api/v1/postings-${one.id}`;
+    // A tenant of its own: no request but these lines is on the route.
+    const own = await createTenant(server);
+    const one = await createKey(server, own.key, { name: 'postings 1', scopes: ['partners:read'] });
+    const two = await createKey(server, own.key, { name: 'postings 2', scopes: ['partners:read'] });
+    const route = '/api/v1/partners/{id}';
     // Ids 40 s apart fall into different buckets (about 33 s each); within one, 1 ms apart.
     const start = Date.now() - 600_000;
     const at = (offsetMs: number, n: number, fields: Partial<RequestLogEntry>) =>
-      line({ id: idAt(start + offsetMs, `${n}`), route, ...fields });
+      line({ id: idAt(start + offsetMs, `${n}`), tenantId: own.id, route, ...fields });
     const first = [
       at(0, 1, { keyId: one.id }),
       at(1, 2, { keyId: two.id }),
@@ -430,7 +474,7 @@ describe('GET /api/v1/request-logs', () => {
         .sort()
         .reverse();
     const ids = async (query: string) => {
-      const response = await logs(query);
+      const response = await logs(query, own.key);
       expect(response.status, query).toBe(200);
       return response.body.data.map((row: any) => row.id);
     };
@@ -452,12 +496,12 @@ describe('GET /api/v1/request-logs', () => {
     const paged: string[] = [];
     let cursor: string | null = null;
     do {
-      const response = await logs(`keyId=${one.id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const response = await logs(`keyId=${one.id}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, own.key);
       paged.push(...response.body.data.map((row: any) => row.id));
       cursor = response.body.pagination.nextCursor;
     } while (cursor);
     expect(paged).toEqual(ofOne);
-    const classic = await logs(`keyId=${one.id}&page=2&limit=3`);
+    const classic = await logs(`keyId=${one.id}&page=2&limit=3`, own.key);
     expect(classic.body.pagination).toEqual({ page: 2, limit: 3, total: 7, pages: 3 });
     expect(classic.body.data.map((row: any) => row.id)).toEqual(ofOne.slice(3, 6));
     // Another tenant's key or route finds none of these lines.
@@ -497,8 +541,10 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it('finds lines stored before postings existed by key and route (migration 0016)', async () => {
-    const key = await createKey(server, tenant.key, { name: 'before 0016', scopes: ['partners:read'] });
-    const route = `/api/v1/before-${key.id}`;
+    // A tenant of its own: no request but these lines is on the route.
+    const own = await createTenant(server);
+    const key = await createKey(server, own.key, { name: 'before 0016', scopes: ['partners:read'] });
+    const route = '/api/v1/partners/{id}';
     const { database, db } = server.services;
     const { requestLogs } = server.services.requestRecorder;
     // The database as migration 0015 left it, holding lines with no postings.
@@ -506,7 +552,8 @@ describe('GET /api/v1/request-logs', () => {
     await sql`create index request_logs_key_idx on request_logs (key_id, id)`.execute(db);
     await sql`create index request_logs_route_idx on request_logs (tenant_id, route, id)`.execute(db);
     await sql`delete from schema_migrations where version = '0016_request_log_postings'`.execute(db);
-    const entries = [line({ keyId: key.id, route }), line({ keyId: key.id }), line({ route })];
+    const ownLine = (fields: Partial<RequestLogEntry>) => line({ tenantId: own.id, keyId: null, ...fields });
+    const entries = [ownLine({ keyId: key.id, route }), ownLine({ keyId: key.id }), ownLine({ route })];
     for (const entry of entries) {
       await sql`
         insert into request_logs (id, tenant_id, created_at, key_id, method, path, route, status, latency_ms)
@@ -514,11 +561,11 @@ describe('GET /api/v1/request-logs', () => {
       `.execute(db);
     }
     expect(await migrate(database)).toEqual(['0016_request_log_postings']);
-    const ids = async (query: string) => (await logs(query)).body.data.map((row: any) => row.id);
+    const ids = async (query: string) => (await logs(query, own.key)).body.data.map((row: any) => row.id);
     expect(await ids(`keyId=${key.id}`)).toEqual([entries[1]?.id, entries[0]?.id]);
     expect(await ids(`route=${encodeURIComponent(route)}`)).toEqual([entries[2]?.id, entries[0]?.id]);
     // And the lines written from then on get postings as before.
-    const after = line({ keyId: key.id, route });
+    const after = ownLine({ keyId: key.id, route });
     requestLogs.append(after);
     await requestLogs.flush();
     expect(await ids(`keyId=${key.id}&route=${encodeURIComponent(route)}`)).toEqual([

@@ -141,6 +141,57 @@ describe('GET /api/v1/usage', () => {
     expect(none.body.totals).toMatchObject({ requests: 0, latency: { p50: null, p95: null, p99: null } });
   });
 
+  it.each([
+    '/api/v1/partners/{id}',
+    '/api/t/{slug}/v1/partners/{id}',
+    '/api/t/TENANT/v1/partners/{id}',
+    '/api/t/:tenantSlug/v1/partners/:id',
+    '/partners/{id}',
+    '/partners/:id',
+    '/api/v1/partners/:id',
+  ])('route=%s filters by the route /api/v1/partners/{id}', async (form) => {
+    const route = encodeURIComponent(form.replace('TENANT', tenant.slug));
+    const response = await usage(`keyId=${reader.id}&route=${route}&groupBy=route`);
+    expect(response.status).toBe(200);
+    expect(response.body.totals).toMatchObject(READER['/api/v1/partners/{id}']);
+    expect(response.body.data.map((point: any) => point.route)).toEqual(['/api/v1/partners/{id}']);
+    const ofKey = await call(server, 'GET', `/api/v1/api-keys/${reader.id}/usage?route=${route}`, {
+      key: tenant.key,
+    });
+    expect(ofKey.status).toBe(200);
+    expect(ofKey.body.totals).toMatchObject(READER['/api/v1/partners/{id}']);
+  });
+
+  it('route=unmatched: the requests no route matched', async () => {
+    const key = await createKey(server, other.key, { name: 'mistyped', scopes: ['partners:read'] });
+    expect((await call(server, 'GET', '/api/v1/partner', { key: key.key })).status).toBe(404);
+    await server.services.requestRecorder.flush();
+    const response = await usage(`keyId=${key.id}&route=unmatched&groupBy=route`, other.key);
+    expect(response.status).toBe(200);
+    expect(response.body.data).toMatchObject([{ route: 'unmatched', method: 'GET', requests: 1 }]);
+  });
+
+  it.each([
+    '/api/v1/partner/{id}',
+    '/partners/{partnerId}',
+    '/api/admin/tenants',
+    '/api/v2/partners',
+    'partners',
+  ])('route=%s, no route of the tenant API, is a 400 naming the form expected', async (form) => {
+    const route = encodeURIComponent(form);
+    for (const path of [
+      `/api/v1/usage?route=${route}`,
+      `/api/v1/api-keys/${reader.id}/usage?route=${route}`,
+    ]) {
+      const response = await call(server, 'GET', path, { key: tenant.key });
+      expect(response.status, path).toBe(400);
+      expect(response.body.code).toBe('validation_error');
+      expect(response.body.errors).toEqual([
+        { field: 'route', code: 'invalid_value', message: expect.stringContaining('/api/v1/partners/{id}') },
+      ]);
+    }
+  });
+
   it('latency percentiles in milliseconds, ordered', async () => {
     const { latency } = (await usage(`keyId=${reader.id}`)).body.totals;
     expect(latency.p50).toBeGreaterThan(0);

@@ -20,6 +20,11 @@ declare module 'fastify' {
      * their clients to read that answer. `close()` follows.
      */
     stopAccepting(): void;
+    /**
+     * The label of every tenant API route (`/api/v1/partners/{id}`), added as each is registered:
+     * the routes usage and the request log can name, besides `unmatched`.
+     */
+    tenantRouteLabels: Set<string>;
   }
   interface FastifyRequest {
     /** Set by the tenant API's authentication hook before any handler runs. */

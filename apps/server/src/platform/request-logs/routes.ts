@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
 import { dateBound, withinDates } from '../dates.ts';
 import type { App } from '../http/fastify-types.ts';
+import { RouteFilterQuery, routeFilter } from '../http/route-filter.ts';
 import {
   DateFilter,
   errorResponses,
@@ -61,14 +62,7 @@ const RequestLogQuery = Type.Object(
     keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this key' })),
     status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'Only this status code' })),
     statusClass: Type.Optional(StringEnum(STATUS_CLASSES, { description: 'Only this status class' })),
-    route: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 200,
-        description: 'Only this route template',
-        examples: ['/api/v1/partners/{id}'],
-      }),
-    ),
+    route: Type.Optional(RouteFilterQuery),
     method: Type.Optional(StringEnum(METHODS, { description: 'Only this HTTP method' })),
     requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this request' })),
     from: Type.Optional(DateFilter),
@@ -119,6 +113,7 @@ export function requestLogRoutes(app: App): void {
     (request) => {
       const { db } = request.server.services;
       const filters = request.query;
+      const route = routeFilter(filters.route, request.server.tenantRouteLabels);
       const tenantId = authOf(request).tenant.id;
       const logs = requestLogDb(db);
       // The request log is tenant-owned: every query is restricted to the caller's tenant here.
@@ -126,8 +121,8 @@ export function requestLogRoutes(app: App): void {
       // first; the other filters apply to the rows.
       const posted: { field: 'key' | 'route'; value: string } | undefined = filters.keyId
         ? { field: 'key', value: filters.keyId }
-        : filters.route
-          ? { field: 'route', value: filters.route }
+        : route
+          ? { field: 'route', value: route }
           : undefined;
       let query = posted
         ? logs
@@ -155,7 +150,7 @@ export function requestLogRoutes(app: App): void {
             .selectFrom('requestLogs as r')
             .select(COLUMNS.map((column) => `r.${column}` as const))
             .where('r.tenantId', '=', tenantId);
-      if (filters.keyId && filters.route) query = query.where('r.route', '=', filters.route);
+      if (filters.keyId && route) query = query.where('r.route', '=', route);
       // Filters that exclude 2xx say so literally, so that even a prepared statement's plan can use
       // the index of such rows.
       let excludesSuccess = false;

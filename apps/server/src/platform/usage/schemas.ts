@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { RouteFilterQuery } from '../http/route-filter.ts';
 import { DateFilter, Nullable, StringEnum, Timestamp } from '../http/schemas.ts';
 import { GRANULARITIES, MAX_POINTS, USAGE_GROUPS } from './query.ts';
 
@@ -110,14 +111,7 @@ const rangeFields = {
       description: `Bucket size (UTC; weeks start on Monday). Default \`day\`. Without \`from\`: the last 60 minutes, 24 hours, 30 days, 12 weeks or 12 months. At most ${MAX_POINTS} buckets; minutes reach back 7 days, hours 90 days, days for good.`,
     }),
   ),
-  route: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 200,
-      description: 'Only this route template, as the OpenAPI document writes it',
-      examples: ['/api/v1/partners/{id}'],
-    }),
-  ),
+  route: Type.Optional(RouteFilterQuery),
   method: Type.Optional(StringEnum(METHODS, { description: 'Only this HTTP method' })),
 };
 

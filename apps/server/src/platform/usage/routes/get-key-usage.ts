@@ -1,5 +1,6 @@
 import { getApiKeyOrThrow } from '../../api-keys/service.ts';
 import type { App } from '../../http/fastify-types.ts';
+import { routeFilter } from '../../http/route-filter.ts';
 import { errorResponses, IdParams } from '../../http/schemas.ts';
 import { authOf } from '../../http/tenant-api.ts';
 import { queryUsage } from '../query.ts';
@@ -26,9 +27,10 @@ export function getKeyUsageRoute(app: App): void {
       const { db, clock } = request.server.services;
       const tenantId = authOf(request).tenant.id;
       const now = clock.now();
+      const route = routeFilter(request.query.route, request.server.tenantRouteLabels);
       // Another tenant's key is a 404 like an unknown one.
       const key = await getApiKeyOrThrow(db, tenantId, request.params.id, now);
-      return queryUsage(db, tenantId, { ...request.query, keyId: key.id }, now);
+      return queryUsage(db, tenantId, { ...request.query, route, keyId: key.id }, now);
     },
   );
 }

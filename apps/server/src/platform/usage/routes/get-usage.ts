@@ -1,4 +1,5 @@
 import type { App } from '../../http/fastify-types.ts';
+import { routeFilter } from '../../http/route-filter.ts';
 import { errorResponses } from '../../http/schemas.ts';
 import { authOf } from '../../http/tenant-api.ts';
 import { queryUsage } from '../query.ts';
@@ -22,7 +23,8 @@ export function getUsageRoute(app: App): void {
     },
     async (request) => {
       const { db, clock } = request.server.services;
-      return queryUsage(db, authOf(request).tenant.id, request.query, clock.now());
+      const route = routeFilter(request.query.route, request.server.tenantRouteLabels);
+      return queryUsage(db, authOf(request).tenant.id, { ...request.query, route }, clock.now());
     },
   );
 }
