@@ -192,6 +192,19 @@ describe('GET /api/v1/usage', () => {
     }
   });
 
+  it('a from in the future without to says that to defaults to now', async () => {
+    const response = await usage('from=2027-01-01');
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'from', code: 'out_of_range', message: 'from is in the future; to defaults to now' },
+    ]);
+    const reversed = await usage('from=2027-01-01&to=2026-05-01');
+    expect(reversed.body.errors).toEqual([
+      { field: 'from', code: 'out_of_range', message: 'from must not be after to' },
+    ]);
+  });
+
   it('latency percentiles in milliseconds, ordered', async () => {
     const { latency } = (await usage(`keyId=${reader.id}`)).body.totals;
     expect(latency.p50).toBeGreaterThan(0);

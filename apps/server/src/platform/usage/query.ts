@@ -138,7 +138,13 @@ export function usageRange(filters: UsageFilters, now: Date): { from: number; to
   const to = step(floor(last, granularity), granularity, 1);
   const first = filters.from === undefined ? undefined : dateBound('from', filters.from, 'from').at.getTime();
   // Compared as given, before rounding to buckets: a reversed range within one bucket is still reversed.
-  if (first !== undefined && first > last) throw invalid('from', 'out_of_range', 'from must not be after to');
+  if (first !== undefined && first > last) {
+    throw invalid(
+      'from',
+      'out_of_range',
+      filters.to === undefined ? 'from is in the future; to defaults to now' : 'from must not be after to',
+    );
+  }
   const from =
     first === undefined
       ? step(to, granularity, -GRANULARITY[granularity].defaultPoints)
