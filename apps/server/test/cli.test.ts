@@ -13,6 +13,7 @@ import {
   runCli,
   SERVER_DIR,
   type ServerProcess,
+  startProcess,
   startServerProcess,
 } from './helpers/child-process.ts';
 import { onPostgres } from './helpers/database.ts';
@@ -131,6 +132,30 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
       expect.stringMatching(/^partnerline tenants list: configuration error: DATABASE_URL/),
     ]);
   });
+
+  it.concurrent.each([
+    ['migrate', [], '/proc/partnerline-data', /cannot be created \(ENOENT: /],
+    ['worker', [], '/proc/partnerline-data', /cannot be created \(ENOENT: /],
+    ['tenants list', [], '/proc/partnerline-data', /cannot be created \(ENOENT: /],
+    ['keys list', ['--tenant', 'acme'], '/dev/null', /is not a directory$/],
+  ])(
+    '%s %j with DATA_DIR=%s exits 1 at once with one line naming it',
+    async (name, args, dataDir, reason) => {
+      const run = startProcess(
+        ['bin/partnerline.js', ...name.split(' '), ...args],
+        childEnv({ DATA_DIR: dataDir }),
+      );
+      const hung = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
+      const exit = await run.finished.finally(() => clearTimeout(hung));
+      expect(exit.signal, 'the command hung').toBeNull();
+      expect(exit.code).toBe(1);
+      expect(lines(exit.stderr)).toEqual([
+        expect.stringMatching(`^partnerline ${name}: configuration error: DATA_DIR "${dataDir}" `),
+      ]);
+      expect(lines(exit.stderr)[0]).toMatch(reason);
+      expect(exit.stdout).toBe('');
+    },
+  );
 
   // The same checks in process, where a case costs no process start.
   const COMMANDS = [...tenantCommands, ...keyCommands];

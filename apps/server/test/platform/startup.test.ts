@@ -262,6 +262,42 @@ describe('a first start that fails on its settings', () => {
   });
 });
 
+describe('a DATA_DIR that cannot hold the database', () => {
+  it.concurrent.each([
+    ['a plain file', (dir: string) => join(dir, 'afile'), /DATA_DIR ".*\/afile" is not a directory$/],
+    [
+      'a path below a plain file',
+      (dir: string) => join(dir, 'afile', 'data'),
+      /DATA_DIR ".*\/afile\/data" cannot be created \(ENOTDIR: /,
+    ],
+    [
+      // Node's own recursive mkdir retries this one forever: /proc exists, its child never can.
+      'a path under /proc',
+      () => '/proc/partnerline-data',
+      /DATA_DIR "\/proc\/partnerline-data" cannot be created \(ENOENT: /,
+    ],
+    ['a device', () => '/dev/null', /DATA_DIR "\/dev\/null" is not a directory$/],
+  ])('%s stops the start at once with one line naming it', async (_, dataDir, expected) => {
+    const dir = await tempDir('partnerline-data-dir');
+    writeFileSync(join(dir.path, 'afile'), '');
+    const run = startProcess(['--import', 'tsx', 'src/main.ts'], childEnv({ DATA_DIR: dataDir(dir.path) }));
+    const hung = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
+    try {
+      const exit = await run.finished;
+      expect(exit.signal, 'the start hung').toBeNull();
+      expect(exit.code).toBe(1);
+      const lines = exit.stderr.split('\n').filter((line) => line !== '');
+      expect(lines, exit.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^partnerline: cannot open the database: configuration error: DATA_DIR /);
+      expect(lines[0]).toMatch(expected);
+      expect(exit.stdout).toBe('');
+    } finally {
+      clearTimeout(hung);
+      await dir.remove();
+    }
+  });
+});
+
 describe('npm start, as the README starts it', () => {
   it('stops the server with it on SIGTERM: no server is left running', async () => {
     const dir = await tempDir('partnerline-npm-start');

@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataDirError, prepareDataDir } from './data-dir.ts';
 
 /** The embedded database is open in another running process; a second opener would corrupt it. */
 export class DataDirInUseError extends Error {
@@ -22,9 +23,10 @@ function alive(pid: number): boolean {
  * Takes DATA_DIR for this process: PGlite does not refuse a second process itself, and two that
  * write the same files lose each other's writes. The lock file holds the owner's pid; one left by
  * a process that died (a crash, kill -9) is taken over. Returns the release, for a clean close.
+ * DATA_DIR is created first; one that is no writable directory is refused with a DataDirError.
  */
 export function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  prepareDataDir(dataDir);
   const path = join(dataDir, LOCK_FILE);
   // A few attempts: another process may take or release the lock between two of our steps.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -40,7 +42,9 @@ export function lockDataDir(dataDir: string): () => void {
         }
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new DataDirError(dataDir, 'is not writable', error);
+      }
     }
     const owner = ownerOf(path);
     if (owner !== undefined && owner !== process.pid && alive(owner)) {
