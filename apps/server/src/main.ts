@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import pg from 'pg';
 import { buildApp } from './app.ts';
 import { closeServices, createServices } from './platform/boot.ts';
@@ -83,22 +83,36 @@ async function startOrExit<T>(
   }
 }
 
+/**
+ * Binds HOST:PORT once and lets it go again: an address that is not this machine's, a port in use
+ * or not ours to take fails here, before the first tenant's key is printed for a server that never
+ * ran. The listener itself comes after the key, so a client that sees the server up has it shown.
+ */
+async function checkListenAddress(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen({ host, port }, resolve);
+  });
+  await new Promise((resolve) => probe.close(resolve));
+}
+
 const config = configOrExit();
+const listenWhat = `listen on ${config.host}:${config.port} (set HOST and PORT)`;
 const services = await startOrExit('open the database', () => createServices(config));
 const stopServices = () => closeServices(services);
 // Settings checked against the built routes (RATE_LIMIT_ROUTES) fail here, as one line too. Before
 // the first tenant is made: a start that fails on them must not leave a key nobody was shown.
 const app = await startOrExit('start', () => buildApp(services), stopServices);
-const first = await startOrExit(
-  'create the first tenant',
-  () => bootstrapFirstTenant(services),
-  async () => {
-    await app.close();
-    await stopServices();
-  },
-);
+const stopAll = async () => {
+  await app.close();
+  await stopServices();
+};
+await startOrExit(listenWhat, () => checkListenAddress(config.host, config.port), stopAll);
+const first = await startOrExit('create the first tenant', () => bootstrapFirstTenant(services), stopAll);
 
-// Shown as soon as it exists, so that a start failing later (a busy port) has shown it all the same.
+// Shown as soon as it exists, so that a start failing later (the port taken since the check) has
+// shown it all the same: it is stored, and the next start serves it.
 if (first) {
   process.stdout.write(
     [
@@ -114,14 +128,7 @@ if (first) {
   );
 }
 
-await startOrExit(
-  `listen on ${config.host}:${config.port} (set HOST and PORT)`,
-  () => app.listen({ port: config.port, host: config.host }),
-  async () => {
-    await app.close();
-    await stopServices();
-  },
-);
+await startOrExit(listenWhat, () => app.listen({ port: config.port, host: config.host }), stopAll);
 
 /**
  * How long a shutdown lets the clients of open keep-alive connections learn that the server goes

@@ -143,6 +143,20 @@ function serviceUrl(env: Env, name: string, protocols: readonly string[]): strin
   return raw;
 }
 
+/** Labels of letters, digits and hyphens; the last not all digits, so that 999.1.1.1 is no host name. */
+const HOST_NAME =
+  /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*(?![0-9]+$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/** The address to listen on: an IPv4 or IPv6 address, or a host name such as localhost. */
+function host(env: Env): string {
+  const raw = read(env, 'HOST');
+  if (raw === undefined) return '127.0.0.1';
+  if (isIP(raw) === 0 && !HOST_NAME.test(raw)) {
+    fail('HOST', 'an IPv4 or IPv6 address (0.0.0.0 or :: for all) or a host name such as localhost', raw);
+  }
+  return raw;
+}
+
 /** PUBLIC_URL, or the listener's own address; links are built by appending a path to it. */
 function publicUrl(env: Env, host: string, port: number): string {
   const raw = read(env, 'PUBLIC_URL');
@@ -294,11 +308,11 @@ function defaultTenantSlug(env: Env): string {
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', NODE_ENVS, 'development');
   const port = integer(env, 'PORT', 3000, 0, 65535);
-  const host = read(env, 'HOST') ?? '127.0.0.1';
+  const listenHost = host(env);
   return {
     port,
-    host,
-    publicUrl: publicUrl(env, host, port),
+    host: listenHost,
+    publicUrl: publicUrl(env, listenHost, port),
     dataDir: resolve(read(env, 'DATA_DIR') ?? './data'),
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     preparedStatements: boolean(env, 'DATABASE_PREPARED_STATEMENTS', true),
