@@ -101,3 +101,17 @@ export async function createKey(
   if (response.status !== 201) throw new Error(`key create failed: ${JSON.stringify(response.body)}`);
   return { id: response.body.data.id, key: response.body.data.key };
 }
+
+/**
+ * Every form in which the usage and request-log `route` filters name `/api/v1/partners/{id}`;
+ * TENANT stands for the caller's slug.
+ */
+export const PARTNER_ROUTE_FORMS = [
+  '/api/v1/partners/{id}',
+  '/api/t/{slug}/v1/partners/{id}',
+  '/api/t/TENANT/v1/partners/{id}',
+  '/api/t/:tenantSlug/v1/partners/:id',
+  '/partners/{id}',
+  '/partners/:id',
+  '/api/v1/partners/:id',
+];

@@ -176,21 +176,23 @@ describe('two keys in one request', () => {
   );
 });
 
-/** A GET whose headers are sent as given, repeated names included (`rawHeaders` form). */
+/**
+ * A GET through node:http with exactly these headers, as name and value pairs (`rawHeaders` form):
+ * fetch() may not set Host nor send a header twice. Host is the first pair unless given.
+ */
 function rawGet(target: TestServer, path: string, headers: string[]): Promise<{ status: number; body: any }> {
   const { port } = new URL(target.url);
+  const withHost = headers.some((name, i) => i % 2 === 0 && name === 'host')
+    ? headers
+    : ['host', 'localhost', ...headers];
   return new Promise((resolve, reject) => {
-    // Headers given as a list get no Host of Node.js's own.
-    const req = request(
-      { host: '127.0.0.1', port, path, headers: ['host', 'localhost', ...headers] },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => {
-          text += chunk.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-      },
-    );
+    const req = request({ host: '127.0.0.1', port, path, headers: withHost }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
     req.on('error', reject);
     req.end();
   });
@@ -338,24 +340,8 @@ describe('tenant from the Host subdomain (BASE_DOMAIN)', () => {
   });
   afterAll(() => hosted.close());
 
-  /** fetch() may not set Host, so this goes through node:http. */
-  function get(path: string, host: string, key?: string): Promise<{ status: number; body: any }> {
-    const { port } = new URL(hosted.url);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        { host: '127.0.0.1', port, path, headers: { host, ...(key ? { 'x-api-key': key } : {}) } },
-        (res) => {
-          let text = '';
-          res.on('data', (chunk: Buffer) => {
-            text += chunk.toString();
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-  }
+  const get = (path: string, host: string, key?: string) =>
+    rawGet(hosted, path, ['host', host, ...(key ? ['x-api-key', key] : [])]);
 
   it('resolves {slug}.BASE_DOMAIN', async () => {
     const me = await get('/api/v1/me', `${tenant.slug}.partnerline.test`, tenant.key);

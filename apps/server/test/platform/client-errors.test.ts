@@ -10,8 +10,8 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 /** Sends `raw` bytes as they are and resolves with everything the server answers until it closes. */
-function sendRaw(raw: string): Promise<string> {
-  const { hostname, port } = new URL(server.url);
+function sendRaw(raw: string, target = server): Promise<string> {
+  const { hostname, port } = new URL(target.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(raw));
     let answer = '';
@@ -149,22 +149,12 @@ describe('a request that arrives too slowly (REQUEST_TIMEOUT_SECONDS=1)', () => 
   afterAll(() => slow.close());
 
   it('a body that stops short of its Content-Length: a 408 problem, and the connection is closed', async () => {
-    const { hostname, port } = new URL(slow.url);
     // Without a request timeout, this waits for an answer that never comes, until the test's own.
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () =>
-        socket.write(
-          `POST /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${tenant.key}\r\n` +
-            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
-        ),
-      );
-      let text = '';
-      socket.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-      });
-      socket.once('error', reject);
-      socket.once('close', () => resolve(text));
-    });
+    const answer = await sendRaw(
+      `POST /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${tenant.key}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+      slow,
+    );
     const { status, headers, body } = parse(answer);
     expect(status).toBe(408);
     expect(headers['content-type']).toBe('application/problem+json; charset=utf-8');

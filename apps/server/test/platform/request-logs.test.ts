@@ -7,7 +7,7 @@ import {
   maintainRequestLogPartitions,
 } from '../../src/platform/request-logs/partitions.ts';
 import { type RequestLogEntry, RequestLogWriter } from '../../src/platform/request-logs/writer.ts';
-import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
+import { call, createKey, createTenant, PARTNER_ROUTE_FORMS, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
 const DAY_MS = 86_400_000;
@@ -189,13 +189,7 @@ describe('GET /api/v1/request-logs', () => {
     expect(settled(filtered.body.data)).toEqual(all.filter(matches));
   });
 
-  it.each([
-    '/partners/{id}',
-    '/partners/:id',
-    '/api/v1/partners/:id',
-    '/api/t/{slug}/v1/partners/{id}',
-    '/api/t/TENANT/v1/partners/{id}',
-  ])('route=%s finds the lines of /api/v1/partners/{id}', async (form) => {
+  it.each(PARTNER_ROUTE_FORMS)('route=%s finds the lines of /api/v1/partners/{id}', async (form) => {
     const route = encodeURIComponent(form.replace('TENANT', tenant.slug));
     const ids = async (query: string) => {
       const response = await logs(query);

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pruneUsage } from '../../src/platform/usage/retention.ts';
-import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
+import { call, createKey, createTenant, PARTNER_ROUTE_FORMS, type TestTenant } from '../helpers/http.ts';
 import { startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
 // A Wednesday, mid-hour: every request of the first round falls into one minute, hour, day, ISO week
@@ -141,15 +141,7 @@ describe('GET /api/v1/usage', () => {
     expect(none.body.totals).toMatchObject({ requests: 0, latency: { p50: null, p95: null, p99: null } });
   });
 
-  it.each([
-    '/api/v1/partners/{id}',
-    '/api/t/{slug}/v1/partners/{id}',
-    '/api/t/TENANT/v1/partners/{id}',
-    '/api/t/:tenantSlug/v1/partners/:id',
-    '/partners/{id}',
-    '/partners/:id',
-    '/api/v1/partners/:id',
-  ])('route=%s filters by the route /api/v1/partners/{id}', async (form) => {
+  it.each(PARTNER_ROUTE_FORMS)('route=%s filters by the route /api/v1/partners/{id}', async (form) => {
     const route = encodeURIComponent(form.replace('TENANT', tenant.slug));
     const response = await usage(`keyId=${reader.id}&route=${route}&groupBy=route`);
     expect(response.status).toBe(200);
