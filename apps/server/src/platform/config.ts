@@ -143,7 +143,10 @@ function serviceUrl(env: Env, name: string, protocols: readonly string[]): strin
   return raw;
 }
 
-/** Labels of letters, digits and hyphens; the last not all digits, so that 999.1.1.1 is no host name. */
+/**
+ * A host name (HOST, BASE_DOMAIN): labels of letters, digits and hyphens, the last not all digits,
+ * so that 999.1.1.1 is none.
+ */
 const HOST_NAME =
   /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*(?![0-9]+$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 
@@ -324,8 +327,8 @@ export function loadConfig(env: Env = process.env): Config {
     baseDomain: matching(
       env,
       'BASE_DOMAIN',
-      /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
-      'a lower-case host name such as partnerline.example.com',
+      HOST_NAME,
+      'a host name such as partnerline.example.com',
     )?.toLowerCase(),
     keyPrefix:
       matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
