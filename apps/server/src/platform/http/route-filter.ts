@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../errors.ts';
 import { UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
+import { documentedParams } from './path-params.ts';
 
 /** `/api/t/{slug}/v1`, `/api/t/acme/v1` or `/api/t/:tenantSlug/v1`: the tenant's own base URL. */
 const TENANT_BASE = /^\/api\/t\/[^/]+\/v1(?=\/|$)/;
@@ -25,7 +26,7 @@ export const RouteFilterQuery = Type.String({
  */
 export function routeFilter(route: string | undefined, known: ReadonlySet<string>): string | undefined {
   if (route === undefined || route === UNMATCHED_ROUTE) return route;
-  let label = route.replace(/:(\w+)/g, '{$1}').replace(TENANT_BASE, '/api/v1');
+  let label = documentedParams(route).replace(TENANT_BASE, '/api/v1');
   if (label.startsWith('/') && !label.startsWith('/api/')) label = `/api/v1${label}`;
   if (known.has(label)) return label;
   const message = `route must be ${FORMS}; ${label} is not a route of the API`;

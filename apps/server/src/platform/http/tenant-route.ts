@@ -4,6 +4,7 @@ import type { AuthContext } from '../context.ts';
 import { type RouteSeries, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
 import type { LimitCheck } from '../rate-limit/policy.ts';
 import { emptyUsageSlots, type UsageSlots } from '../usage/meter.ts';
+import { documentedParams } from './path-params.ts';
 
 const TENANT_PREFIX = /^\/api\/(?:v1|t\/:tenantSlug\/v1)(?=\/)/;
 
@@ -40,13 +41,13 @@ export interface KeyRoute {
 
 /** `/api/t/:tenantSlug/v1/partners/:id` → `/api/v1/partners/{id}`, as the OpenAPI document names it. */
 export function routeLabel(url: string): string {
-  return url.replace(TENANT_PREFIX, '/api/v1').replace(/:(\w+)/g, '{$1}');
+  return documentedParams(url.replace(TENANT_PREFIX, '/api/v1'));
 }
 
 export function tenantRoute(route: Pick<RouteOptions, 'method' | 'url' | 'config'>): TenantRoute {
   const { method } = route;
   if (typeof method !== 'string') throw new Error(`tenant route ${route.url} must have exactly one method`);
-  const path = route.url.replace(TENANT_PREFIX, '').replace(/:(\w+)/g, '{$1}');
+  const path = documentedParams(route.url.replace(TENANT_PREFIX, ''));
   return {
     limitName: `${method === 'HEAD' ? 'GET' : method} ${path}`,
     label: routeLabel(route.url),

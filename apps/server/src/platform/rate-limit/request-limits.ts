@@ -3,6 +3,7 @@ import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import type { KeyQuota } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
+import { routedParams } from '../http/path-params.ts';
 import { type KeyRoute, newKeyRoute, type TenantRoute } from '../http/tenant-route.ts';
 import { planLimit } from '../plans.ts';
 import { quotaHeaders, rateLimitHeaders } from './headers.ts';
@@ -198,7 +199,7 @@ function tighter(a: LimitDecision, b: LimitDecision): boolean {
 export function assertRateLimitedRoutesExist(app: FastifyInstance, config: Config): void {
   for (const name of config.rateLimits.routes.keys()) {
     const [method = '', path = ''] = name.split(' ');
-    const url = `/api/v1${path.replace(/\{(\w+)\}/g, ':$1')}`;
+    const url = `/api/v1${routedParams(path)}`;
     if (!app.hasRoute({ method: method as HTTPMethods, url })) {
       throw new ConfigError(`RATE_LIMIT_ROUTES names ${name}, which is not a route of the API`);
     }

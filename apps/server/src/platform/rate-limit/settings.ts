@@ -1,3 +1,4 @@
+import { documentedParams } from '../http/path-params.ts';
 import { PLAN_NAMES, PLANS, type PlanLimit, type PlanName } from '../plans.ts';
 
 /** The rate-limit settings, parsed from the environment by platform/config. */
@@ -59,7 +60,7 @@ function limitList(
 function routeName(raw: string): string | undefined {
   const match = ROUTE.exec(raw.replace(/\s+/g, ' '));
   if (!match?.[1] || !match[2] || match[2].startsWith('/api/')) return undefined;
-  return `${match[1]} ${match[2].replace(/:(\w+)/g, '{$1}')}`;
+  return `${match[1]} ${documentedParams(match[2])}`;
 }
 
 /** Where budgets live in Redis unless RATE_LIMIT_REDIS_PREFIX says otherwise. */
