@@ -315,7 +315,8 @@ const commissionById = rowById('com', (scope, id) =>
 /**
  * Commission totals of one partner per currency and status, in minor units as decimal text (a sum
  * can pass 2^53, past which a JavaScript number is not exact): the current amounts, and what
- * refunds took off them before they were paid.
+ * refunds took off them before they were paid. A rejected clawback was withdrawn (its payout was
+ * canceled before payment) and takes nothing back, so it counts in no total.
  */
 export function commissionTotals(ctx: Pick<DomainContext, 'db' | 'tenantId'>, partnerId: string) {
   return selectScoped(ctx, 'commissions')
@@ -327,6 +328,7 @@ export function commissionTotals(ctx: Pick<DomainContext, 'db' | 'tenantId'>, pa
       sql<number>`count(*)::int`.as('count'),
     ])
     .where('partnerId', '=', partnerId)
+    .where((eb) => eb.not(eb.and([eb('kind', '=', 'clawback'), eb('status', '=', 'rejected')])))
     .groupBy(['currency', 'status'])
     .execute();
 }
