@@ -174,14 +174,18 @@ export async function processLead(step: Step): Promise<Outcome> {
   return { effects, commissions: await writeEffects(step, effects, undefined, commission) };
 }
 
-/** Whether a sale of this customer still earns under the group's recurrence rules. */
+/**
+ * Whether a sale of this customer earns: the first one recorded always does; a later one under
+ * the group's recurrence rules, from the attribution on (for life, or within recurringMonths).
+ */
 function earnsOnSale(group: PartnerGroup, customer: Customer, firstSale: boolean, occurredAt: Date): boolean {
-  if (firstSale || customer.lifetime) return true;
-  if (!group.recurring) return false;
-  if (group.recurringMonths === null || customer.attributedAt === null) return true;
-  // Within recurringMonths of the attribution: not before it either.
+  if (firstSale) return true;
   const from = customer.attributedAt;
-  return occurredAt >= from && occurredAt < addMonths(from, group.recurringMonths);
+  if (from !== null && occurredAt < from) return false;
+  if (customer.lifetime) return true;
+  if (!group.recurring) return false;
+  if (group.recurringMonths === null || from === null) return true;
+  return occurredAt < addMonths(from, group.recurringMonths);
 }
 
 /**

@@ -292,7 +292,7 @@ describe('recurring rules', () => {
     expect(march).toMatchObject({ partnerId: partner.id, commissions: [] });
   });
 
-  it('with recurring for life, the customer is lifetime and every sale earns, even after the rule changes', async () => {
+  it('with recurring for life, the customer is lifetime and every later sale earns, even after the rule changes', async () => {
     const program = await startProgram(server, { ...PERCENT_20, recurring: true, recurringMonths: null });
     const partner = await program.partner();
     const first = created(
@@ -302,6 +302,9 @@ describe('recurring rules', () => {
       partnerId: partner.id,
       lifetime: true,
     });
+    // For life from the attribution on: a sale dated before it earns nothing, as with recurringMonths.
+    const before = created(await program.event(sale('crm-1', { occurredAt: daysAgo(1001) })));
+    expect(before).toMatchObject({ partnerId: partner.id, commissions: [] });
 
     await program.rules({ recurring: false });
     const other = await program.partner();
