@@ -37,6 +37,14 @@ describe('POST /api/v1/partners', () => {
     expect(partner.updatedAt).toBe(partner.createdAt);
   });
 
+  it('takes null for name and groupKey, as the partner shows them', async () => {
+    const tenant = await createTenant(server);
+    const response = await createPartner(tenant, { email: 'null@example.com', name: null, groupKey: null });
+
+    expect(response.status).toBe(201);
+    expect(response.body.data).toMatchObject({ name: null, groupKey: null });
+  });
+
   it('stores every field it is given and returns it as GET does', async () => {
     const tenant = await createTenant(server);
     const body = {
@@ -149,7 +157,7 @@ describe('validation', () => {
     ['email over 254 characters', { email: `${'a'.repeat(250)}@example.com` }, 'email'],
     ['empty name', { ...valid, name: '' }, 'name'],
     ['name over 200 characters', { ...valid, name: 'n'.repeat(201) }, 'name'],
-    ['null name', { ...valid, name: null }, 'name'],
+    ['null email', { ...valid, email: null }, 'email'],
     ['unknown status', { ...valid, status: 'deleted' }, 'status'],
     ['status in upper case', { ...valid, status: 'ACTIVE' }, 'status'],
     ['groupKey with spaces and capitals', { ...valid, groupKey: 'Premium Plus' }, 'groupKey'],

@@ -2,16 +2,16 @@ import { Type } from '@sinclair/typebox';
 import { domainContext } from '../../../platform/http/domain-context.ts';
 import { setEtag } from '../../../platform/http/etag.ts';
 import type { App } from '../../../platform/http/fastify-types.ts';
-import { DataEnvelope, errorResponses, Metadata, StringEnum } from '../../../platform/http/schemas.ts';
+import { DataEnvelope, errorResponses, Metadata, Nullable, StringEnum } from '../../../platform/http/schemas.ts';
 import { Email, GroupKey, PARTNER_STATUSES, PartnerName, PartnerSchema, ReferralCode } from '../schemas.ts';
 import { createPartner } from '../service.ts';
 
 const CreatePartnerBody = Type.Object(
   {
     email: Email,
-    name: Type.Optional(PartnerName),
+    name: Type.Optional(Nullable(PartnerName)),
     status: Type.Optional(StringEnum(PARTNER_STATUSES, { default: 'active' })),
-    groupKey: Type.Optional(GroupKey),
+    groupKey: Type.Optional(Nullable(GroupKey)),
     referralCode: Type.Optional(ReferralCode),
     metadata: Type.Optional(Metadata),
   },
