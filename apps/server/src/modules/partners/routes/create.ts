@@ -2,7 +2,13 @@ import { Type } from '@sinclair/typebox';
 import { domainContext } from '../../../platform/http/domain-context.ts';
 import { setEtag } from '../../../platform/http/etag.ts';
 import type { App } from '../../../platform/http/fastify-types.ts';
-import { DataEnvelope, errorResponses, Metadata, Nullable, StringEnum } from '../../../platform/http/schemas.ts';
+import {
+  DataEnvelope,
+  errorResponses,
+  Metadata,
+  Nullable,
+  StringEnum,
+} from '../../../platform/http/schemas.ts';
 import { Email, GroupKey, PARTNER_STATUSES, PartnerName, PartnerSchema, ReferralCode } from '../schemas.ts';
 import { createPartner } from '../service.ts';
 
