@@ -4,7 +4,9 @@ import type { KyselyPlugin } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertApiKey } from '../../src/platform/api-keys/service.ts';
+import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
 import { KeyVerifier } from '../../src/platform/auth/key-verifier.ts';
+import { loadConfig } from '../../src/platform/config.ts';
 import { openPostgres } from '../../src/platform/db/index.ts';
 import { migrate } from '../../src/platform/db/migrate.ts';
 import { createTenant } from '../../src/platform/tenants/service.ts';
@@ -91,9 +93,9 @@ async function msUntil(
 }
 
 describe.each([
-  { transport: 'Redis pub/sub', env: { REDIS_URL }, listeners: 0 },
-  { transport: 'PostgreSQL LISTEN/NOTIFY', env: {} as Record<string, string>, listeners: 2 },
-])('a key change made through one process reaches the other within 1 s: $transport', ({ env, listeners }) => {
+  { transport: 'Redis pub/sub', env: { REDIS_URL } as Record<string, string> },
+  { transport: 'PostgreSQL LISTEN/NOTIFY', env: {} as Record<string, string> },
+])('a key change made through one process reaches the other within 1 s: $transport', ({ env }) => {
   let database: ScratchDatabase;
   let a: ServerProcess;
   let b: ServerProcess;
@@ -166,18 +168,18 @@ describe.each([
     expect(ms, `B answered "${expected}" after ${Math.round(ms)} ms`).toBeLessThan(WITHIN_MS);
   }
 
-  it('the processes cache key checks, and carry changes only through the configured transport', async () => {
+  it('the processes cache key checks, and carry changes only when they are announced', async () => {
     const { id, key } = await warmKey();
     // Revoked behind the servers' backs: nobody announces it, so both keep their cached answer.
     await database.query('update api_keys set revoked_at = now() where id = $1', [id]);
     await sleep(500);
     for (const server of [a, b]) expect(outcome(await listPartners(server, key))).toBe('200');
-    // Redis servers hold no LISTEN session, so with Redis nothing but Redis can carry the change.
+    // Each server listens on PostgreSQL, with Redis too: that is where the CLI's changes arrive.
     const sessions = await database.query<{ n: number }>(
       `select count(*)::int as n from pg_stat_activity
         where datname = current_database() and query = 'listen partnerline_key_changes'`,
     );
-    expect(sessions[0]?.n).toBe(listeners);
+    expect(sessions[0]?.n).toBe(2);
     // Revoking again changes no row, but is announced: now both refuse the key.
     await expectPropagated(
       () => onA('DELETE', `/api-keys/${id}`),
@@ -271,12 +273,19 @@ describe.each([
     await expectPropagated(setStatus('active'), probe, '200');
   });
 
-  it('partnerline keys revoke (CLI, its own process) reaches both servers', async () => {
+  it.each([
+    { cli: 'configured like the servers', cliEnv: () => env },
+    { cli: 'given only DATABASE_URL', cliEnv: () => ({}) },
+    {
+      cli: 'with a Redis prefix of another deployment',
+      cliEnv: () => ({ REDIS_URL, RATE_LIMIT_REDIS_PREFIX: 'pl:other:' }),
+    },
+  ])('partnerline keys revoke (CLI, its own process, $cli) reaches both servers', async ({ cliEnv }) => {
     const { id, key } = await warmKey();
-    // The CLI is configured like the servers: with REDIS_URL it publishes there, else it NOTIFYs.
+    // The CLI announces through the database it wrote the change to, whatever its Redis settings.
     const cli = startProcess(
       ['bin/partnerline.js', 'keys', 'revoke', id, '--tenant', 'default'],
-      childEnv({ DATABASE_URL: database.url, ...env }),
+      childEnv({ DATABASE_URL: database.url, ...cliEnv() }),
     );
     // It prints after the change is committed and sent; the clock starts when the line is seen.
     await cli.waitForOutput(/^Revoked key_/m);
@@ -361,5 +370,16 @@ describe('a change announced while a key lookup is in flight', () => {
     // The request that was already under way may pass: it read the key before the change.
     await expect(lookup).resolves.toMatchObject({ id });
     await expect(verifier.verify(key)).rejects.toMatchObject({ code: 'api_key_revoked' });
+  });
+});
+
+describe('a change the CLI cannot send', () => {
+  it('is refused with a line saying it is saved and when servers apply it anyway', async () => {
+    const opened = await openPostgres(POSTGRES_URL);
+    await opened.close();
+    const config = loadConfig({ DATABASE_URL: POSTGRES_URL, KEY_CACHE_TTL_SECONDS: '90' });
+    await expect(sendKeyChange(config, opened, { keyId: 'key_x' })).rejects.toThrow(
+      /^the change is saved, but could not be sent to running servers \(.+\); they apply it when their cached keys expire, within KEY_CACHE_TTL_SECONDS \(90 s\)$/,
+    );
   });
 });

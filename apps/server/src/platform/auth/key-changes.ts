@@ -4,7 +4,6 @@ import { sql } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { PgListener } from '../db/listener.ts';
-import { within } from '../deadline.ts';
 import { DEFAULT_REDIS_PREFIX } from '../rate-limit/settings.ts';
 import { connectWithin, settleWithin } from '../redis-connect.ts';
 
@@ -196,55 +195,72 @@ export class RedisKeyChanges implements KeyChangeTransport {
   }
 }
 
-/** Redis when configured, else PostgreSQL LISTEN/NOTIFY, else (PGlite: one process) nothing to send. */
+/**
+ * Servers with Redis publish their changes there, and also listen on PostgreSQL: a process that
+ * changes keys without serving (the CLI) reaches every server through the database it writes to,
+ * whatever Redis settings it was started with.
+ */
+export class RedisAndPostgresKeyChanges implements KeyChangeTransport {
+  readonly name = 'redis';
+
+  constructor(
+    private readonly redis: RedisKeyChanges,
+    private readonly postgres: PostgresKeyChanges,
+  ) {}
+
+  publish(change: KeyChange): Promise<void> {
+    return this.redis.publish(change);
+  }
+
+  async start(onChange: (change: KeyChange) => void, onGap: () => void): Promise<void> {
+    await Promise.all([this.redis.start(onChange, onGap), this.postgres.start(onChange, onGap)]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.redis.stop(), this.postgres.stop()]);
+  }
+}
+
+function notifyOn(database: Database) {
+  return async (channel: string, payload: string) => {
+    await sql`select pg_notify(${channel}, ${payload})`.execute(database.db);
+  };
+}
+
+/**
+ * Redis when configured (with PostgreSQL's channel heard too, see RedisAndPostgresKeyChanges),
+ * else PostgreSQL LISTEN/NOTIFY, else (PGlite: one process) nothing to send.
+ */
 export function createKeyChangeTransport(
   config: Config,
   database: Database,
   logger: FastifyBaseLogger,
 ): KeyChangeTransport {
+  const postgres = database.url
+    ? new PostgresKeyChanges(database.url, notifyOn(database), config.keyCacheTtlSeconds, logger)
+    : undefined;
   if (config.redisUrl) {
     const channel = redisKeyChangeChannel(config.rateLimits.redisPrefix);
-    return new RedisKeyChanges(config.redisUrl, channel, config.keyCacheTtlSeconds, logger);
+    const redis = new RedisKeyChanges(config.redisUrl, channel, config.keyCacheTtlSeconds, logger);
+    return postgres ? new RedisAndPostgresKeyChanges(redis, postgres) : redis;
   }
-  if (database.url) {
-    return new PostgresKeyChanges(
-      database.url,
-      async (channel, payload) => {
-        await sql`select pg_notify(${channel}, ${payload})`.execute(database.db);
-      },
-      config.keyCacheTtlSeconds,
-      logger,
-    );
-  }
-  return new LocalKeyChanges();
+  return postgres ?? new LocalKeyChanges();
 }
 
-/** Sends one change from a short-lived process (the CLI) to every running server. */
+/**
+ * Sends one change from a short-lived process (the CLI) to every running server: a NOTIFY on the
+ * database the change was written to, which every server on it listens to, with or without Redis.
+ * On PGlite the server is not running (one process per data directory): nothing to send.
+ */
 export async function sendKeyChange(config: Config, database: Database, change: KeyChange): Promise<void> {
-  const payload = JSON.stringify(change);
-  if (config.redisUrl) {
-    const redis = new Redis(config.redisUrl, {
-      maxRetriesPerRequest: 0,
-      connectTimeout: PUBLISH_TIMEOUT_MS,
-      commandTimeout: PUBLISH_TIMEOUT_MS,
-    });
-    redis.on('error', () => {
-      // Reported once, by the failed publish below.
-    });
-    try {
-      // Connecting included, the change waits at most PUBLISH_TIMEOUT_MS to be sent, as in a server.
-      const channel = redisKeyChangeChannel(config.rateLimits.redisPrefix);
-      await within(redis.publish(channel, payload), PUBLISH_TIMEOUT_MS, 'Redis');
-    } catch (error) {
-      throw new Error(
-        `the change is saved, but Redis could not send it to running servers (${(error as Error).message}); ` +
-          `they apply it when their cached keys expire, within KEY_CACHE_TTL_SECONDS (${config.keyCacheTtlSeconds} s)`,
-        { cause: error },
-      );
-    } finally {
-      redis.disconnect();
-    }
-    return;
+  if (database.kind !== 'postgres') return;
+  try {
+    await notifyOn(database)(CHANNEL, JSON.stringify(change));
+  } catch (error) {
+    throw new Error(
+      `the change is saved, but could not be sent to running servers (${(error as Error).message}); ` +
+        `they apply it when their cached keys expire, within KEY_CACHE_TTL_SECONDS (${config.keyCacheTtlSeconds} s)`,
+      { cause: error },
+    );
   }
-  if (database.kind === 'postgres') await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(database.db);
 }
