@@ -13,7 +13,9 @@ const PartnerStatsSchema = Type.Object(
   {
     partnerId: Id('prt'),
     clicks: Count('Clicks recorded for the partner'),
-    leads: Count('Lead events credited to the partner'),
+    leads: Count(
+      'Lead events credited to the partner: those of the customers it referred, whichever partner they named',
+    ),
     customers: Count('Customers attributed to the partner'),
     currencies: Type.Array(
       Type.Object({
