@@ -9,6 +9,7 @@ import { selectScoped, updateScoped } from '../db/tenant-scope.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type PageRequest, paginate } from '../pagination.ts';
+import type { Clock } from '../services.ts';
 import { attemptDelivery, decideOutcome, writeOutcomes } from './delivery.ts';
 import { assertEndpointEnabled, getEndpointOrThrow } from './endpoints.ts';
 import { serializeEventData } from './event-types.ts';
@@ -142,9 +143,15 @@ export async function recoverEndpoint(ctx: Ctx, endpointId: string, since: Date)
 
 /**
  * Sends `webhook.test` to the endpoint at once — enabled or not — and returns the attempt. A failed
- * test of an enabled endpoint is retried like any message; of a disabled one, it is not.
+ * test of an enabled endpoint is retried like any message; of a disabled one, it is not. As with
+ * the dispatcher's attempts, the attempt is dated, and its retry scheduled, from when it ended.
  */
-export async function sendTestMessage(ctx: Ctx, endpointId: string, settings: WebhookSettings) {
+export async function sendTestMessage(
+  ctx: Ctx,
+  endpointId: string,
+  options: { settings: WebhookSettings; clock: Clock },
+) {
+  const { settings, clock } = options;
   const endpoint = await getEndpointOrThrow(ctx, endpointId);
   const id = newId('msg');
   const leaseToken = randomUUID();
@@ -185,9 +192,9 @@ export async function sendTestMessage(ctx: Ctx, endpointId: string, settings: We
     previousSecretExpiresAt: endpoint.previousSecretExpiresAt,
     final: !endpoint.enabled,
   };
-  const result = await attemptDelivery(message, settings, ctx.now);
-  const outcome = decideOutcome(message, result, settings, ctx.now);
-  await writeOutcomes(ctx.db, [outcome], settings, ctx.now);
+  const result = await attemptDelivery(message, settings, clock.now());
+  const outcome = decideOutcome(message, result, settings, clock.now());
+  await writeOutcomes(ctx.db, [outcome], settings, outcome.at);
   const attempt: AttemptView = {
     id: outcome.attemptId,
     messageId: id,
@@ -199,7 +206,7 @@ export async function sendTestMessage(ctx: Ctx, endpointId: string, settings: We
     responseBody: result.responseBody,
     durationMs: result.durationMs,
     error: result.error,
-    createdAt: ctx.now,
+    createdAt: outcome.at,
   };
   return attempt;
 }

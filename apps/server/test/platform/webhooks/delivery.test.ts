@@ -509,6 +509,35 @@ describe('answers that take long (WEBHOOK_TIMEOUT=1s)', () => {
     expect(String(metrics.body)).toMatch(/partnerline_webhook_attempts_total\{result="delivered"\} [1-9]/);
   });
 
+  it('a test send that fails after a slow answer is dated, and retried, from when the answer came', async () => {
+    const program = await startProgram(slow);
+    const endpoint = await subscribe(program);
+    const arrivals: number[] = [];
+    replies.set(endpoint.path, (_r, n) => {
+      arrivals.push(Date.now());
+      // The retry answers slowly too: the message keeps its nextAttemptAt until the answer comes.
+      return n === 1 ? { status: 503, body: 'busy', delayMs: 500 } : { status: 200, delayMs: 500 };
+    });
+    const test = await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(test.body.data).toMatchObject({ status: 'failed', responseStatus: 503 });
+    const message = (await program.get(`/webhook-messages/${test.body.data.messageId}`)).body.data;
+    const [stored] = (await program.get(`/webhook-messages/${message.id}/attempts`)).body.data;
+    expect(stored.createdAt).toBe(test.body.data.createdAt);
+    const ended = new Date(stored.createdAt).getTime();
+    const sent = arrivals[0] as number;
+    expect(ended).toBeGreaterThanOrEqual(sent + 490);
+    // WEBHOOK_RETRY_SCHEDULE=100ms, ±10 %, from the end of the attempt.
+    const retryIn = new Date(message.nextAttemptAt).getTime() - ended;
+    expect(retryIn).toBeGreaterThanOrEqual(90);
+    expect(retryIn).toBeLessThanOrEqual(110);
+    await receiver.waitFor(() => receiver.at(endpoint.path).length === 2);
+    expect((arrivals[1] as number) - sent).toBeGreaterThanOrEqual(490 + 90);
+    await eventually(async () => {
+      const retried = await program.get(`/webhook-messages/${message.id}`);
+      return retried.body.data.status === 'delivered' ? true : undefined;
+    });
+  });
+
   it('an endpoint disabled while an attempt runs: the message still records the attempt and its outcome', async () => {
     const program = await startProgram(slow);
     const endpoint = await subscribe(program, { eventTypes: ['partner.created'] });

@@ -84,8 +84,11 @@ export function webhookEndpointActionRoutes(app: App): void {
       },
     },
     async (request) => {
-      const { config, webhookDispatcher } = request.server.services;
-      const attempt = await sendTestMessage(domainContext(request), request.params.id, config.webhooks);
+      const { config, clock, webhookDispatcher } = request.server.services;
+      const attempt = await sendTestMessage(domainContext(request), request.params.id, {
+        settings: config.webhooks,
+        clock,
+      });
       webhookDispatcher.countAttempt(attempt.status === 'delivered');
       return { data: attempt };
     },
