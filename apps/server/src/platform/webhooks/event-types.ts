@@ -80,15 +80,48 @@ export function serializeEventData(type: WebhookEventType, data: unknown): strin
   return entry.serialize(data);
 }
 
+const EXAMPLE_TIME = '2026-05-01T12:00:00.000Z';
+const CHANGED_AT = '2026-06-01T09:00:00.000Z';
+const changed = { updatedAt: CHANGED_AT };
+
+/**
+ * What each event changes in the example of its resource's schema (a resource as created): the
+ * catalog shows a `partner.revoked` with a revoked partner, not an active one.
+ */
+const EXAMPLE_CHANGES: Partial<Record<WebhookEventType, Record<string, unknown>>> = {
+  'partner.invited': { ...changed, status: 'invited', invitedAt: CHANGED_AT },
+  'partner.revoked': { ...changed, status: 'revoked', revokedAt: CHANGED_AT },
+  'transaction.approved': { ...changed, status: 'approved' },
+  'transaction.rejected': { ...changed, status: 'rejected', statusReason: 'duplicate order' },
+  'transaction.refunded': { ...changed, status: 'refunded', refundedAmount: '120.00' },
+  'commission.approved': { ...changed, status: 'approved', approvedAt: CHANGED_AT },
+  'commission.reversed': {
+    ...changed,
+    status: 'reversed',
+    statusReason: 'refunded',
+    amount: '0.00',
+    reversedAmount: '24.00',
+  },
+  'commission.paid': {
+    ...changed,
+    status: 'paid',
+    payoutId: 'po_01jd8x3v4w5y6z7a8b9c0d1e2f',
+    approvedAt: '2026-05-31T12:00:00.000Z',
+    paidAt: CHANGED_AT,
+  },
+  'payout.paid': { ...changed, status: 'paid', reference: 'SEPA-2026-06-0042', paidAt: CHANGED_AT },
+  'api_key.created': { lastUsedAt: null, lastUsedIp: null, requestCount: 0 },
+  'api_key.revoked': { ...changed, status: 'revoked', revokedAt: CHANGED_AT },
+  'api_key.expiring': { expiresAt: '2026-05-07T12:00:00.000Z' },
+};
+
 export function webhookCatalog() {
   return WEBHOOK_EVENT_TYPE_NAMES.map((type) => {
     const schema: TSchema | Record<string, never> = registry.get(type)?.schema ?? {};
-    const example = (schema.examples as unknown[] | undefined)?.[0] ?? {};
-    return {
-      type,
-      description: WEBHOOK_EVENT_TYPES[type],
-      schema,
-      example: { type, timestamp: '2026-05-01T12:00:00.000Z', data: example },
-    };
+    const base = (schema.examples as Record<string, unknown>[] | undefined)?.[0] ?? {};
+    const data = { ...base, ...EXAMPLE_CHANGES[type] };
+    // Dated like the change it reports, so a message does not precede its own paidAt or revokedAt.
+    const timestamp = typeof data.updatedAt === 'string' ? data.updatedAt : EXAMPLE_TIME;
+    return { type, description: WEBHOOK_EVENT_TYPES[type], schema, example: { type, timestamp, data } };
   });
 }

@@ -1,3 +1,5 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/platform/config.ts';
 import { call, createKey, createTenant, type TestTenant } from '../../helpers/http.ts';
@@ -17,6 +19,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 const api = (method: string, path: string, body?: unknown, key = tenant.key) =>
   call(server, method, `/api/v1${path}`, { key, body });
@@ -206,6 +210,49 @@ describe('GET /webhook-event-types', () => {
       doc.body.paths['/api/v1/partners/{id}'].get.responses['200'].content['application/json'].schema
         .properties.data;
     expect(partner.schema).toEqual(documented);
+  });
+
+  const at = expect.stringMatching(/^\d{4}-\d\d-\d\dT/);
+  const EXAMPLES_SHOW: [string, Record<string, unknown>][] = [
+    ['partner.invited', { status: 'invited', invitedAt: at }],
+    ['partner.revoked', { status: 'revoked', revokedAt: at }],
+    ['transaction.created', { status: 'pending', refundedAmount: '0.00' }],
+    ['transaction.approved', { status: 'approved' }],
+    ['transaction.rejected', { status: 'rejected', statusReason: expect.any(String) }],
+    ['transaction.refunded', { status: 'refunded', refundedAmount: expect.not.stringMatching(/^0\.00$/) }],
+    ['commission.created', { status: 'pending', approvedAt: null }],
+    ['commission.approved', { status: 'approved', approvedAt: at, paidAt: null }],
+    ['commission.reversed', { status: 'reversed', statusReason: expect.any(String), amount: '0.00' }],
+    ['commission.paid', { status: 'paid', payoutId: expect.stringMatching(/^po_/), paidAt: at }],
+    ['payout.created', { status: 'pending', paidAt: null }],
+    ['payout.paid', { status: 'paid', reference: expect.any(String), paidAt: at }],
+    ['api_key.created', { status: 'active', lastUsedAt: null }],
+    ['api_key.revoked', { status: 'revoked', revokedAt: at }],
+    ['api_key.expiring', { status: 'active', expiresAt: at }],
+  ];
+
+  it.each(EXAMPLES_SHOW)(
+    'the example of %s shows the resource as that event leaves it',
+    async (type, fields) => {
+      const response = await api('GET', '/webhook-event-types');
+      const entry = response.body.data.find((t: { type: string }) => t.type === type);
+      expect(entry.example.data).toMatchObject(fields);
+      // A change is not dated before the message that reports it.
+      expect(entry.example.timestamp >= entry.example.data.updatedAt).toBe(true);
+    },
+  );
+
+  it('gives every type an example whose data validates against the type’s schema', async () => {
+    const response = await api('GET', '/webhook-event-types');
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    const failures = response.body.data.flatMap(
+      (t: { type: string; schema: object; example: { data: unknown } }) => {
+        const validate = ajv.compile(t.schema);
+        return validate(t.example.data) ? [] : [`${t.type}: ${ajv.errorsText(validate.errors)}`];
+      },
+    );
+    expect(failures).toEqual([]);
   });
 });
 
