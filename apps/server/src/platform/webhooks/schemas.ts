@@ -149,7 +149,10 @@ export const WebhookAttemptSchema = Type.Object(
     }),
     status: StringEnum(['delivered', 'failed'] as const),
     responseStatus: Nullable(Type.Integer(), { description: 'null when no response came' }),
-    responseBody: Nullable(Type.String(), { description: 'The first 4 KiB of the response body' }),
+    responseBody: Nullable(Type.String(), {
+      description:
+        'The first 4 KiB of the response body as UTF-8 text: bytes that are not UTF-8 show as U+FFFD, NUL characters are removed',
+    }),
     durationMs: Type.Integer({ minimum: 0 }),
     error: Nullable(Type.String(), {
       description: 'Why the attempt failed: `HTTP 500`, a timeout, a connection error, or a refused address',
