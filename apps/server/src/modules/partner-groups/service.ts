@@ -136,7 +136,7 @@ export async function createGroup(ctx: DomainContext, input: GroupInput & { key:
         action: 'partner_group.created',
         resourceType: 'partner_group',
         resourceId: group.id,
-        after: group,
+        after: groupView(group),
       });
       return group;
     });
@@ -198,8 +198,8 @@ export async function updateGroup(
       action: 'partner_group.updated',
       resourceType: 'partner_group',
       resourceId: after.id,
-      before,
-      after,
+      before: groupView(before),
+      after: groupView(after),
     });
     return { before, after };
   });

@@ -429,6 +429,25 @@ describe('PATCH /partner-groups/{id}', () => {
     expect(response.status).toBe(404);
   });
 
+  it('audits rules with their money as the API writes it, decimal strings per currency', async () => {
+    const fixed = (amount: string, currency: string) => ({ type: 'fixed', amounts: [{ amount, currency }] });
+    const created = await api('POST', '/partner-groups', {
+      key: uniqueKey(),
+      name: 'Audited',
+      leadCommission: { amounts: [{ amount: '5.00', currency: 'EUR' }] },
+    });
+    const id = created.body.data.id;
+    const patched = await api('PATCH', `/partner-groups/${id}`, { saleCommission: fixed('900', 'JPY') });
+    expect(patched.status).toBe(200);
+    const entries = (await api('GET', `/audit-log?resourceType=partner_group&resourceId=${id}`)).body.data;
+    const [updated, createdEntry] = entries;
+    expect(createdEntry.changes.leadCommission).toEqual({
+      before: null,
+      after: { amounts: [{ amount: '5.00', currency: 'EUR' }] },
+    });
+    expect(updated.changes).toEqual({ saleCommission: { before: null, after: fixed('900', 'JPY') } });
+  });
+
   it('changes sent at once apply one after the other, each audited with the value it replaced', async () => {
     const created = await api('POST', '/partner-groups', { key: uniqueKey(), name: 'Busy', holdbackDays: 0 });
     const id = created.body.data.id;
