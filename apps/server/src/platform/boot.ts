@@ -34,7 +34,7 @@ export async function createServices(
   await migrate(database);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config);
-  const keyUsage = new KeyUsageRecorder(database.db, logger);
+  const keyUsage = new KeyUsageRecorder(database.db, clock, logger);
   keyUsage.start();
   const keys = new KeyVerifier(database.db, config.keyPrefix, config.keyCacheTtlSeconds, () => clock.now());
   const tenants = new TenantDirectory(database.db, config.keyCacheTtlSeconds);

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import type { Clock } from '../services.ts';
 
 const WRITE_INTERVAL_MS = 60_000;
 
@@ -10,25 +11,34 @@ interface KeyUse {
   /** The latest use seen by this process, and where it came from. */
   at: Date;
   ip: string;
-  /** Requests since the last flush. */
+  /** Requests not written yet. */
   count: number;
-  /** Whether `at` is to be written by the next flush. */
-  due: boolean;
-  /** Whether the key is in the next flush's batch. */
+  /** Whether the key is in the next flush's batch: it has requests or a last use to write. */
   pending: boolean;
-  /** The last use written, in ms since the epoch. */
+  /** The time of the last use written, in ms since the epoch; 0 when none was. */
   writtenMs: number;
+}
+
+/** One key's part of a flush, kept to be put back should the write fail. */
+interface FlushedUse {
+  use: KeyUse;
+  count: number;
+  /** `writtenMs` before this flush, when it writes the last use. */
+  previousWrittenMs: number | undefined;
 }
 
 /**
  * Records how often, when and from where each key is used. Requests only touch memory (one map
- * read per request); a timer adds the request counts every two seconds and writes each key's last
- * use at most about once a minute, all in one statement per flush. A crash loses at most one flush
- * interval of counts; while the database cannot be reached they are kept, and written when it can.
+ * read per request); a timer adds the request counts every two seconds and writes each key's
+ * latest use at most about once a minute, all in one statement per flush. A use that comes within
+ * a minute of the last one written waits for the first flush after that minute, whether or not
+ * the key is used again, so the stored last use is late but never stays behind. A crash loses at
+ * most one flush interval of counts and the last minute's latest use; while the database cannot
+ * be reached both are kept, and written when it can.
  */
 export class KeyUsageRecorder {
   private readonly uses = new Map<string, KeyUse>();
-  /** Keys used since the last flush. */
+  /** Keys with requests or a last use still to write. */
   private pending: KeyUse[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** Flushes failed in a row. */
@@ -36,6 +46,7 @@ export class KeyUsageRecorder {
 
   constructor(
     private readonly db: Db,
+    private readonly clock: Clock,
     private readonly log: FastifyBaseLogger,
     private readonly flushIntervalMs = 2_000,
   ) {}
@@ -48,14 +59,13 @@ export class KeyUsageRecorder {
   touch(keyId: string, ip: string, at: Date): void {
     let use = this.uses.get(keyId);
     if (use === undefined) {
-      use = { id: keyId, at, ip, count: 0, due: false, pending: false, writtenMs: 0 };
+      use = { id: keyId, at, ip, count: 0, pending: false, writtenMs: 0 };
       this.uses.set(keyId, use);
     } else {
       use.at = at;
       use.ip = ip;
     }
     use.count += 1;
-    if (!use.due && at.getTime() - use.writtenMs >= WRITE_INTERVAL_MS) use.due = true;
     if (!use.pending) {
       use.pending = true;
       this.pending.push(use);
@@ -69,30 +79,32 @@ export class KeyUsageRecorder {
   }
 
   /**
-   * Adds the counted requests to each key and writes last uses that are due, in one statement.
-   * When that fails (the database is away), the batch is kept for the next flush.
+   * Adds the counted requests to each key and writes the latest uses that are due (a minute or
+   * more after the key's last written one; with `all`, every one not written yet), in one
+   * statement. A latest use not due yet stays for a later flush. When the write fails (the
+   * database is away), the batch is kept for the next flush.
    */
-  async flush(): Promise<void> {
+  async flush(options: { all?: boolean } = {}): Promise<void> {
     if (this.pending.length === 0) return;
-    const batch = this.pending.map((use) => ({
-      use,
-      count: use.count,
-      due: use.due,
-      writtenMs: use.writtenMs,
-    }));
-    const rows = batch.map(({ use, count, due }) => ({
-      id: use.id,
-      count,
-      at: due ? use.at : null,
-      ip: due ? use.ip : null,
-    }));
+    const nowMs = this.clock.now().getTime();
+    const batch: FlushedUse[] = [];
+    const rows: { id: string; count: number; at: Date | null; ip: string | null }[] = [];
+    const waiting: KeyUse[] = [];
     for (const use of this.pending) {
-      if (use.due) use.writtenMs = use.at.getTime();
-      use.count = 0;
-      use.due = false;
-      use.pending = false;
+      const atMs = use.at.getTime();
+      const unwritten = atMs > use.writtenMs;
+      const writeAt = unwritten && (options.all === true || nowMs - use.writtenMs >= WRITE_INTERVAL_MS);
+      if (use.count > 0 || writeAt) {
+        rows.push({ id: use.id, count: use.count, at: writeAt ? use.at : null, ip: writeAt ? use.ip : null });
+        batch.push({ use, count: use.count, previousWrittenMs: writeAt ? use.writtenMs : undefined });
+        if (writeAt) use.writtenMs = atMs;
+        use.count = 0;
+      }
+      if (unwritten && !writeAt) waiting.push(use);
+      else use.pending = false;
     }
-    this.pending = [];
+    this.pending = waiting;
+    if (rows.length === 0) return;
     try {
       await sql`
         update api_keys k set
@@ -103,17 +115,7 @@ export class KeyUsageRecorder {
         where k.id = u.id
       `.execute(this.db);
     } catch (error) {
-      for (const { use, count, due, writtenMs } of batch) {
-        use.count += count;
-        if (due) {
-          use.due = true;
-          use.writtenMs = writtenMs;
-        }
-        if (!use.pending) {
-          use.pending = true;
-          this.pending.push(use);
-        }
-      }
+      this.restore(batch);
       // Once per run of failures: a database outage fails every flush.
       if (this.failures++ === 0) this.log.warn({ err: error }, 'could not record API key usage; keeping it');
       return;
@@ -124,9 +126,24 @@ export class KeyUsageRecorder {
     }
   }
 
+  /** Puts a failed flush's counts and last uses back, for the next flush to write. */
+  private restore(batch: readonly FlushedUse[]): void {
+    for (const { use, count, previousWrittenMs } of batch) {
+      use.count += count;
+      // The lower of the two: a flush still under way may have moved it on since. At worst a use
+      // is written twice, never skipped.
+      if (previousWrittenMs !== undefined) use.writtenMs = Math.min(use.writtenMs, previousWrittenMs);
+      if (!use.pending) {
+        use.pending = true;
+        this.pending.push(use);
+      }
+    }
+  }
+
+  /** Stops the timer and writes everything kept, the latest uses not yet due included. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.flush();
+    await this.flush({ all: true });
   }
 }
