@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertApiKey } from '../../src/platform/api-keys/service.ts';
 import { hashKey } from '../../src/platform/auth/key-format.ts';
 import { call, createTenant, type TestTenant, uniqueSlug } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
@@ -352,6 +353,44 @@ describe('GET /audit-log filters and pagination', () => {
     expect(await audit(`actorId=${tenant.keyId}`, owner.key)).toEqual([]);
   });
 
+  it('actorType: a key, the platform admin, the CLI and the server itself, each on its own', async () => {
+    const mixed = await createTenant(server);
+    remember(mixed.key);
+    // The command line creates keys through the same domain function as this.
+    const fromCli = await insertApiKey(server.services.db, {
+      tenantId: mixed.id,
+      keyPrefix: server.config.keyPrefix,
+      createdBy: 'cli',
+      now: clock.now(),
+      name: 'from the CLI',
+      scopes: ['read'],
+    });
+    remember(fromCli.key);
+    // A secret scanner's report: the server revokes the key itself.
+    const reported = await call(server, 'POST', '/api/v1/api-keys/revoke-leaked', {
+      body: { keys: [fromCli.key] },
+    });
+    expect(reported.status).toBe(202);
+    await createKey({ name: 'by a key' }, mixed.key);
+
+    const byType = async (actorType: string) =>
+      (await audit(`actorType=${actorType}`, mixed.key)).map((e) => [e.action, e.actorType, e.actorId]);
+    expect(await byType('api_key')).toEqual([['api_key.created', 'api_key', mixed.keyId]]);
+    expect(await byType('admin')).toEqual([
+      ['api_key.created', 'admin', null],
+      ['tenant.created', 'admin', null],
+    ]);
+    expect(await byType('cli')).toEqual([['api_key.created', 'cli', null]]);
+    expect(await byType('system')).toEqual([['api_key.revoked_leaked', 'system', null]]);
+    // With the other filters.
+    expect((await audit(`actorType=admin&resourceType=tenant`, mixed.key)).map((e) => e.action)).toEqual([
+      'tenant.created',
+    ]);
+    expect(await audit(`actorType=admin&actorId=${mixed.keyId}`, mixed.key)).toEqual([]);
+    // Another tenant's admin, CLI and system entries stay its own.
+    expect((await audit('actorType=cli', owner.key)).map((e) => e.resourceId)).not.toContain(fromCli.id);
+  });
+
   it('classic pages and cursor pages', async () => {
     const all = (await audit('', owner.key)).map((e) => e.id);
     const page1 = await api('GET', '/audit-log?limit=4', undefined, owner.key);
@@ -393,12 +432,26 @@ describe('GET /audit-log filters and pagination', () => {
     ['from=yesterday', 'validation_error'],
     ['to=2026-02-30', 'validation_error'],
     ['actor=me', 'validation_error'],
+    ['actorType=robot', 'validation_error'],
+    ['actorType=API_KEY', 'validation_error'],
+    ['actorType=', 'validation_error'],
     ['page=1&cursor=abc', 'validation_error'],
     ['cursor=not-a-cursor', 'invalid_cursor'],
   ])('%s: 400 %s', async (query, code) => {
     const response = await api('GET', `/audit-log?${query}`, undefined, owner.key);
     expect(response.status).toBe(400);
     expect(response.body.code).toBe(code);
+  });
+
+  it('an unknown actorType is named, with the values there are', async () => {
+    const response = await api('GET', '/audit-log?actorType=robot', undefined, owner.key);
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([
+      expect.objectContaining({ field: 'actorType', code: 'invalid_value' }),
+    ]);
+    for (const type of ['api_key', 'admin', 'cli', 'system']) {
+      expect(response.body.errors[0].message).toContain(type);
+    }
   });
 });
 

@@ -1,9 +1,26 @@
 import { Type } from '@sinclair/typebox';
+import type { AuditActor } from '../context.ts';
 import { withinDates } from '../dates.ts';
 import { domainContext } from '../http/domain-context.ts';
 import type { App } from '../http/fastify-types.ts';
-import { DateFilter, errorResponses, Id, ListEnvelope, Nullable, Timestamp } from '../http/schemas.ts';
+import {
+  DateFilter,
+  errorResponses,
+  Id,
+  ListEnvelope,
+  Nullable,
+  StringEnum,
+  Timestamp,
+} from '../http/schemas.ts';
 import { PaginationQuery, paginate } from '../pagination.ts';
+
+/** The actor types entries record; written as a Record so that no type of `AuditActor` is left out. */
+const ACTOR_TYPES = Object.keys({
+  api_key: true,
+  admin: true,
+  cli: true,
+  system: true,
+} satisfies Record<AuditActor['type'], true>);
 
 const AuditEntrySchema = Type.Object(
   {
@@ -46,7 +63,15 @@ const AuditQuery = Type.Object(
   {
     ...PaginationQuery,
     action: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    actorId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    actorType: Type.Optional(
+      StringEnum(ACTOR_TYPES, {
+        description:
+          'Only entries by this kind of actor: `api_key` (a tenant key), `admin` (the platform admin key), `cli` (the `partnerline` command line) or `system` (the server itself, such as a leaked-key report or an endpoint disabled after failing)',
+      }),
+    ),
+    actorId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'Only entries by this API key (`key_…`)' }),
+    ),
     resourceType: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     resourceId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     from: Type.Optional(DateFilter),
@@ -94,6 +119,7 @@ export function auditLogRoutes(app: App): void {
       // Platform-level entries have no tenant, so this table is scoped by hand.
       let query = ctx.db.selectFrom('auditLog').select(COLUMNS).where('tenantId', '=', ctx.tenantId);
       if (filters.action) query = query.where('action', '=', filters.action);
+      if (filters.actorType) query = query.where('actorType', '=', filters.actorType);
       if (filters.actorId) query = query.where('actorId', '=', filters.actorId);
       if (filters.resourceType) query = query.where('resourceType', '=', filters.resourceType);
       if (filters.resourceId) query = query.where('resourceId', '=', filters.resourceId);
