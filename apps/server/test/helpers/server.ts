@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
@@ -40,6 +41,11 @@ export interface ServerOptions {
   logger?: FastifyBaseLogger;
   /** On PostgreSQL: the URL the server opens its database by, given the database's own (a proxy's, say). */
   databaseVia?: (url: string) => string;
+  /**
+   * The address to listen on, 127.0.0.1 by default. Tests call the server through 127.0.0.1 in
+   * any case, so on `::` they are IPv4 clients of a dual-stack socket.
+   */
+  host?: string;
 }
 
 /** Starts the real server on a free loopback port with its own fresh database. */
@@ -70,9 +76,9 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     ...(options.logger ? { logger: options.logger } : {}),
   });
   const app = await buildApp(services);
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: 0, host: options.host ?? '127.0.0.1' });
   return {
-    url: address,
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
     app,
     services,
     config,

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import pino from 'pino';
 import type { SecretMask } from '../auth/secret-mask.ts';
+import { clientIp } from './client-ip.ts';
 
 /**
  * The server log's view of requests and errors, with keys hidden: a caller can put a key into a
@@ -13,7 +14,7 @@ export function logSerializers(secrets: SecretMask) {
       method: request.method,
       url: secrets.maskUrl(request.url),
       host: request.host,
-      remoteAddress: request.ip,
+      remoteAddress: clientIp(request),
       remotePort: request.socket?.remotePort,
     }),
     err: (error: Error) => {

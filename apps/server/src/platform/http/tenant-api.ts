@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { ipAllowed, normalizeIp } from '../auth/ip-allowlist.ts';
+import { ipAllowed } from '../auth/ip-allowlist.ts';
 import { safeEqual } from '../auth/key-format.ts';
 import type { VerifiedKey } from '../auth/key-verifier.ts';
 import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.ts';
@@ -11,6 +11,7 @@ import {
   limitKeyRequestNow,
   limitUnauthenticatedRequest,
 } from '../rate-limit/request-limits.ts';
+import { clientIp } from './client-ip.ts';
 import { missingKey, presentedKey } from './credentials.ts';
 import { type TenantRoute, unmatchedRoute } from './tenant-route.ts';
 
@@ -85,13 +86,14 @@ function keyAuth(request: FastifyRequest, verified: VerifiedKey, now: Date): Aut
   // Set before the refusals below: the key's tenant sees them in its usage and request log. They
   // take nothing from the key's limits, which would let a caller from the wrong address spend them.
   request.auth = auth;
-  if (verified.allowedIps && !ipAllowed(verified.allowedIps, request.ip)) {
-    throw new ApiError('ip_not_allowed', `This API key may not be used from ${normalizeIp(request.ip)}`);
+  const ip = clientIp(request);
+  if (verified.allowedIps && !ipAllowed(verified.allowedIps, ip)) {
+    throw new ApiError('ip_not_allowed', `This API key may not be used from ${ip}`);
   }
   if (verified.tenant.status === 'suspended') {
     throw new ApiError('tenant_suspended', 'This tenant is suspended; contact the platform operator');
   }
-  request.server.services.keyUsage.touch(verified.id, normalizeIp(request.ip), now);
+  request.server.services.keyUsage.touch(verified.id, ip, now);
   return auth;
 }
 
@@ -275,12 +277,12 @@ function guardedNow<T>(request: FastifyRequest, now: number, authenticate: () =>
 }
 
 function checkFailures(request: FastifyRequest, now: number): void {
-  request.server.services.authFailures.check(request.ip, now);
+  request.server.services.authFailures.check(clientIp(request), now);
 }
 
 function countFailure(request: FastifyRequest, error: unknown, now: number): void {
   if (error instanceof ApiError && error.status === 401 && error.code !== 'api_key_missing') {
-    request.server.services.authFailures.recordFailure(request.ip, now);
+    request.server.services.authFailures.recordFailure(clientIp(request), now);
   }
 }
 

@@ -3,6 +3,7 @@ import { type Config, ConfigError } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import type { KeyQuota } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { routedParams } from '../http/path-params.ts';
 import { type KeyRoute, newKeyRoute, type TenantRoute } from '../http/tenant-route.ts';
 import { planLimit } from '../plans.ts';
@@ -108,7 +109,7 @@ export function limitKeyRequestNow(
 export function limitUnauthenticatedRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const limit = request.server.services.config.rateLimits.unauthenticated;
   const policy: RateLimitPolicy = { kind: 'rate', name: 'unauthenticated', ...limit };
-  return enforceLimits(request, reply, [{ bucket: `{ip:${request.ip}}`, policy }]);
+  return enforceLimits(request, reply, [{ bucket: `{ip:${clientIp(request)}}`, policy }]);
 }
 
 /**

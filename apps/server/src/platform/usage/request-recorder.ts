@@ -2,6 +2,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { type SecretMask, secretMaskFor } from '../auth/secret-mask.ts';
 import type { Config } from '../config.ts';
 import type { Database, Db } from '../db/index.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { routeLabel } from '../http/tenant-route.ts';
 import type { Job } from '../jobs.ts';
 import { HttpMetrics, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
@@ -128,7 +129,7 @@ export class RequestRecorder {
       route,
       status,
       latencyMs: Math.round(latencyMs * 1000) / 1000,
-      ip: request.ip ?? null,
+      ip: clientIp(request) ?? null,
       userAgent: this.secrets.userAgent(request.headers['user-agent']),
       responseBytes: Number.isFinite(length) ? length : null,
       errorCode,

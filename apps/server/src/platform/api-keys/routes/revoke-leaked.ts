@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { clientIp } from '../../http/client-ip.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { requestOrigin } from '../../http/request-origin.ts';
 import { errorResponses } from '../../http/schemas.ts';
@@ -66,7 +67,7 @@ export function revokeLeakedKeysRoute(app: App): void {
         limit: REPORTS_PER_MINUTE,
         windowSeconds: 60,
       } as const;
-      await enforceLimits(request, reply, [{ bucket: `{leak:${request.ip}}`, policy }]);
+      await enforceLimits(request, reply, [{ bucket: `{leak:${clientIp(request)}}`, policy }]);
       const now = clock.now();
       const revoked = await revokeLeakedKeys(
         db,

@@ -1,0 +1,13 @@
+import type { FastifyRequest } from 'fastify';
+import { normalizeIp } from '../auth/ip-allowlist.ts';
+
+/**
+ * The client's address as the server records, shows and counts it: an IPv4 client of a dual-stack
+ * listener (`HOST=::`), which the socket reports as `::ffff:203.0.113.7`, is `203.0.113.7`, as on
+ * an IPv4 listener; so is such an address forwarded by a trusted proxy. Costs a prefix check.
+ */
+export function clientIp(request: FastifyRequest): string {
+  const { ip } = request;
+  // Fastify's `ip` is undefined once the socket is gone, its type notwithstanding.
+  return typeof ip === 'string' ? normalizeIp(ip) : ip;
+}
