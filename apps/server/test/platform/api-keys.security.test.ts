@@ -271,6 +271,14 @@ describe('allowedIps', () => {
     '10.0.0.0/',
     '10.0.0.0/-1',
     '2001:db8::g',
+    ' 203.0.113.7 ',
+    '203.0.113.7\n',
+    '1.2.3.4/08',
+    '2001:db8::/032',
+    '10.0.0.0/+8',
+    '10.0.0.0/8.0',
+    '010.0.0.1',
+    'fe80::1%eth0',
   ];
   it.each(badEntries)('refuses %j: 400 naming allowedIps.N on create and PATCH', async (entry) => {
     const allowedIps = ['127.0.0.1', entry];
@@ -288,6 +296,91 @@ describe('allowedIps', () => {
     });
     expect(patched.status).toBe(400);
     expect(patched.body.errors.map((e: { field: string }) => e.field)).toEqual(['allowedIps.1']);
+  });
+
+  it.each([
+    [' 203.0.113.7 ', 'invalid_format', '" 203.0.113.7 " has white space around it'],
+    ['1.2.3.4/08', 'invalid_format', '"1.2.3.4/08" has a prefix length with a leading zero: write /8'],
+    ['10.0.0.0/33', 'out_of_range', '"10.0.0.0/33" has a prefix length over 32, the most an IPv4 block has'],
+    ['::/129', 'out_of_range', '"::/129" has a prefix length over 128, the most an IPv6 block has'],
+    [
+      'fe80::1%eth0',
+      'invalid_format',
+      '"fe80::1%eth0" has a zone index (%eth0), which names no client address',
+    ],
+    ['localhost', 'invalid_format', '"localhost" is not an IP address or CIDR block'],
+  ])('%j: the error says why', async (entry, code, message) => {
+    for (const [method, path] of [
+      ['POST', '/api-keys'],
+      ['PATCH', `/api-keys/${(await createKey({})).id}`],
+    ] as const) {
+      const response = await request(server, method, path, {
+        key: tenant.key,
+        body: { ...(method === 'POST' ? { name: 'bad ips', scopes: ['read'] } : {}), allowedIps: [entry] },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.errors).toEqual([{ field: 'allowedIps.0', code, message }]);
+    }
+  });
+
+  it('stores each entry in one form: IPv6 in lower case and compressed, each entry once', async () => {
+    const sent = [
+      '2001:DB8:0:0:0:0:0:1',
+      '2001:0db8::/32',
+      '::FFFF:7f00:1',
+      '203.0.113.0/24',
+      '2001:db8::1',
+      '0.0.0.0/0',
+      '::/0',
+    ];
+    const stored = [
+      '2001:db8::1',
+      '2001:db8::/32',
+      '::ffff:127.0.0.1',
+      '203.0.113.0/24',
+      '0.0.0.0/0',
+      '::/0',
+    ];
+    const created = await createKey({ allowedIps: sent });
+    expect(created.allowedIps).toEqual(stored);
+    const fetched = await request(server, 'GET', `/api-keys/${created.id}`, { key: tenant.key });
+    expect(fetched.body.data.allowedIps).toEqual(stored);
+    // The stored form admits what the sent one says: ::ffff:127.0.0.1 is this client.
+    expect((await request(server, 'GET', '/me', { key: created.key as string })).status).toBe(200);
+
+    const other = await createKey({});
+    const patched = await request(server, 'PATCH', `/api-keys/${other.id}`, {
+      key: tenant.key,
+      body: { allowedIps: ['2001:DB8::A/64', '2001:db8:0::a/64'] },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.data.allowedIps).toEqual(['2001:db8::a/64']);
+    // Sending the stored list in another spelling changes nothing.
+    const again = await request(server, 'PATCH', `/api-keys/${other.id}`, {
+      key: tenant.key,
+      body: { allowedIps: ['2001:0DB8:0000::000A/64'] },
+    });
+    expect(again.status).toBe(200);
+    expect(patched.headers.get('etag')).toEqual(expect.any(String));
+    expect(again.headers.get('etag')).toBe(patched.headers.get('etag'));
+  });
+
+  it('a list stored before entries were checked strictly keeps admitting what it did', async () => {
+    const created = await createKey({ allowedIps: ['192.0.2.1'] });
+    // As earlier versions stored what they were sent; the key was never used, so never cached.
+    await server.services.db
+      .updateTable('apiKeys')
+      .set({ allowedIps: [' 127.0.0.1 ', '10.0.0.0/08', 'fe80::1%eth0'] })
+      .where('id', '=', created.id)
+      .execute();
+    for (const [from, status] of [
+      ['127.0.0.1', 200],
+      ['10.1.2.3', 200],
+      ['fe80::1', 200],
+      ['11.0.0.1', 403],
+    ] as const) {
+      expect((await request(server, 'GET', '/me', { key: created.key, from })).status, from).toBe(status);
+    }
   });
 
   it('names every bad entry at once', async () => {

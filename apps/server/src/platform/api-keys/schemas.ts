@@ -21,7 +21,7 @@ export const AllowedIps = Type.Array(Type.String({ minLength: 2, maxLength: 49 }
   minItems: 1,
   maxItems: MAX_ALLOWED_IPS,
   description:
-    'IP addresses or CIDR blocks (IPv4 and IPv6) the key may be used from; other addresses get 403 `ip_not_allowed`. `null` allows every address',
+    'IP addresses or CIDR blocks (IPv4 and IPv6) the key may be used from; other addresses get 403 `ip_not_allowed`. `null` allows every address. Each entry is an address (IPv4 in dotted decimal, IPv6 without a `%zone`) or `address/prefix` with a prefix length in plain decimal (no leading zero) of at most 32 or 128, with nothing around it; anything else is a 400 naming `allowedIps.<index>`. Stored with IPv6 in lower case and compressed (`2001:DB8:0::1` becomes `2001:db8::1`) and each entry once',
   examples: [['203.0.113.7', '10.0.0.0/8', '2001:db8::/32']],
 });
 

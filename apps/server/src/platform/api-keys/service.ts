@@ -1,6 +1,6 @@
 import { type Selectable, sql } from 'kysely';
 import { diffFields, recordAudit } from '../audit.ts';
-import { allowedIpErrors } from '../auth/ip-allowlist.ts';
+import { canonicalAllowList } from '../auth/ip-allowlist.ts';
 import { generateKey, hashKey, keyStart, parseKey, safeEqual } from '../auth/key-format.ts';
 import { missingScopes, type Scope } from '../auth/scopes.ts';
 import { type AuditActor, actorId, type RequestOrigin } from '../context.ts';
@@ -106,14 +106,19 @@ function assertGrantable(ctx: KeyContext, scopes: readonly string[]): void {
   }
 }
 
-/** Checks the settings that a schema cannot: future expiry and well-formed IPs. */
-function checkSettings(ctx: KeyContext, input: Partial<KeySettings>): void {
+/**
+ * Checks the settings that a schema cannot (future expiry, well-formed IPs) and returns them with
+ * `allowedIps` in the form it is stored in.
+ */
+function checkSettings<T extends Partial<KeySettings>>(ctx: KeyContext, input: T): T {
   const errors: FieldError[] = [];
   if (input.expiresAt && new Date(input.expiresAt) <= ctx.now) {
     errors.push({ field: 'expiresAt', code: 'out_of_range', message: 'expiresAt must be in the future' });
   }
-  if (input.allowedIps) errors.push(...allowedIpErrors(input.allowedIps));
+  const allowedIps = input.allowedIps && canonicalAllowList(input.allowedIps);
+  if (allowedIps) errors.push(...allowedIps.errors);
   if (errors.length > 0) throw validationError(errors);
+  return allowedIps ? { ...input, allowedIps: allowedIps.entries } : input;
 }
 
 /** The restrictions among a key's settings or changes, as `assertWithinRestrictions` compares them. */
@@ -136,9 +141,9 @@ export async function createApiKey(
   input: KeySettings,
 ): Promise<ApiKeyView & { key: string }> {
   assertGrantable(ctx, input.scopes);
-  checkSettings(ctx, input);
+  const checked = checkSettings(ctx, input);
   const caller = await callerRestrictions(ctx);
-  const settings = inheritRestrictions(caller, input);
+  const settings = inheritRestrictions(caller, checked);
   assertWithinRestrictions(caller, restrictionsOf(settings));
   return transactionWithOutbox(ctx.db, async (trx) => {
     const created = await insertKey(trx, ctx, settings);
@@ -353,11 +358,11 @@ export type KeyChanges = Partial<Omit<KeySettings, 'environment'>>;
 export async function updateApiKey(
   ctx: KeyContext,
   id: string,
-  changes: KeyChanges,
+  requested: KeyChanges,
   ifMatch?: readonly number[],
 ) {
-  if (changes.scopes) assertGrantable(ctx, changes.scopes);
-  checkSettings(ctx, changes);
+  if (requested.scopes) assertGrantable(ctx, requested.scopes);
+  const changes = checkSettings(ctx, requested);
   assertWithinRestrictions(await callerRestrictions(ctx), restrictionsOf(changes));
   return changeKey(
     ctx,

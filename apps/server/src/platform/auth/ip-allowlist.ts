@@ -1,4 +1,4 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, SocketAddress } from 'node:net';
 import type { FieldError } from '../errors.ts';
 
 export const MAX_ALLOWED_IPS = 100;
@@ -8,16 +8,98 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
-function parseEntry(
-  entry: string,
-): { address: string; prefix: number | undefined; family: 4 | 6 } | undefined {
-  const [address = '', prefixText, extra] = entry.trim().split('/');
+interface AllowListEntry {
+  address: string;
+  prefix: number | undefined;
+  family: 4 | 6;
+}
+
+/** Why an entry is not accepted, as its field error's code and the end of its message. */
+interface Refusal {
+  code: 'invalid_format' | 'out_of_range';
+  reason: string;
+}
+
+const DIGITS = /^\d+$/;
+
+/**
+ * An allow-list entry as a client must write it, or why it is not one: an IPv4 address in dotted
+ * decimal (no leading zeros) or an IPv6 address without a zone index, optionally followed by `/`
+ * and a prefix length in decimal digits without a leading zero, at most 32 for IPv4 and 128 for
+ * IPv6; nothing around it.
+ */
+function parseEntry(entry: string): AllowListEntry | Refusal {
+  const invalid = (reason: string): Refusal => ({ code: 'invalid_format', reason });
+  if (entry.trim() !== entry) return invalid('has white space around it');
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
   const family = isIP(address);
-  if ((family !== 4 && family !== 6) || extra !== undefined) return undefined;
-  if (prefixText === undefined) return { address, prefix: undefined, family };
-  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
+  if (family !== 4 && family !== 6) return invalid('is not an IP address or CIDR block');
+  const zone = address.indexOf('%');
+  if (zone !== -1) return invalid(`has a zone index (${address.slice(zone)}), which names no client address`);
+  if (slash === -1) return { address, prefix: undefined, family };
+  const prefixText = entry.slice(slash + 1);
+  if (!DIGITS.test(prefixText)) return invalid('is not an IP address or CIDR block');
   const prefix = Number(prefixText);
-  return prefix <= (family === 4 ? 32 : 128) ? { address, prefix, family } : undefined;
+  if (prefixText.length > 1 && prefixText.startsWith('0')) {
+    return invalid(`has a prefix length with a leading zero: write /${prefix}`);
+  }
+  const bits = family === 4 ? 32 : 128;
+  if (prefix > bits) {
+    return {
+      code: 'out_of_range',
+      reason: `has a prefix length over ${bits}, the most an IPv${family} block has`,
+    };
+  }
+  return { address, prefix, family };
+}
+
+const isRefusal = (parsed: AllowListEntry | Refusal): parsed is Refusal => 'reason' in parsed;
+
+/**
+ * A stored entry. Lists stored before entries were checked strictly may hold white space around
+ * an entry, a zone index or a prefix length with leading zeros: they keep meaning what they did.
+ */
+function storedEntry(entry: string): AllowListEntry | undefined {
+  const parsed = parseEntry(
+    entry
+      .trim()
+      .replace(/%[^/]*/, '')
+      .replace(/\/0+(?=\d)/, '/'),
+  );
+  return isRefusal(parsed) ? undefined : parsed;
+}
+
+/** An entry as it is stored: IPv6 in lower case and compressed, as Node writes addresses. */
+function canonicalEntry({ address, prefix, family }: AllowListEntry): string {
+  const text = family === 6 ? new SocketAddress({ address, family: 'ipv6' }).address : address;
+  return prefix === undefined ? text : `${text}/${prefix}`;
+}
+
+/**
+ * An allow-list a client sent, in the form it is stored in (see `canonicalEntry`; an entry that
+ * comes twice is kept once), or a field error for each entry that is not accepted (see
+ * `parseEntry`).
+ */
+export function canonicalAllowList(
+  entries: readonly string[],
+  field = 'allowedIps',
+): { entries: string[]; errors: FieldError[] } {
+  const canonical = new Set<string>();
+  const errors: FieldError[] = [];
+  entries.forEach((entry, index) => {
+    const parsed = parseEntry(entry);
+    if (isRefusal(parsed)) {
+      errors.push({
+        field: `${field}.${index}`,
+        code: parsed.code,
+        message: `${JSON.stringify(entry)} ${parsed.reason}`,
+      });
+    } else {
+      canonical.add(canonicalEntry(parsed));
+    }
+  });
+  return { entries: [...canonical], errors };
 }
 
 /** The numeric value of an address `isIP` accepted, IPv6 with an embedded IPv4 tail included. */
@@ -41,7 +123,7 @@ function addressValue(address: string, family: 4 | 6): bigint {
 
 /** The first and last address an allow-list entry (an address or a CIDR block) admits. */
 function entryRange(entry: string): { family: 4 | 6; first: bigint; last: bigint } | undefined {
-  const parsed = parseEntry(entry);
+  const parsed = storedEntry(entry);
   if (!parsed) return undefined;
   const bits = parsed.family === 4 ? 32 : 128;
   const hostBits = BigInt(bits - (parsed.prefix ?? bits));
@@ -64,26 +146,11 @@ export function withinAllowList(entry: string, list: readonly string[]): boolean
   });
 }
 
-/** Field errors for entries that are neither an IP address nor a CIDR block. */
-export function allowedIpErrors(entries: readonly string[], field = 'allowedIps'): FieldError[] {
-  return entries.flatMap((entry, index) =>
-    parseEntry(entry)
-      ? []
-      : [
-          {
-            field: `${field}.${index}`,
-            code: 'invalid_format',
-            message: `${entry} is not an IP address or CIDR block`,
-          },
-        ],
-  );
-}
-
 /** A matcher for an allow-list of addresses and CIDR blocks, IPv4 and IPv6. */
 export function compileAllowList(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
-    const parsed = parseEntry(entry);
+    const parsed = storedEntry(entry);
     if (!parsed) continue;
     const type = parsed.family === 4 ? 'ipv4' : 'ipv6';
     if (parsed.prefix === undefined) list.addAddress(parsed.address, type);
