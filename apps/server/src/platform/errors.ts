@@ -96,8 +96,21 @@ export function notFound(resource: string, id: string): ApiError {
   return new ApiError('not_found', `No ${resource} with id ${id}`);
 }
 
-export function validationError(errors: FieldError[]): ApiError {
-  return new ApiError('validation_error', errors.map((e) => e.message).join('; '), { errors });
+/** A 400 lists this many field errors at most; its detail says how many more there were. */
+const MAX_LISTED_ERRORS = 20;
+
+/**
+ * A `400 validation_error` naming each field error, the first MAX_LISTED_ERRORS of them: a refused
+ * request's answer stays small however many errors its body holds. `more` says that there were
+ * more than `errors` holds, uncounted.
+ */
+export function validationError(errors: FieldError[], options: { more?: boolean } = {}): ApiError {
+  const listed = errors.length > MAX_LISTED_ERRORS ? errors.slice(0, MAX_LISTED_ERRORS) : errors;
+  const unlisted = errors.length - listed.length;
+  let detail = listed.map((e) => e.message).join('; ');
+  if (options.more) detail += '; and more';
+  else if (unlisted > 0) detail += `; and ${unlisted} more`;
+  return new ApiError('validation_error', detail, { errors: listed });
 }
 
 export interface Problem {

@@ -249,6 +249,46 @@ describe('validation errors', () => {
     });
   });
 
+  it('list the first 20 errors and count the rest in the detail', async () => {
+    const metadata = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`field${i}`, i]));
+    const response = await problem('30 errors', 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'many@example.com', metadata },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toHaveLength(20);
+    expect(response.body.errors[0]).toEqual({
+      field: 'metadata.field0',
+      code: 'invalid_type',
+      message: 'metadata.field0 must be of type string',
+    });
+    expect(response.body.detail).toMatch(/^metadata\.field0 must be of type string; .*; and 10 more$/);
+  });
+
+  it('past a thousand, are not counted: the detail says there are more', async () => {
+    const response = await problem('2,000 errors', 'POST', '/api/v1/webhook-endpoints', {
+      key: tenant.key,
+      body: { url: 'https://hooks.example.com/in', eventTypes: Array(2_000).fill(7) },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toHaveLength(20);
+    expect(response.body.detail).toMatch(/^eventTypes must have at most 50 entries; .*; and more$/);
+  });
+
+  it('of a refused body with half a million values: only its first, in a small answer', async () => {
+    // No key needed: the leak report is open to anyone, so its refusal must cost little.
+    const raw = `{"keys":[${Array(520_000).fill('1').join(',')}]}`;
+    const response = await problem('half a million bad items', 'POST', '/api/v1/api-keys/revoke-leaked', {
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'keys', code: 'too_many', message: 'keys must have at most 100 entries' },
+    ]);
+    expect(JSON.stringify(response.body).length).toBeLessThan(1_000);
+  });
+
   it('name query parameters as fields too', async () => {
     const response = await problem('query validation', 'GET', '/api/v1/partners?limit=0', {
       key: tenant.key,

@@ -53,16 +53,17 @@ function textError(text: string, instancePath: string): ErrorObject | undefined 
 /**
  * One Ajv-style error per string or object key holding an unstorable character, in document
  * order, so the problem response names each field like any other validation error. Called only
- * once `holdsUnstorableText` has found one: this walk builds a path for every value it passes.
+ * once `holdsUnstorableText` has found one: this walk builds a path for every value it passes. It
+ * stops at `limit` errors.
  */
-export function findUnstorableText(data: unknown): ErrorObject[] {
+export function findUnstorableText(data: unknown, limit = Number.POSITIVE_INFINITY): ErrorObject[] {
   const errors: ErrorObject[] = [];
   // Each entry: a value, its JSON Pointer, and the error of the key it sits under.
   const pending: [unknown, string, ErrorObject | undefined][] = [[data, '', undefined]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [value, path, keyError] = next;
     const error = keyError ?? (typeof value === 'string' ? textError(value, path) : undefined);
-    if (error) errors.push(error);
+    if (error && errors.push(error) >= limit) break;
     // Children go on the stack last first, so they come off it in document order.
     if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) pending.push([value[i], path + segment(i), undefined]);

@@ -7,7 +7,7 @@ import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
-import { fieldErrors } from './validation.ts';
+import { validationFailure } from './validation.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -43,8 +43,7 @@ function send(reply: FastifyReply, error: ApiError, requestId: string, secrets: 
 function toApiError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error;
   if (error.validation) {
-    const errors = fieldErrors(error.validation as never, error.validationContext);
-    return new ApiError('validation_error', errors.map((e) => e.message).join('; '), { errors });
+    return validationFailure(error.validation as never, error.validationContext);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

@@ -1,9 +1,9 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifySchemaCompiler } from 'fastify';
 import { isSupportedInstant, SUPPORTED_DATES } from '../dates.ts';
-import { ApiError, type FieldError } from '../errors.ts';
+import { ApiError, type FieldError, validationError } from '../errors.ts';
 import { findUnstorableText, holdsUnstorableText } from './nul-character.ts';
 
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
@@ -11,9 +11,9 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 
 const rfc3339 = fullFormats['date-time'] as { validate: (value: string) => boolean };
 
-function createAjv(coerce: boolean): Ajv {
+function createAjv(coerce: boolean, allErrors: boolean): Ajv {
   const ajv = new Ajv({
-    allErrors: true,
+    allErrors,
     coerceTypes: coerce ? 'array' : false,
     useDefaults: true,
     removeAdditional: false,
@@ -31,23 +31,58 @@ function createAjv(coerce: boolean): Ajv {
 }
 
 // Query strings and path parameters arrive as text and are coerced; JSON bodies are taken as sent.
-const coercing = createAjv(true);
-const exact = createAjv(false);
+// Each pair stops at a value's first error, or finds them all.
+const coercing = { first: createAjv(true, false), all: createAjv(true, true) };
+const exact = { first: createAjv(false, false), all: createAjv(false, true) };
+
+/**
+ * A refused value of at most this many values (array items, object fields, scalars) is checked
+ * again for all its errors; a larger one is answered with its first. Finding every error costs time
+ * and memory in proportion to the errors (a 1 MiB body can hold half a million bad array items),
+ * which no refused request may cost.
+ */
+const ALL_ERRORS_MAX_VALUES = 10_000;
+
+/** Whether `data` holds at most `limit` values, counted until the limit is passed. */
+function holdsAtMost(data: unknown, limit: number): boolean {
+  const stack = [data];
+  let count = 0;
+  while (stack.length > 0) {
+    if (++count > limit) return false;
+    const value = stack.pop();
+    if (typeof value === 'object' && value !== null) {
+      for (const child of Object.values(value)) stack.push(child);
+    }
+  }
+  return true;
+}
 
 /**
  * Ajv for each request part, refusing U+0000 and lone surrogates anywhere in it (values and object
  * keys): PostgreSQL text and JSON cannot hold them, so they must never reach a handler. In a path
  * parameter such a character names nothing, so it is a 404 like any id of the wrong shape;
- * elsewhere it is a 400 naming the field.
+ * elsewhere it is a 400 naming the field. A value is checked up to its first error; a refused one
+ * is checked again for all of them when it is small enough (ALL_ERRORS_MAX_VALUES).
  */
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'querystring' || httpPart === 'params' ? coercing : exact;
-  const validate = ajv.compile(schema as object);
+  const validate = ajv.first.compile(schema as object);
+  // Compiled when a value is first refused: most schemas of a running server never are.
+  let thorough: ValidateFunction | undefined;
+  const errorsOf = (data: unknown): ErrorObject[] => {
+    if (!holdsAtMost(data, ALL_ERRORS_MAX_VALUES)) {
+      validate(data);
+      return validate.errors ?? [];
+    }
+    thorough ??= ajv.all.compile(schema as object);
+    thorough(data);
+    return thorough.errors ?? [];
+  };
   const integers = httpPart === 'querystring' ? integerFields(schema) : [];
   return (data: unknown) => {
     const written = integers.length > 0 ? nonDecimalIntegers(integers, data) : [];
     if (written.length > 0) return { error: written };
-    if (!holdsUnstorableText(data)) return validate(data) || { error: validate.errors ?? [] };
+    if (!holdsUnstorableText(data)) return validate(data) || { error: errorsOf(data) };
     if (httpPart === 'params') {
       return {
         error: new ApiError(
@@ -56,9 +91,7 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
         ),
       };
     }
-    const unstorable = findUnstorableText(data);
-    validate(data);
-    return { error: [...unstorable, ...(validate.errors ?? [])] };
+    return { error: [...findUnstorableText(data, MAX_AJV_ERRORS + 1), ...errorsOf(data)] };
   };
 };
 
@@ -225,8 +258,20 @@ function meantBranches(errors: ErrorObject[]): ErrorObject[] {
   return kept;
 }
 
+/**
+ * At most this many of Ajv's errors become field errors: matching a union's errors to its branches
+ * takes time in proportion to unions times errors.
+ */
+const MAX_AJV_ERRORS = 1_000;
+
+/** The `400 validation_error` of a value Ajv refused. */
+export function validationFailure(all: ErrorObject[], part: string | undefined): ApiError {
+  const more = all.length > MAX_AJV_ERRORS;
+  return validationError(fieldErrors(more ? all.slice(0, MAX_AJV_ERRORS) : all, part), { more });
+}
+
 /** Ajv's errors as one entry per field and problem, for the `errors` array of a 400 problem. */
-export function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[] {
+function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[] {
   const errors = meantBranches(all);
   const seen = new Set<string>();
   const out: FieldError[] = [];
