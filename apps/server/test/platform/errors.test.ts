@@ -273,6 +273,13 @@ describe('validation errors', () => {
     expectProblem(response, 400, 'validation_error');
     expect(response.body.errors).toHaveLength(20);
     expect(response.body.detail).toMatch(/^eventTypes must have at most 50 entries; .*; and more$/);
+    // A number fails the list of event types too; the type error alone says what is wrong.
+    expect(response.body.errors[1]).toEqual({
+      field: 'eventTypes.0',
+      code: 'invalid_type',
+      message: 'eventTypes.0 must be of type string',
+    });
+    expect(response.body.errors[2].field).toBe('eventTypes.1');
   });
 
   it('of a refused body with half a million values: only its first, in a small answer', async () => {

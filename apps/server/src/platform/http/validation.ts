@@ -287,12 +287,17 @@ function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[]
       )
       .map((e) => e.instancePath),
   );
+  // A value of the wrong type fails its enum too; "must be of type string" says it.
+  const wrongType = new Set(
+    errors.filter((e) => e.keyword === 'type' && e.params.type !== 'null').map((e) => e.instancePath),
+  );
   const specific = errors.filter(
     (e) =>
       e.keyword !== 'anyOf' &&
       e.keyword !== 'oneOf' &&
       e.propertyName === undefined &&
-      !(e.keyword === 'type' && e.params.type === 'null' && explained.has(e.instancePath)),
+      !(e.keyword === 'type' && e.params.type === 'null' && explained.has(e.instancePath)) &&
+      !(e.keyword === 'enum' && wrongType.has(e.instancePath)),
   );
   for (const error of specific.length > 0 ? specific : errors) {
     const mapped = toFieldError(error, part);
