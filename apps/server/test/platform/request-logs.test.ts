@@ -172,6 +172,27 @@ describe('GET /api/v1/request-logs', () => {
   });
 
   it.each([
+    ['the admin key', () => ADMIN_KEY],
+    ['a tenant key', () => live.key],
+  ])(
+    'masks %s before cutting the path to 2,048 characters, so none is left half visible',
+    async (_, secret) => {
+      const key = secret();
+      // Long enough that a cut at 2,048 characters leaves the key without its last character.
+      const base = '/api/v1/partners/padding/';
+      const path = `${base}${'x'.repeat(2_048 - (key.length - 1) - base.length)}${key}`;
+      const caller = await createKey(server, tenant.key, { name: 'long path', scopes: ['partners:read'] });
+      const response = await send(caller.key, path, 404);
+      await server.services.requestRecorder.flush();
+      const [row] = (await logs(`requestId=${response.headers.get('x-request-id')}`)).body.data;
+      expect(row.path).toBe(`${path.slice(0, -key.length)}[redacted-key]`);
+      const rows = await sql`select path from request_logs`.execute(server.services.db);
+      const stored = JSON.stringify(rows.rows);
+      for (let at = 0; at + 20 <= key.length; at++) expect(stored).not.toContain(key.slice(at, at + 20));
+    },
+  );
+
+  it.each([
     ['status=404', (r: any) => r.status === 404],
     ['status=200', (r: any) => r.status === 200],
     ['statusClass=4xx', (r: any) => r.status >= 400 && r.status < 500],

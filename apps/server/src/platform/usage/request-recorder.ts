@@ -151,10 +151,11 @@ export class RequestRecorder {
   /**
    * The path without its query string — query values can carry personal data — and with anything
    * shaped like an API key (or the admin key) masked, plain or percent-encoded, in case a caller
-   * put one in the URL.
+   * put one in the URL; then cut to 2,048 characters. Masking comes first: a key cut short is no
+   * longer recognised whole, and all but its last characters would be stored.
    */
   private loggedPath(url: string): string {
     const query = url.indexOf('?');
-    return this.secrets.maskUrl((query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH));
+    return this.secrets.maskUrl(query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH);
   }
 }
