@@ -61,6 +61,18 @@ describe('a key the caller put into the request', () => {
     expect(await loggedPath(response)).toBe('/api/v1/partners/[redacted-key]');
   });
 
+  it.each([
+    ['a tenant key', () => tenant.key],
+    ['the admin key', () => ADMIN_KEY],
+  ])('%s with only some of its characters percent-encoded is hidden whole', async (_, secret) => {
+    // Every third character escaped, the others as they are.
+    const sent = [...secret()].map((char, at) => (at % 3 === 1 ? encodeAll(char) : char)).join('');
+    const response = await call(server, 'GET', `/api/v1/${sent}/partners`, { key: tenant.key });
+    expect(response.status).toBe(404);
+    expect(response.body.detail).toBe('No route GET /api/v1/[redacted-key]/partners');
+    expect(await loggedPath(response)).toBe('/api/v1/[redacted-key]/partners');
+  });
+
   it('an ordinary percent-encoded path is logged as it was sent', async () => {
     const response = await call(server, 'GET', '/api/v1/partners/prt%5Fnot%20a%20key', { key: tenant.key });
     expect(await loggedPath(response)).toBe('/api/v1/partners/prt%5Fnot%20a%20key');

@@ -4,35 +4,62 @@ export const REDACTED_KEY = '[redacted-key]';
 /** The part of a User-Agent that request and audit logs keep. */
 const MAX_USER_AGENT = 512;
 
-/** A percent-escape of an ASCII character: every character of a key or of its prefix is one. */
-const ASCII_ESCAPE = /%([0-7][0-9A-Fa-f])/g;
+/** A percent-escape of a digit or an ASCII letter, in either case of hex digits. */
+const ESCAPED_ALNUM = '%(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa])';
+/** A percent-escape of a digit or a lower-case ASCII letter. */
+const ESCAPED_LOWER_ALNUM = '%(?:3[0-9]|6[1-9A-Fa-f]|7[0-9Aa])';
+
+/** A pattern for `text` that matches it also with any of its characters percent-escaped. */
+function escapable(text: string): string {
+  return [...text]
+    .map((char) => {
+      const hex = char.charCodeAt(0).toString(16).padStart(2, '0');
+      const hexDigits = [...hex].map((digit) =>
+        /[a-f]/.test(digit) ? `[${digit}${digit.toUpperCase()}]` : digit,
+      );
+      return `(?:${char.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')}|%${hexDigits.join('')})`;
+    })
+    .join('');
+}
 
 /**
  * Hides API keys in text that leaves a request: log lines, problem documents and request-log
  * paths. A caller can put a key anywhere in a URL or a body, and the server would otherwise write
  * it out whole where an error echoes the input; once a key has been shown at creation, no log line,
  * error or response may contain it again (DESIGN, Authentication and scopes). Hides anything shaped like a key of this
- * deployment (revoked, unknown or another tenant's alike) and the platform admin key.
+ * deployment (revoked, unknown or another tenant's alike) and the platform admin key, also with
+ * any of their characters percent-escaped: the router decodes a path, so `plk%5Flive%5F…` or a key
+ * with a single escaped character reaches a route as the key itself.
  */
 export class SecretMask {
   private readonly keyPattern: RegExp;
   private readonly keyMarker: string;
+  private readonly adminPattern: RegExp | undefined;
 
   constructor(
     keyPrefix: string,
     private readonly adminApiKey: string | undefined,
   ) {
     this.keyMarker = `${keyPrefix}_`;
-    this.keyPattern = new RegExp(`${keyPrefix}_(?:live|test)_[0-9a-z]+_[0-9A-Za-z]+`, 'g');
+    const separator = escapable('_');
+    const environment = `(?:${escapable('live')}|${escapable('test')})`;
+    this.keyPattern = new RegExp(
+      `${escapable(keyPrefix)}${separator}${environment}${separator}(?:[0-9a-z]|${ESCAPED_LOWER_ALNUM})+${separator}(?:[0-9A-Za-z]|${ESCAPED_ALNUM})+`,
+      'g',
+    );
+    this.adminPattern = adminApiKey === undefined ? undefined : new RegExp(escapable(adminApiKey), 'g');
   }
 
   /** `text` with every key in it replaced by `[redacted-key]`; `text` itself when it holds none. */
   mask(text: string): string {
+    // Plain text without a percent sign is matched by cheap substring checks first.
+    const escaped = text.includes('%');
     let masked = text;
-    if (masked.includes(this.keyMarker)) masked = masked.replace(this.keyPattern, REDACTED_KEY);
+    if (escaped || masked.includes(this.keyMarker)) masked = masked.replace(this.keyPattern, REDACTED_KEY);
     const admin = this.adminApiKey;
-    if (admin !== undefined && masked.includes(admin)) masked = masked.replaceAll(admin, REDACTED_KEY);
-    return masked;
+    if (admin === undefined || this.adminPattern === undefined) return masked;
+    if (escaped) return masked.replace(this.adminPattern, REDACTED_KEY);
+    return masked.includes(admin) ? masked.replaceAll(admin, REDACTED_KEY) : masked;
   }
 
   /**
@@ -44,18 +71,11 @@ export class SecretMask {
   }
 
   /**
-   * A URL or path as it may be logged or stored. The router decodes percent-escapes, so
-   * `plk%5Flive%5F…` reaches a route as a key although the plain pattern does not match it; when the
-   * decoded text holds a key, the decoded text is returned with the key hidden.
+   * A URL or path as it may be logged or stored: `mask`, which finds keys percent-encoded as
+   * well; the rest of the URL is kept as sent.
    */
   maskUrl(url: string): string {
-    const masked = this.mask(url);
-    if (!masked.includes('%')) return masked;
-    const decoded = masked.replace(ASCII_ESCAPE, (_, hex: string) =>
-      String.fromCharCode(Number.parseInt(hex, 16)),
-    );
-    const maskedDecoded = this.mask(decoded);
-    return maskedDecoded === decoded ? masked : maskedDecoded;
+    return this.mask(url);
   }
 }
 
