@@ -53,17 +53,28 @@ function shownUrl(url: string): string {
 }
 
 /**
- * A URL sent back as it was shown, its password masked, for the same user and host: the stored
- * password stays. Any other URL is taken as sent.
+ * The URL to store for one a PATCH sent. A `****` password stands for the stored one, which is kept
+ * only when everything else in the URL is exactly as stored: on any other URL (another scheme, user,
+ * host, port, path or query) it would send the hidden password where its owner never sent it.
+ * There it is a 400, as it is when no password is stored; the password must be sent again.
  */
 function withStoredPassword(sent: string, stored: string): string {
-  if (!URL.canParse(sent) || !URL.canParse(stored)) return sent;
+  if (!URL.canParse(sent) || new URL(sent).password !== MASKED_PASSWORD) return sent;
+  const refuse = (message: string) => validationError([{ field: 'url', code: 'required', message }]);
+  const before = URL.canParse(stored) ? new URL(stored) : undefined;
+  if (!before || before.password === '') {
+    throw refuse(
+      "url's password **** stands for a stored password, and the endpoint has none; send the password",
+    );
+  }
   const next = new URL(sent);
-  const before = new URL(stored);
-  if (next.password !== MASKED_PASSWORD || before.password === '') return sent;
-  if (next.username !== before.username || next.host !== before.host) return sent;
   next.password = before.password;
-  return next.href;
+  if (next.href !== before.href) {
+    throw refuse(
+      "url's password must be sent again when the url changes: **** keeps the stored password only for the unchanged url",
+    );
+  }
+  return stored;
 }
 
 type Ctx = Pick<DomainContext, 'db' | 'tenantId' | 'actor' | 'now' | 'origin'>;

@@ -5,7 +5,7 @@ import { loadConfig } from '../../../src/platform/config.ts';
 import { call, createKey, createTenant, type TestTenant } from '../../helpers/http.ts';
 import { startServer, TestClock, type TestServer } from '../../helpers/server.ts';
 import { DOMAIN_EVENT_TYPES, eventually, WebhookReceiver } from '../../helpers/webhook-receiver.ts';
-import { startProgram } from '../../modules/events/program.ts';
+import { type Program, startProgram } from '../../modules/events/program.ts';
 
 let server: TestServer;
 let tenant: TestTenant;
@@ -312,6 +312,101 @@ describe('an endpoint that keeps failing', () => {
     expect(entry.changes).toMatchObject({ enabled: { before: true, after: false } });
     const messages = await program.get(`/webhook-endpoints/${id}/messages`);
     expect(messages.body.data[0]).toMatchObject({ status: 'failed', attempts: 3 });
+  });
+});
+
+describe('a URL sent back with its password as ****', () => {
+  let hooks: TestServer;
+  let receiver: WebhookReceiver;
+  let program: Program;
+  /** The receiver's address, host:port. */
+  let host: string;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    hooks = await startServer({ env: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_ALLOW_HTTP: 'true' } });
+    program = await startProgram(hooks);
+    host = new globalThis.URL(receiver.url).host;
+  });
+
+  afterAll(async () => {
+    await hooks?.close();
+    await receiver?.close();
+  });
+
+  /** An endpoint sending Basic auth hookuser:pw-only-for-hook to the receiver's `path`. */
+  async function endpointWithPassword(path: string) {
+    const created = await program.post('/webhook-endpoints', {
+      url: `http://hookuser:pw-only-for-hook@${host}${path}`,
+      eventTypes: ['*'],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return created.body.data as { id: string; url: string };
+  }
+
+  /** The Basic auth credentials each request to `path` came with, decoded. */
+  const credentialsAt = (path: string) =>
+    receiver
+      .at(path)
+      .map((r) => Buffer.from(String(r.headers.authorization).replace(/^Basic /, ''), 'base64').toString());
+
+  it('keeps the stored password when the URL is otherwise unchanged', async () => {
+    const endpoint = await endpointWithPassword('/kept');
+    expect(endpoint.url).toBe(`http://hookuser:****@${host}/kept`);
+    const renamed = await program.patch(`/webhook-endpoints/${endpoint.id}`, {
+      url: endpoint.url,
+      description: 'renamed',
+    });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    expect((await program.post(`/webhook-endpoints/${endpoint.id}/test`)).body.data.status).toBe('delivered');
+    expect(credentialsAt('/kept')).toEqual(['hookuser:pw-only-for-hook']);
+  });
+
+  it.each([
+    ['another path', (h: string) => `http://hookuser:****@${h}/attacker-bin`],
+    ['a query', (h: string) => `http://hookuser:****@${h}/changed?to=attacker-bin`],
+    ['another port', (h: string) => `http://hookuser:****@${h.replace(/:\d+$/, ':1')}/changed`],
+    ['another scheme', (h: string) => `https://hookuser:****@${h}/changed`],
+    ['another user', (h: string) => `http://attacker:****@${h}/changed`],
+    ['another host', (h: string) => `http://hookuser:****@${h.replace('127.0.0.1', 'localhost')}/changed`],
+  ])('with %s is a 400: the password must be sent again', async (_, changedUrl) => {
+    const endpoint = await endpointWithPassword('/changed');
+    const response = await program.patch(`/webhook-endpoints/${endpoint.id}`, { url: changedUrl(host) });
+    expect(response.status, JSON.stringify(response.body)).toBe(400);
+    expect(response.body.code).toBe('validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'url', code: 'required', message: expect.stringContaining('password must be sent again') },
+    ]);
+    expect((await program.get(`/webhook-endpoints/${endpoint.id}`)).body.data.url).toBe(endpoint.url);
+    // The endpoint still sends its password only where it was given for.
+    const before = receiver.received.length;
+    await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(receiver.received.slice(before).map((r) => r.path)).toEqual(['/changed']);
+  });
+
+  it('is a 400 for an endpoint that has no stored password', async () => {
+    const created = await program.post('/webhook-endpoints', {
+      url: `http://${host}/open`,
+      eventTypes: ['*'],
+    });
+    const response = await program.patch(`/webhook-endpoints/${created.body.data.id}`, {
+      url: `http://hookuser:****@${host}/open`,
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.errors).toEqual([
+      { field: 'url', code: 'required', message: expect.stringContaining('the endpoint has none') },
+    ]);
+  });
+
+  it('a new password with the changed URL is taken', async () => {
+    const endpoint = await endpointWithPassword('/moved-from');
+    const moved = await program.patch(`/webhook-endpoints/${endpoint.id}`, {
+      url: `http://hookuser:new-pw@${host}/moved-to`,
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.body.data.url).toBe(`http://hookuser:****@${host}/moved-to`);
+    await program.post(`/webhook-endpoints/${endpoint.id}/test`);
+    expect(credentialsAt('/moved-to')).toEqual(['hookuser:new-pw']);
   });
 });
 

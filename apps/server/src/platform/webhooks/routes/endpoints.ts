@@ -150,7 +150,7 @@ export function webhookEndpointRoutes(app: App): void {
         operationId: 'updateWebhookEndpoint',
         summary: 'Update a webhook endpoint',
         description:
-          'Changes only the fields sent. `enabled: false` disables the endpoint and fails its pending messages (resend them with POST …/recover after enabling it again); `enabled: true` re-enables one the server disabled. Send `If-Match` with the ETag to refuse the write (412) when someone else changed it first.',
+          'Changes only the fields sent. `enabled: false` disables the endpoint and fails its pending messages (resend them with POST …/recover after enabling it again); `enabled: true` re-enables one the server disabled. A `url` sent back as shown, its password `****`, keeps the stored password; a changed `url` must carry its password again (`****` is then a 400). Send `If-Match` with the ETag to refuse the write (412) when someone else changed it first.',
         tags: TAGS,
         params: IdParams('whe'),
         headers: Type.Object({
