@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { WebhookSettings } from '../config.ts';
 import type { Db, WebhookAttemptTrigger, WebhookMessageStatus } from '../db/index.ts';
@@ -45,15 +46,20 @@ function withJitter(delayMs: number): number {
   return spread > 0 ? delayMs - spread + randomInt(2 * spread + 1) : delayMs;
 }
 
-/** Sends one attempt of a claimed message, signed with every secret that signs now. */
-export function attemptDelivery(
+/**
+ * Sends one attempt of a claimed message, signed with every secret that signs now. A host name
+ * refused for the address it resolves to is logged with that address, which the attempt's error
+ * leaves out.
+ */
+export async function attemptDelivery(
   message: ClaimedMessage,
   settings: WebhookSettings,
   now: Date,
+  log: Pick<FastifyBaseLogger, 'warn'>,
 ): Promise<DeliveryResult> {
   // The signature timestamp is wall-clock time: receivers check it against their own clocks.
   const sentAt = new Date();
-  return sendWebhook({
+  const result = await sendWebhook({
     url: message.url,
     headers: signedHeaders(message.id, message.body, signingSecrets(message, now), sentAt),
     body: message.body,
@@ -61,6 +67,21 @@ export function attemptDelivery(
     allowPrivateTargets: settings.allowPrivateTargets,
     allowHttp: settings.allowHttp,
   });
+  if (result.refusedTarget) {
+    const { hostname, address, category } = result.refusedTarget;
+    log.warn(
+      {
+        tenantId: message.tenantId,
+        endpointId: message.endpointId,
+        messageId: message.id,
+        hostname,
+        address,
+        category,
+      },
+      'webhook delivery refused: the endpoint host resolves to a non-public address',
+    );
+  }
+  return result;
 }
 
 /**

@@ -247,7 +247,7 @@ export class WebhookDispatcher {
   private deliver(message: ClaimedMessage): void {
     const { endpointId } = message;
     this.perEndpoint.set(endpointId, (this.perEndpoint.get(endpointId) ?? 0) + 1);
-    const run = attemptDelivery(message, this.settings, this.clock.now())
+    const run = attemptDelivery(message, this.settings, this.clock.now(), this.log)
       .then((result) => {
         const outcome = decideOutcome(message, result, this.settings, this.clock.now());
         this.countAttempt(result.delivered);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Selectable } from 'kysely';
 import type { WebhookSettings } from '../config.ts';
 import type { DomainContext } from '../context.ts';
@@ -149,9 +150,9 @@ export async function recoverEndpoint(ctx: Ctx, endpointId: string, since: Date)
 export async function sendTestMessage(
   ctx: Ctx,
   endpointId: string,
-  options: { settings: WebhookSettings; clock: Clock },
+  options: { settings: WebhookSettings; clock: Clock; log: Pick<FastifyBaseLogger, 'warn'> },
 ) {
-  const { settings, clock } = options;
+  const { settings, clock, log } = options;
   const endpoint = await getEndpointOrThrow(ctx, endpointId);
   const id = newId('msg');
   const leaseToken = randomUUID();
@@ -192,7 +193,7 @@ export async function sendTestMessage(
     previousSecretExpiresAt: endpoint.previousSecretExpiresAt,
     final: !endpoint.enabled,
   };
-  const result = await attemptDelivery(message, settings, clock.now());
+  const result = await attemptDelivery(message, settings, clock.now(), log);
   const outcome = decideOutcome(message, result, settings, clock.now());
   await writeOutcomes(ctx.db, [outcome], settings, outcome.at);
   const attempt: AttemptView = {

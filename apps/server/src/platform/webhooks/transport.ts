@@ -30,6 +30,20 @@ export interface DeliveryResult {
   error: string | null;
   /** From Retry-After on a 429 or 503, in ms. */
   retryAfterMs: number | null;
+  /** Set when the host name resolved to addresses webhooks may not reach: for the server log only. */
+  refusedTarget?: RefusedTarget;
+}
+
+/**
+ * Where a host name led when it was refused. The tenant's attempt only says that it resolves to a
+ * non-public address: the address itself would map the operator's internal network for anyone
+ * who can set a webhook URL.
+ */
+export interface RefusedTarget {
+  hostname: string;
+  address: string;
+  /** What kind of address it is (loopback, private, link-local …). */
+  category: string;
 }
 
 // Keep-alive: a receiver's connection is reused across deliveries. Sockets were opened to an address
@@ -39,7 +53,14 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
 };
 
-class Refused extends Error {}
+class Refused extends Error {
+  constructor(
+    message: string,
+    readonly target?: RefusedTarget,
+  ) {
+    super(message);
+  }
+}
 
 /** The address to connect to: the host resolved now and vetted, or Refused with the reason. */
 async function vettedAddress(url: URL, allowPrivate: boolean): Promise<{ address: string; family: number }> {
@@ -66,10 +87,16 @@ async function vettedAddress(url: URL, allowPrivate: boolean): Promise<{ address
   const allowed = candidates.find((c) => refusedAddressReason(c.address) === undefined);
   if (allowed) return allowed;
   const first = candidates[0];
-  const reason = first ? refusedAddressReason(first.address) : 'no address';
-  throw new Refused(
-    `refused: ${url.hostname} resolves to ${first?.address ?? 'nothing'}, a ${reason} address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
-  );
+  if (!first) throw new Refused(`dns: ${url.hostname} has no addresses`);
+  const category = refusedAddressReason(first.address) ?? 'non-public';
+  const policy = 'webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)';
+  // An address in the URL is the tenant's own input; the address a name resolves to is not.
+  if (literal) throw new Refused(`refused: ${url.hostname} is a ${category} address; ${policy}`);
+  throw new Refused(`refused: ${url.hostname} resolves to a non-public address; ${policy}`, {
+    hostname: url.hostname,
+    address: first.address,
+    category,
+  });
 }
 
 /** Retry-After as delay-seconds or an HTTP date, in ms; undefined when absent or unusable. */
@@ -155,7 +182,9 @@ async function send(
     });
     target = await Promise.race([vettedAddress(url, request.allowPrivateTargets), timedOut]);
   } catch (error) {
-    if (error instanceof Refused) return failed(error.message);
+    if (error instanceof Refused) {
+      return error.target ? { ...failed(error.message), refusedTarget: error.target } : failed(error.message);
+    }
     throw error;
   } finally {
     clearTimeout(lookupTimer);

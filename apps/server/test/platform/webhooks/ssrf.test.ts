@@ -1,6 +1,14 @@
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refusedAddressReason } from '../../../src/platform/webhooks/address-policy.ts';
-import { startServer, type TestServer } from '../../helpers/server.ts';
+import {
+  type LoggedServer,
+  logged,
+  startLoggedServer,
+  startServer,
+  type TestServer,
+} from '../../helpers/server.ts';
 import { WebhookReceiver } from '../../helpers/webhook-receiver.ts';
 import { type Program, startProgram } from '../../modules/events/program.ts';
 
@@ -71,13 +79,13 @@ async function testSendTo(server: TestServer, program: Program, url: string) {
 }
 
 describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
-  let server: TestServer;
+  let server: LoggedServer;
   let receiver: WebhookReceiver;
   let program: Program;
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver().start();
-    server = await startServer({ env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_ALLOW_HTTP: 'false' } });
+    server = await startLoggedServer({ WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_ALLOW_HTTP: 'false' });
     program = await startProgram(server);
   });
 
@@ -131,9 +139,43 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     // As if DNS had been rebound: the stored URL now points at the loopback receiver.
     const attempt = await testSendTo(server, program, `${receiver.url.replace(/^http:/, 'https:')}/stolen`);
     expect(attempt).toMatchObject({ status: 'failed', responseStatus: null, responseBody: null });
-    expect(attempt.error).toMatch(/^refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/);
+    expect(attempt.error).toMatch(/^refused: 127\.0\.0\.1 is a loopback address/);
     const attempts = await program.get(`/webhook-messages/${attempt.messageId}/attempts`);
     expect(attempts.body.data[0].error).toBe(attempt.error);
+    expect(receiver.received).toHaveLength(0);
+  });
+
+  it('does not tell the tenant which non-public address a host name resolves to; the server log does', async (ctx) => {
+    // The machine's own name resolves to a loopback or private address wherever the suite runs;
+    // `localhost` is refused by its name alone, before it is resolved.
+    const name = hostname().toLowerCase();
+    const addresses = (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+    ctx.skip(
+      addresses.length === 0 || addresses.some((address) => refusedAddressReason(address) === undefined),
+      `${name} does not resolve to non-public addresses only`,
+    );
+    const port = new URL(receiver.url).port;
+    const attempt = await testSendTo(server, program, `https://hook:pw-in-url@${name}:${port}/internal`);
+    expect(attempt).toMatchObject({ status: 'failed', responseStatus: null });
+    expect(attempt.error).toBe(
+      `refused: ${name} resolves to a non-public address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
+    );
+    const attempts = await program.get(`/webhook-messages/${attempt.messageId}/attempts`);
+    for (const address of addresses) expect(JSON.stringify(attempts.body)).not.toContain(address);
+    // The dispatcher's retries of the message, if any came yet, are logged alike.
+    const line = (logged(server, 'webhook delivery refused') as unknown as Record<string, unknown>[]).find(
+      (entry) => entry.endpointId === attempt.endpointId,
+    );
+    expect(line).toMatchObject({
+      level: 40,
+      tenantId: program.tenant.id,
+      endpointId: attempt.endpointId,
+      hostname: name,
+      address: expect.any(String),
+      category: refusedAddressReason(String(line?.address)),
+    });
+    expect(addresses).toContain(line?.address);
+    expect(JSON.stringify(line)).not.toContain('pw-in-url');
     expect(receiver.received).toHaveLength(0);
   });
 });

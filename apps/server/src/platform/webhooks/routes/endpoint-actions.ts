@@ -84,10 +84,11 @@ export function webhookEndpointActionRoutes(app: App): void {
       },
     },
     async (request) => {
-      const { config, clock, webhookDispatcher } = request.server.services;
+      const { config, clock, log, webhookDispatcher } = request.server.services;
       const attempt = await sendTestMessage(domainContext(request), request.params.id, {
         settings: config.webhooks,
         clock,
+        log,
       });
       webhookDispatcher.countAttempt(attempt.status === 'delivered');
       return { data: attempt };
