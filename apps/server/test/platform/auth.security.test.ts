@@ -315,6 +315,21 @@ describe('tenant resolution', () => {
       expect(bearer.status).toBe(200);
     });
 
+    it.each([
+      ['less its last character', ADMIN_KEY.slice(0, -1)],
+      ['and one character more', `${ADMIN_KEY}x`],
+      ['with its last character changed', `${ADMIN_KEY.slice(0, -1)}X`],
+      ['less its first character', ADMIN_KEY.slice(1)],
+    ])('the admin key %s is refused on tenant and admin URLs alike', async (_, key) => {
+      const tenantUrl = await call(server, 'GET', `/api/t/${a.slug}/v1/me`, { key });
+      expect(tenantUrl.status).toBe(401);
+      expect(tenantUrl.body.code).toBe('api_key_invalid');
+      const adminUrl = await call(server, 'GET', '/api/admin/tenants', { key });
+      expect(adminUrl.status).toBe(401);
+      expect(adminUrl.body.code).toBe('api_key_invalid');
+      expect((await call(server, 'GET', '/api/admin/tenants', { key: ADMIN_KEY })).status).toBe(200);
+    });
+
     it('400 tenant_slug_missing on /api/v1 and 404 tenant_not_found for an unknown slug', async () => {
       const noSlug = await call(server, 'GET', '/api/v1/me', { key: ADMIN_KEY });
       expect(noSlug.status).toBe(400);

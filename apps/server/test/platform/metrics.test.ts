@@ -177,6 +177,12 @@ describe('METRICS_TOKEN', () => {
   it.each([
     ['no credentials', {}, 'api_key_missing'],
     ['a wrong token', { authorization: 'Bearer metrics-token-0123456789abcdeX' }, 'api_key_invalid'],
+    [
+      'the token less its last character',
+      { authorization: `Bearer ${token.slice(0, -1)}` },
+      'api_key_invalid',
+    ],
+    ['the token and one character more', { authorization: `Bearer ${token}f` }, 'api_key_invalid'],
     ['the token in X-API-Key', { 'x-api-key': token }, 'api_key_missing'],
     ['the token without Bearer', { authorization: token }, 'api_key_missing'],
   ])('%s: 401 problem', async (_, headers, code) => {

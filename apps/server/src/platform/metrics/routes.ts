@@ -1,4 +1,4 @@
-import { safeEqual } from '../auth/key-format.ts';
+import { isConfiguredSecret } from '../auth/key-format.ts';
 import { ApiError } from '../errors.ts';
 import type { App } from '../http/fastify-types.ts';
 import { webhookQueueDepth } from '../webhooks/queue-stats.ts';
@@ -19,7 +19,7 @@ export function metricsRoutes(app: App): void {
       if (presented === undefined) {
         throw new ApiError('api_key_missing', 'GET /metrics needs METRICS_TOKEN as a bearer token');
       }
-      if (!safeEqual(presented, config.metricsToken)) {
+      if (!isConfiguredSecret(presented, config.metricsToken)) {
         throw new ApiError('api_key_invalid', 'The bearer token is not METRICS_TOKEN');
       }
     }
