@@ -180,18 +180,19 @@ function publicUrl(env: Env, host: string, port: number): string {
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
 
-function adminApiKey(env: Env): string | undefined {
-  const raw = read(env, 'ADMIN_API_KEY');
-  if (raw !== undefined && (raw.length < 32 || /\s/.test(raw))) {
-    throw new ConfigError('ADMIN_API_KEY must be at least 32 characters without spaces (value not shown)');
-  }
-  return raw;
-}
+/**
+ * Printable ASCII but `"` and `\`: such a secret reads the same in JSON text, where error answers
+ * and log lines look for it to hide it, and in a header.
+ */
+const SECRET_CHARACTERS = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
-function metricsToken(env: Env): string | undefined {
-  const raw = read(env, 'METRICS_TOKEN');
-  if (raw !== undefined && (raw.length < 16 || /\s/.test(raw))) {
-    throw new ConfigError('METRICS_TOKEN must be at least 16 characters without spaces (value not shown)');
+/** A configured secret of `minLength` characters or more; its value is never echoed. */
+function secret(env: Env, name: string, minLength: number): string | undefined {
+  const raw = read(env, name);
+  if (raw !== undefined && (raw.length < minLength || !SECRET_CHARACTERS.test(raw))) {
+    throw new ConfigError(
+      `${name} must be at least ${minLength} printable ASCII characters without spaces, " or \\ (value not shown)`,
+    );
   }
   return raw;
 }
@@ -320,7 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: serviceUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     preparedStatements: boolean(env, 'DATABASE_PREPARED_STATEMENTS', true),
     redisUrl: serviceUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    adminApiKey: adminApiKey(env),
+    adminApiKey: secret(env, 'ADMIN_API_KEY', 32),
     nodeEnv,
     docsEnabled: boolean(env, 'DOCS_ENABLED', nodeEnv !== 'production'),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
@@ -342,7 +343,7 @@ export function loadConfig(env: Env = process.env): Config {
     usageFlushIntervalMs: integer(env, 'USAGE_FLUSH_INTERVAL_MS', 5_000, 100, 60_000),
     requestLogRetentionDays: integer(env, 'REQUEST_LOG_RETENTION_DAYS', 30, 1, 3_650),
     requestLogTestKeys: boolean(env, 'REQUEST_LOG_TEST_KEYS', false),
-    metricsToken: metricsToken(env),
+    metricsToken: secret(env, 'METRICS_TOKEN', 16),
     webhooks: webhookSettings(env, nodeEnv),
     apiKeyExpiryCheckIntervalMs: integer(env, 'API_KEY_EXPIRY_CHECK_INTERVAL_MS', 60_000, 50, 86_400_000),
   };

@@ -366,6 +366,10 @@ describe('invalid settings', () => {
     ['LOG_LEVEL', 'loud'],
     ['DATABASE_URL', 'mysql://x'],
     ['ADMIN_API_KEY', 'short-secret'],
+    ['ADMIN_API_KEY', 'admin-key-with-a-"-quote-0123456789abcdef'],
+    ['ADMIN_API_KEY', 'admin-key-with-a-\\-backslash-0123456789abcdef'],
+    ['ADMIN_API_KEY', 'admin-key-with-a-non-ascii-é-0123456789abcdef'],
+    ['METRICS_TOKEN', 'metrics-token-with-a-"-quote'],
     ['DEFAULT_TENANT_SLUG', 'admin'],
   ])('%s=%s exits non-zero with one line naming it', async (name, value) => {
     const dir = await tempDir('partnerline-config');
@@ -380,7 +384,7 @@ describe('invalid settings', () => {
       const lines = exit.stderr.split('\n').filter((line) => line !== '');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^partnerline: configuration error: ${name} `));
-      if (name === 'ADMIN_API_KEY') expect(lines[0]).not.toContain(value);
+      if (name === 'ADMIN_API_KEY' || name === 'METRICS_TOKEN') expect(lines[0]).not.toContain(value);
       expect(exit.stdout).not.toMatch(PRINTED_KEY);
     } finally {
       await dir.remove();
