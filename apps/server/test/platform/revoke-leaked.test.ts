@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/platform/auth/key-format.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
 import { startServer, TestClock, type TestServer } from '../helpers/server.ts';
 
 const PATH = '/api/v1/api-keys/revoke-leaked';
@@ -173,6 +173,32 @@ describe('POST /api/v1/api-keys/revoke-leaked', () => {
 
     expect((await report({ keys: [leaked.key] }, freshIp())).status).toBe(202);
     expect((await me(leaked.key)).body.code).toBe('api_key_revoked');
+  });
+
+  it('counts malformed reports too: the 11th a minute from one IP is 429, and each answer has the headers', async () => {
+    const from = freshIp();
+    const malformed = [
+      () => report({}, from),
+      () => report({ keys: [] }, from),
+      () =>
+        call(server, 'POST', PATH, {
+          raw: '{"keys": [',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
+        }),
+    ];
+    for (let i = 0; i < 10; i++) {
+      const response = await (malformed[i % malformed.length] as () => Promise<ApiResponse>)();
+      expect(response.status).toBe(400);
+      expect(response.headers.get('ratelimit-policy')).toBe('"leak-reports";q=10;w=60');
+      expect(response.headers.get('x-ratelimit-remaining')).toBe(String(9 - i));
+    }
+    const limited = await report({}, from);
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('rate_limited');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
+    // A valid report from the same IP is limited alike.
+    expect((await report({ keys: [unknownKey()] }, from)).status).toBe(429);
   });
 
   it.each([

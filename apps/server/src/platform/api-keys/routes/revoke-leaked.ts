@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { clientIp } from '../../http/client-ip.ts';
 import type { App } from '../../http/fastify-types.ts';
 import { requestOrigin } from '../../http/request-origin.ts';
@@ -8,7 +9,15 @@ import { enforceLimits } from '../../rate-limit/request-limits.ts';
 import { revokeLeakedKeys } from '../service.ts';
 
 /** Reports per IP and minute: enough for a scanner's batches, too few to guess keys with. */
-const REPORTS_PER_MINUTE = 10;
+const LEAK_REPORTS = { kind: 'rate', name: 'leak-reports', limit: 10, windowSeconds: 60 } as const;
+
+/**
+ * Takes every report from its IP's budget before the body is read: malformed reports count too,
+ * and every answer, a 400 included, carries the rate-limit headers.
+ */
+function limitLeakReports(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return enforceLimits(request, reply, [{ bucket: `{leak:${clientIp(request)}}`, policy: LEAK_REPORTS }]);
+}
 
 const LeakReport = Type.Object(
   {
@@ -35,11 +44,12 @@ export function revokeLeakedKeysRoute(app: App): void {
   app.post(
     '/api/v1/api-keys/revoke-leaked',
     {
+      onRequest: limitLeakReports,
       schema: documentIpLimit({
         operationId: 'revokeLeakedApiKeys',
         summary: 'Report leaked API keys: each real one is revoked at once',
         description:
-          'For secret scanners (GitHub secret scanning and the like). Needs no API key. Every valid key listed is revoked and audited in its tenant; the answer is identical for unknown keys. Limited to 10 reports per minute per IP (policy `leak-reports`). Sending a report again is harmless and answered alike, so this POST takes no `Idempotency-Key`.',
+          'For secret scanners (GitHub secret scanning and the like). Needs no API key. Every valid key listed is revoked and audited in its tenant; the answer is identical for unknown keys. Limited to 10 reports per minute per IP (policy `leak-reports`); every request counts, malformed ones included. Sending a report again is harmless and answered alike, so this POST takes no `Idempotency-Key`.',
         tags: ['API keys'],
         security: [],
         body: LeakReport,
@@ -61,13 +71,6 @@ export function revokeLeakedKeysRoute(app: App): void {
     },
     async (request, reply) => {
       const { db, config, clock, keyChanges } = request.server.services;
-      const policy = {
-        kind: 'rate',
-        name: 'leak-reports',
-        limit: REPORTS_PER_MINUTE,
-        windowSeconds: 60,
-      } as const;
-      await enforceLimits(request, reply, [{ bucket: `{leak:${clientIp(request)}}`, policy }]);
       const now = clock.now();
       const revoked = await revokeLeakedKeys(
         db,
