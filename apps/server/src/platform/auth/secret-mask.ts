@@ -69,14 +69,6 @@ export class SecretMask {
   userAgent(value: string | undefined): string | null {
     return value === undefined ? null : this.mask(value).slice(0, MAX_USER_AGENT);
   }
-
-  /**
-   * A URL or path as it may be logged or stored: `mask`, which finds keys percent-encoded as
-   * well; the rest of the URL is kept as sent.
-   */
-  maskUrl(url: string): string {
-    return this.mask(url);
-  }
 }
 
 const masks = new WeakMap<object, SecretMask>();

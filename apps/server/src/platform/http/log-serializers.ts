@@ -12,7 +12,7 @@ export function logSerializers(secrets: SecretMask) {
   return {
     req: (request: FastifyRequest) => ({
       method: request.method,
-      url: secrets.maskUrl(request.url),
+      url: secrets.mask(request.url),
       host: request.host,
       remoteAddress: clientIp(request),
       remotePort: request.socket?.remotePort,

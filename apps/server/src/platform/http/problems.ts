@@ -120,7 +120,7 @@ export function frameworkErrorRenderer(
         errors: [{ field: 'url', code: 'invalid_format', message: 'url is not valid percent-encoding' }],
       });
     } else {
-      const path = secrets.maskUrl(request.url.split('?')[0] ?? '/');
+      const path = secrets.mask(request.url.split('?')[0] ?? '/');
       request.log.error({ err: error, requestId: request.id, path }, 'router error');
       apiError = toApiError(error);
     }

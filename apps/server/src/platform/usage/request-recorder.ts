@@ -156,6 +156,6 @@ export class RequestRecorder {
    */
   private loggedPath(url: string): string {
     const query = url.indexOf('?');
-    return this.secrets.maskUrl(query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH);
+    return this.secrets.mask(query === -1 ? url : url.slice(0, query)).slice(0, MAX_PATH);
   }
 }
