@@ -3,7 +3,8 @@ import type { WebhookQueueDepth } from '../webhooks/queue-stats.ts';
 import { writeFamily } from './exposition.ts';
 
 /** The whole /metrics page of this process, read from the services at scrape time. */
-export function renderMetrics(services: Services, webhookQueue: WebhookQueueDepth): string {
+/** `webhookQueue` is undefined when the database could not say: its family is then left out. */
+export function renderMetrics(services: Services, webhookQueue: WebhookQueueDepth | undefined): string {
   const out: string[] = [];
   const { requestRecorder: recorder, rateLimits, database } = services;
   recorder.http.write(out);
@@ -61,19 +62,20 @@ export function renderMetrics(services: Services, webhookQueue: WebhookQueueDept
     gauge('idle', 'PostgreSQL connections open and idle', pool.idle);
     gauge('waiting', 'Queries waiting for a free connection', pool.waiting);
   }
-  writeFamily(
-    out,
-    {
-      name: 'partnerline_webhook_queue_depth',
-      help: 'Webhook work waiting: outbox events not yet fanned out, messages due now, messages waiting for a retry',
-      type: 'gauge',
-    },
-    [
-      { labels: { queue: 'outbox' }, value: webhookQueue.outbox },
-      { labels: { queue: 'due' }, value: webhookQueue.due },
-      { labels: { queue: 'scheduled' }, value: webhookQueue.scheduled },
-    ],
-  );
+  if (webhookQueue)
+    writeFamily(
+      out,
+      {
+        name: 'partnerline_webhook_queue_depth',
+        help: 'Webhook work waiting: outbox events not yet fanned out, messages due now, messages waiting for a retry',
+        type: 'gauge',
+      },
+      [
+        { labels: { queue: 'outbox' }, value: webhookQueue.outbox },
+        { labels: { queue: 'due' }, value: webhookQueue.due },
+        { labels: { queue: 'scheduled' }, value: webhookQueue.scheduled },
+      ],
+    );
   const dispatcher = services.webhookDispatcher.stats;
   writeFamily(
     out,

@@ -1,10 +1,12 @@
 import { isConfiguredSecret } from '../auth/key-format.ts';
+import { within } from '../deadline.ts';
 import { ApiError } from '../errors.ts';
 import type { App } from '../http/fastify-types.ts';
 import { webhookQueueDepth } from '../webhooks/queue-stats.ts';
 import { renderMetrics } from './render.ts';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const QUEUE_DEPTH_TIMEOUT_MS = 1_000;
 
 /**
  * `GET /metrics` in the Prometheus text format, for the operator's scraper: outside the tenant API,
@@ -26,6 +28,13 @@ export function metricsRoutes(app: App): void {
     reply.header('cache-control', 'no-store');
     reply.type('text/plain; version=0.0.4; charset=utf-8');
     const { services } = request.server;
-    return renderMetrics(services, await webhookQueueDepth(services.db, services.clock.now()));
+    // The only figure read from the database: while it does not answer, the scrape goes on without
+    // it, within a second, so the metrics of the outage itself reach the scraper.
+    const webhookQueue = await within(
+      webhookQueueDepth(services.db, services.clock.now()),
+      QUEUE_DEPTH_TIMEOUT_MS,
+      'the webhook queue depth query',
+    ).catch(() => undefined);
+    return renderMetrics(services, webhookQueue);
   });
 }
