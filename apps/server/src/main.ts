@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import pg from 'pg';
 import { buildApp } from './app.ts';
-import { closeServices, createServices } from './platform/boot.ts';
+import { closeServices, createServices, unwrittenAtStop } from './platform/boot.ts';
 import { ConfigError, loadConfig } from './platform/config.ts';
 import { DataDirInUseError } from './platform/db/data-dir-lock.ts';
 import { bootstrapFirstTenant } from './platform/tenants/bootstrap.ts';
@@ -158,6 +158,11 @@ async function shutdown(signal: string): Promise<void> {
     await drained(app.server);
     await app.close();
     await closeServices(services);
+    const lost = unwrittenAtStop(services);
+    if (Object.keys(lost).length > 0) {
+      app.log.error(lost, 'stopped while the database did not take these; they are lost');
+      process.exit(1);
+    }
     process.exit(0);
   } catch (error) {
     app.log.error({ err: error }, 'shutdown failed');

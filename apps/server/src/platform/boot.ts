@@ -110,6 +110,20 @@ function redisProbe(url: string): NonNullable<Services['redisProbe']> {
 }
 
 /** Flushes what is buffered and closes the database: the last step of a graceful shutdown. */
+/**
+ * What `closeServices` could not write because the database did not take it: lost once the
+ * process exits. Empty when everything was written.
+ */
+export function unwrittenAtStop(services: Services): Record<string, number> {
+  const { requestRecorder, keyUsage } = services;
+  const counts = {
+    requestLogRows: requestRecorder.requestLogs.pendingCount,
+    usageCounts: requestRecorder.usage.pendingCount,
+    keysWithUnwrittenUse: keyUsage.pendingCount,
+  };
+  return Object.fromEntries(Object.entries(counts).filter(([, count]) => count > 0));
+}
+
 export async function closeServices(services: Services): Promise<void> {
   await services.webhookDispatcher.stop();
   await services.jobs.stop();

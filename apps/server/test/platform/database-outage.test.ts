@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
-import { freePort } from '../helpers/child-process.ts';
+import { asTarget, childDatabase, freePort, startServerProcess } from '../helpers/child-process.ts';
 import { onPostgres } from '../helpers/database.ts';
 import { call, createKey, createTenant, expectProblem } from '../helpers/http.ts';
-import { type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
+import { ADMIN_KEY, type LoggedServer, logged, startLoggedServer } from '../helpers/server.ts';
 import { startBlackHole, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 // The server reaches its PostgreSQL through a proxy the test closes and opens again: a database
@@ -77,6 +77,12 @@ describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back
     const ready = await call(server, 'GET', '/ready');
     expectProblem(ready, 503, 'service_unavailable');
     expect(ready.headers.get('retry-after')).toBe('1');
+    // The scrape goes on without the one figure it reads from the database.
+    const metrics = await fetch(`${server.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toContain('partnerline_request_log_pending ');
+    expect(text).not.toContain('partnerline_webhook_queue_depth');
 
     // Three seconds are several reconnect attempts by each listener.
     await sleep(3_000);
@@ -138,6 +144,42 @@ describe.skipIf(!onPostgres)('a server whose PostgreSQL goes away and comes back
       USAGE_BACK,
     ]) {
       expect(logged(server, text), text).toHaveLength(1);
+    }
+  });
+});
+
+describe.skipIf(!onPostgres)('a server process stopped while its PostgreSQL is away', () => {
+  it('exits 1 and says what it could not write, instead of 0', { timeout: 90_000 }, async () => {
+    const database = await childDatabase('outage-stop');
+    const port = await freePort();
+    const target = new URL(database.env.DATABASE_URL as string);
+    let proxy: TcpProxy | undefined = await startTcpProxy(port, target, Number(target.port || 5432));
+    const proxied = new URL(target);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(port);
+    const server = await startServerProcess({
+      DATABASE_URL: proxied.toString(),
+      ADMIN_API_KEY: ADMIN_KEY,
+      REDIS_URL: '',
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      const listed = await call(asTarget(server), 'GET', '/api/t/default/v1/partners', { key: ADMIN_KEY });
+      expect(listed.status).toBe(200);
+      await proxy.close();
+      proxy = undefined;
+      const exit = await server.stop();
+      expect(exit.code).toBe(1);
+      const line = exit.stdout.split('\n').find((text) => text.includes('they are lost'));
+      expect(line, exit.stdout).toBeDefined();
+      expect(JSON.parse(line as string)).toMatchObject({
+        level: 50,
+        requestLogRows: 1,
+        usageCounts: 1,
+      });
+    } finally {
+      await proxy?.close();
+      await database.remove();
     }
   });
 });

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { SerialFlush } from '../serial-flush.ts';
 import type { Clock } from '../services.ts';
 
 const WRITE_INTERVAL_MS = 60_000;
@@ -41,6 +42,8 @@ export class KeyUsageRecorder {
   /** Keys with requests or a last use still to write. */
   private pending: KeyUse[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The timer's flushes, one at a time: during an outage each takes until the database gives up. */
+  private readonly timed = new SerialFlush(() => this.flush());
   /** Flushes failed in a row. */
   private failures = 0;
 
@@ -52,8 +55,13 @@ export class KeyUsageRecorder {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer ??= setInterval(() => void this.timed.run(), this.flushIntervalMs);
     this.timer.unref();
+  }
+
+  /** Keys whose request counts or latest use are not written yet. */
+  get pendingCount(): number {
+    return this.pending.length;
   }
 
   touch(keyId: string, ip: string, at: Date): void {

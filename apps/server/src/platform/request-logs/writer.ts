@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Database, Db, TableCopy } from '../db/index.ts';
+import { SerialFlush } from '../serial-flush.ts';
 import { ensureRequestLogPartitions } from './partitions.ts';
 import { BUCKET_LENGTH, type RequestLogsTable } from './table.ts';
 
@@ -202,7 +203,7 @@ export class RequestLogWriter {
   /** The last row's instant and its text: rows come in time order, many in the same millisecond. */
   private lastMs = Number.NaN;
   private lastAt = '';
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly flushes = new SerialFlush(() => this.write());
   private timer: NodeJS.Timeout | undefined;
   private warned = false;
   /** Rows dropped because the buffer was full. */
@@ -255,8 +256,7 @@ export class RequestLogWriter {
 
   /** Writes everything buffered so far; resolves once it is stored (or kept after a failure). */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write());
-    return this.flushing;
+    return this.flushes.run();
   }
 
   async stop(): Promise<void> {

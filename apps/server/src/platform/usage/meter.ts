@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import { subMap } from '../nested-map.ts';
+import { SerialFlush } from '../serial-flush.ts';
 import { addHistogram, bucketOf, emptyHistogram } from './histogram.ts';
 import type { StatusClass } from './tables.ts';
 
@@ -131,7 +132,7 @@ export function emptyUsageSlots(): UsageSlots {
  */
 export class UsageMeter {
   private pending = new Aggregates();
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly flushes = new SerialFlush(() => this.write());
   private timer: NodeJS.Timeout | undefined;
   /** Requests not counted because the buffer was full while the database was failing. */
   dropped = 0;
@@ -201,8 +202,7 @@ export class UsageMeter {
 
   /** Writes everything counted so far; resolves once it is in the database (or kept after a failure). */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write());
-    return this.flushing;
+    return this.flushes.run();
   }
 
   async stop(): Promise<void> {
