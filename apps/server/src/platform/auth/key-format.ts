@@ -78,20 +78,3 @@ const sha256 = (text: string) => hash('sha256', text, 'buffer');
 export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(sha256(a), sha256(b));
 }
-
-/** The digests of the configured secrets: few, fixed at startup, and each made once. */
-const configuredSecretDigests = new Map<string, Buffer>();
-
-/**
- * `safeEqual` of a presented credential and a configured secret (ADMIN_API_KEY, METRICS_TOKEN),
- * which admin requests and metrics scrapes check every time: the secret's digest is made on first
- * use and kept for the life of the process, so pass nothing else as `secret`.
- */
-export function isConfiguredSecret(presented: string, secret: string): boolean {
-  let digest = configuredSecretDigests.get(secret);
-  if (digest === undefined) {
-    digest = sha256(secret);
-    configuredSecretDigests.set(secret, digest);
-  }
-  return timingSafeEqual(sha256(presented), digest);
-}

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ipAllowed } from '../auth/ip-allowlist.ts';
-import { isConfiguredSecret } from '../auth/key-format.ts';
+import { safeEqual } from '../auth/key-format.ts';
 import type { VerifiedKey } from '../auth/key-verifier.ts';
 import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.ts';
 import type { AuthContext } from '../context.ts';
@@ -60,7 +60,7 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
 }
 
 function isAdminKey(key: string, adminApiKey: string | undefined): boolean {
-  return adminApiKey !== undefined && isConfiguredSecret(key, adminApiKey);
+  return adminApiKey !== undefined && safeEqual(key, adminApiKey);
 }
 
 /**
@@ -303,7 +303,7 @@ async function checkAdminKey(request: FastifyRequest, reply: FastifyReply): Prom
     await limitUnauthenticatedRequest(request, reply);
     throw missingKey();
   }
-  if (adminApiKey === undefined || !isConfiguredSecret(key, adminApiKey)) {
+  if (adminApiKey === undefined || !safeEqual(key, adminApiKey)) {
     throw new ApiError(
       'api_key_invalid',
       adminApiKey === undefined

@@ -1,4 +1,4 @@
-import { isConfiguredSecret } from '../auth/key-format.ts';
+import { safeEqual } from '../auth/key-format.ts';
 import { within } from '../deadline.ts';
 import { ApiError } from '../errors.ts';
 import type { App } from '../http/fastify-types.ts';
@@ -21,7 +21,7 @@ export function metricsRoutes(app: App): void {
       if (presented === undefined) {
         throw new ApiError('api_key_missing', 'GET /metrics needs METRICS_TOKEN as a bearer token');
       }
-      if (!isConfiguredSecret(presented, config.metricsToken)) {
+      if (!safeEqual(presented, config.metricsToken)) {
         throw new ApiError('api_key_invalid', 'The bearer token is not METRICS_TOKEN');
       }
     }
