@@ -48,8 +48,8 @@ function withJitter(delayMs: number): number {
 
 /**
  * Sends one attempt of a claimed message, signed with every secret that signs now. A host name
- * refused for the address it resolves to is logged with that address, which the attempt's error
- * leaves out.
+ * refused for what it resolves to is logged with the address, or with why it did not resolve,
+ * which the attempt's error leaves out.
  */
 export async function attemptDelivery(
   message: ClaimedMessage,
@@ -78,7 +78,7 @@ export async function attemptDelivery(
         address,
         category,
       },
-      'webhook delivery refused: the endpoint host resolves to a non-public address',
+      'webhook delivery refused: the endpoint host does not resolve to a public address',
     );
   }
   return result;

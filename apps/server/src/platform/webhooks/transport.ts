@@ -35,14 +35,16 @@ export interface DeliveryResult {
 }
 
 /**
- * Where a host name led when it was refused. The tenant's attempt only says that it resolves to a
- * non-public address: the address itself would map the operator's internal network for anyone
- * who can set a webhook URL.
+ * Where a host name led when it was refused. The tenant's attempt only says that it does not
+ * resolve to a public address, alike for a name that resolves to a non-public address and for one
+ * that does not resolve at all: either detail would let anyone who can set a webhook URL map the
+ * operator's internal network and its names.
  */
 export interface RefusedTarget {
   hostname: string;
-  address: string;
-  /** What kind of address it is (loopback, private, link-local …). */
+  /** The first address the name resolved to; null when it did not resolve. */
+  address: string | null;
+  /** What kind of address it is (loopback, private, link-local …), or why the name did not resolve. */
   category: string;
 }
 
@@ -62,39 +64,45 @@ class Refused extends Error {
   }
 }
 
+const POLICY = 'webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)';
+
 /** The address to connect to: the host resolved now and vetted, or Refused with the reason. */
 async function vettedAddress(url: URL, allowPrivate: boolean): Promise<{ address: string; family: number }> {
-  const literal = literalAddress(url.hostname);
-  let candidates: { address: string; family: number }[];
+  const { hostname } = url;
+  const literal = literalAddress(hostname);
   if (literal) {
-    candidates = [{ address: literal, family: literal.includes(':') ? 6 : 4 }];
-  } else {
-    if (isLocalName(url.hostname) && !allowPrivate) {
-      throw new Refused(`refused: ${url.hostname} is this machine (loopback)`);
-    }
-    try {
-      candidates = await lookup(url.hostname, { all: true, verbatim: true });
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? 'failed';
-      throw new Refused(`dns: ${url.hostname} did not resolve (${code})`);
-    }
+    const category = allowPrivate ? undefined : refusedAddressReason(literal);
+    // An address in the URL is the tenant's own input, told back as it is.
+    if (category) throw new Refused(`refused: ${hostname} is a ${category} address; ${POLICY}`);
+    return { address: literal, family: literal.includes(':') ? 6 : 4 };
   }
-  if (allowPrivate) {
-    const first = candidates[0];
-    if (!first) throw new Refused(`dns: ${url.hostname} has no addresses`);
-    return first;
+  if (isLocalName(hostname) && !allowPrivate) {
+    throw new Refused(`refused: ${hostname} is this machine (loopback)`);
   }
+  let candidates: { address: string; family: number }[];
+  try {
+    candidates = await lookup(hostname, { all: true, verbatim: true });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'failed';
+    if (allowPrivate) throw new Refused(`dns: ${hostname} did not resolve (${code})`);
+    throw hidden(hostname, null, `did not resolve (${code})`);
+  }
+  const first = candidates[0];
+  if (!first) {
+    if (allowPrivate) throw new Refused(`dns: ${hostname} has no addresses`);
+    throw hidden(hostname, null, 'has no addresses');
+  }
+  if (allowPrivate) return first;
   const allowed = candidates.find((c) => refusedAddressReason(c.address) === undefined);
   if (allowed) return allowed;
-  const first = candidates[0];
-  if (!first) throw new Refused(`dns: ${url.hostname} has no addresses`);
-  const category = refusedAddressReason(first.address) ?? 'non-public';
-  const policy = 'webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)';
-  // An address in the URL is the tenant's own input; the address a name resolves to is not.
-  if (literal) throw new Refused(`refused: ${url.hostname} is a ${category} address; ${policy}`);
-  throw new Refused(`refused: ${url.hostname} resolves to a non-public address; ${policy}`, {
-    hostname: url.hostname,
-    address: first.address,
+  throw hidden(hostname, first.address, refusedAddressReason(first.address) ?? 'non-public');
+}
+
+/** A name refused with one message whatever it led to; what it led to goes to the server log. */
+function hidden(hostname: string, address: string | null, category: string): Refused {
+  return new Refused(`refused: ${hostname} does not resolve to a public address; ${POLICY}`, {
+    hostname,
+    address,
     category,
   });
 }

@@ -158,7 +158,7 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     const attempt = await testSendTo(server, program, `https://hook:pw-in-url@${name}:${port}/internal`);
     expect(attempt).toMatchObject({ status: 'failed', responseStatus: null });
     expect(attempt.error).toBe(
-      `refused: ${name} resolves to a non-public address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
+      `refused: ${name} does not resolve to a public address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
     );
     const attempts = await program.get(`/webhook-messages/${attempt.messageId}/attempts`);
     for (const address of addresses) expect(JSON.stringify(attempts.body)).not.toContain(address);
@@ -177,6 +177,22 @@ describe('without WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
     expect(addresses).toContain(line?.address);
     expect(JSON.stringify(line)).not.toContain('pw-in-url');
     expect(receiver.received).toHaveLength(0);
+  });
+
+  it('tells the tenant the same of a host name that does not resolve at all; the server log says why', async () => {
+    // `.invalid` never resolves (RFC 6761): were its answer different from that of a name that
+    // resolves to a refused address, a tenant could probe which internal names exist.
+    const name = 'no-such-host.partnerline.invalid';
+    const attempt = await testSendTo(server, program, `https://${name}/hook`);
+    expect(attempt).toMatchObject({ status: 'failed', responseStatus: null, responseBody: null });
+    expect(attempt.error).toBe(
+      `refused: ${name} does not resolve to a public address; webhooks may only reach public addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS)`,
+    );
+    const line = (logged(server, 'webhook delivery refused') as unknown as Record<string, unknown>[]).find(
+      (entry) => entry.endpointId === attempt.endpointId,
+    );
+    expect(line).toMatchObject({ level: 40, tenantId: program.tenant.id, hostname: name, address: null });
+    expect(line?.category).toMatch(/^did not resolve \([A-Z_]+\)$/);
   });
 });
 
@@ -202,5 +218,24 @@ describe('a user name or password in the URL that is not valid percent-encoding'
       status: 'failed',
       error: 'invalid URL: its user name or password is not valid percent-encoding',
     });
+  });
+});
+
+describe('with WEBHOOK_ALLOW_PRIVATE_TARGETS', () => {
+  let server: TestServer;
+  let program: Program;
+
+  beforeAll(async () => {
+    server = await startServer({
+      env: { WEBHOOK_POLL_INTERVAL_MS: '50', WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' },
+    });
+    program = await startProgram(server);
+  });
+  afterAll(() => server?.close());
+
+  it('tells the tenant that a host name did not resolve, since every address may be reached', async () => {
+    const attempt = await testSendTo(server, program, 'https://no-such-host.partnerline.invalid/hook');
+    expect(attempt.status).toBe('failed');
+    expect(attempt.error).toMatch(/^dns: no-such-host\.partnerline\.invalid did not resolve \([A-Z_]+\)$/);
   });
 });
