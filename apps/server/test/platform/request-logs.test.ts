@@ -449,6 +449,17 @@ describe('GET /api/v1/request-logs', () => {
     expect(exact.body.data.map((row: any) => row.id)).toContain(sent[0]?.id);
   });
 
+  it.each(['0001-01-01', '0001-01-01T23:59:59Z'])(
+    'takes from=%s, the first supported day, with a key or route filter',
+    async (from) => {
+      for (const filter of [`keyId=${live.id}`, `route=${encodeURIComponent('/api/v1/partners')}`]) {
+        const response = await logs(`${filter}&from=${from}`);
+        expect(response.status, JSON.stringify(response.body)).toBe(200);
+        expect(response.body.data.length).toBeGreaterThan(0);
+      }
+    },
+  );
+
   it('finds the lines of a key and of a route across flushes, writers and time, newest first', async () => {
     const requestLogs = await heldWriter();
     // A second process's writer on the same database: its postings overlap this one's.

@@ -170,7 +170,7 @@ export function requestLogRoutes(app: App): void {
       if (posted && filters.from) {
         // Only the postings of the days in range: their partitions are the ones read.
         const { at } = dateBound('from', filters.from, 'from');
-        query = query.where('p.day', '>', new Date(at.getTime() - DAY_MS));
+        query = query.where('p.day', '>=', new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS));
       }
       if (posted && filters.to) query = query.where('p.day', '<=', dateBound('to', filters.to, 'to').at);
       // paginate() is typed for the domain schema; the query is the same builder over more tables.
