@@ -14,7 +14,7 @@ import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
 import { FailoverRateLimitStore } from './rate-limit/failover-store.ts';
 import { MemoryRateLimitStore } from './rate-limit/memory-store.ts';
-import { restoreQuotaCounts } from './rate-limit/quota-restore.ts';
+import { handBackQuotaCounts, restoreQuotaCounts } from './rate-limit/quota-restore.ts';
 import { type Clock, type Services, systemClock } from './services.ts';
 import { holdTickObjectShape } from './tick-queue.ts';
 import { RequestRecorder } from './usage/request-recorder.ts';
@@ -56,9 +56,11 @@ export async function createServices(
   if (rateLimits instanceof MemoryRateLimitStore) {
     await restoreQuotaCounts(database.db, rateLimits, clock.now().getTime());
   } else if (rateLimits instanceof FailoverRateLimitStore) {
-    const local = rateLimits.local;
+    const { local, shared } = rateLimits;
     rateLimits.onOutage = () =>
       restoreQuotaCounts(database.db, local, clock.now().getTime(), { raise: true });
+    rateLimits.onRecovery = () =>
+      handBackQuotaCounts(database.db, local, shared, clock.now().getTime(), logger);
   }
   return {
     config,

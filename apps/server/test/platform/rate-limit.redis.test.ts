@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LimitCheck } from '../../src/platform/rate-limit/policy.ts';
 import { RedisRateLimitStore } from '../../src/platform/rate-limit/redis-store.ts';
@@ -365,5 +366,67 @@ describe('Redis hanging mid-test', () => {
       await sleep(200);
     }
     expect((await me(open, openTenant.key)).status).toBe(200);
+  });
+});
+
+describe('a quota across a Redis outage that Redis survives', () => {
+  it('is spent once: what was counted in process meanwhile is handed to Redis when it answers again', async () => {
+    const { state, open } = await outage;
+    const tenant = await createTenant(open);
+    const me = (k: string) => call(open, 'GET', '/api/v1/me', { key: k });
+    const created = await call(open, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: { name: 'quota', scopes: ['read'], quota: { limit: 10, period: 'day' } },
+    });
+    const quoted = created.body.data.key as string;
+    for (let i = 0; i < 4; i++) expect((await me(quoted)).status).toBe(200);
+    await open.services.requestRecorder.flush();
+    const recoveries = logged(open, 'reachable again').length;
+
+    // Stopped, not killed: Redis keeps its count of 4 and answers again afterwards.
+    state.redis.kill('SIGSTOP');
+    const during: number[] = [];
+    try {
+      for (let i = 0; i < 8; i++) during.push((await me(quoted)).status);
+    } finally {
+      state.redis.kill('SIGCONT');
+    }
+    // Counted in process from the usage tables' 4: six more, then the quota is spent.
+    expect(during).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+
+    const deadline = Date.now() + 15_000;
+    while (logged(open, 'reachable again').length === recoveries) {
+      if (Date.now() > deadline) throw new Error('the server did not go back to Redis');
+      await me(tenant.key);
+      await sleep(200);
+    }
+    const after = await me(quoted);
+    expect([after.status, after.body.code]).toEqual([429, 'quota_exceeded']);
+    expect(after.headers.get('x-quota-remaining')).toBe('0');
+  });
+
+  it('is not charged for requests a fail-closed server refused with 503 while Redis was away', async () => {
+    const { state, closed } = await outage;
+    const tenant = await createTenant(closed);
+    const me = (k: string) => call(closed, 'GET', '/api/v1/me', { key: k });
+    const created = await call(closed, 'POST', '/api/v1/api-keys', {
+      key: tenant.key,
+      body: { name: 'quota', scopes: ['read'], quota: { limit: 10, period: 'day' } },
+    });
+    const quoted = created.body.data as { id: string; key: string };
+    expect((await me(quoted.key)).status).toBe(200);
+    state.redis.kill('SIGSTOP');
+    try {
+      for (let i = 0; i < 3; i++) expect((await me(quoted.key)).status).toBe(503);
+    } finally {
+      state.redis.kill('SIGCONT');
+    }
+    await closed.services.requestRecorder.flush();
+    // What a process restoring quota counts from the usage tables (after a restart without Redis,
+    // or at an outage of its own) takes as spent: the one request that was served.
+    const { rows } = await sql<{ requests: number; charged: number }>`
+      select sum(requests)::int as requests, sum(requests - uncharged)::int as charged
+      from usage_minute where key_id = ${quoted.id}`.execute(closed.services.db);
+    expect(rows[0]).toEqual({ requests: 4, charged: 1 });
   });
 });

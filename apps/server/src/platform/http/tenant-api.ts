@@ -242,7 +242,16 @@ async function authenticateAsync(
   request.auth = auth;
   const keyRoute = keyRouteOf(route, auth, request.server.services.config);
   request.keyRoute = keyRoute ?? null;
-  if (keyRoute) await limitKeyRequest(request, reply, keyRoute);
+  if (keyRoute) {
+    try {
+      await limitKeyRequest(request, reply, keyRoute);
+    } catch (error) {
+      // Refused by the limits (429), it took from them; refused because their store could not
+      // answer (RATE_LIMIT_FAIL_CLOSED), it took nothing, like a request refused before them.
+      if (!(error instanceof ApiError && error.status === 429)) request.keyRoute = null;
+      throw error;
+    }
+  }
   requireRouteScope(route, auth);
 }
 

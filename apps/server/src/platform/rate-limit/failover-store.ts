@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from '../errors.ts';
 import type { MemoryRateLimitStore } from './memory-store.ts';
 import type { LimitCheck, LimitResult, RateLimitStore } from './policy.ts';
+import type { RedisRateLimitStore } from './redis-store.ts';
 
 /** While the shared store is down, one request per interval tries it again; the rest skip it. */
 const RETRY_INTERVAL_MS = 1_000;
@@ -24,8 +25,15 @@ export class FailoverRateLimitStore implements RateLimitStore {
    */
   onOutage: (() => Promise<unknown>) | undefined;
 
+  /**
+   * Runs when the shared store may answer again, before it answers a request: boot sets it to
+   * raise the shared quota counters to what was counted during the outage. Until it has succeeded
+   * the outage goes on (it is the first call the shared store gets).
+   */
+  onRecovery: (() => Promise<unknown>) | undefined;
+
   constructor(
-    private readonly shared: RateLimitStore,
+    readonly shared: RedisRateLimitStore,
     readonly local: MemoryRateLimitStore,
     private readonly options: { failClosed: boolean; log: FastifyBaseLogger },
   ) {}
@@ -40,6 +48,7 @@ export class FailoverRateLimitStore implements RateLimitStore {
     if (!this.down || wallMs >= this.nextAttemptAt) {
       if (this.down) this.nextAttemptAt = wallMs + RETRY_INTERVAL_MS;
       try {
+        if (this.down) await this.onRecovery?.();
         const result = await this.shared.hit(checks, nowMs);
         if (this.down) {
           this.down = false;

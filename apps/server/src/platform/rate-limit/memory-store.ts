@@ -10,6 +10,13 @@ import {
 
 const SWEEP_INTERVAL_MS = 10_000;
 
+/** A quota counter's count in one period, by its stored key. */
+export interface HeldCounter {
+  key: string;
+  count: number;
+  endsAtMs: number;
+}
+
 /** A bucket as held in memory. */
 interface Entry {
   state: Tat | number;
@@ -92,6 +99,17 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
     // With `raise`, a count taken elsewhere that is higher wins: this process counted only part.
     if (options.raise && typeof entry.state === 'number' && entry.state < count) entry.state = count;
+  }
+
+  /** The quota counters held now, each with the end of its period. */
+  counters(nowMs: number): HeldCounter[] {
+    const counters: HeldCounter[] = [];
+    for (const [key, entry] of this.entries) {
+      if (typeof entry.state === 'number' && entry.expiresAtMs > nowMs) {
+        counters.push({ key, count: entry.state, endsAtMs: entry.expiresAtMs });
+      }
+    }
+    return counters;
   }
 
   /** How many buckets are held (for tests of the bound). */

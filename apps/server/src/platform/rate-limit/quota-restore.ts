@@ -1,7 +1,9 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
-import type { MemoryRateLimitStore } from './memory-store.ts';
+import type { HeldCounter, MemoryRateLimitStore } from './memory-store.ts';
 import { type CounterCell, cellOf } from './policy.ts';
+import type { RedisRateLimitStore } from './redis-store.ts';
 import { quotaCheck } from './request-limits.ts';
 
 /**
@@ -24,6 +26,42 @@ export async function restoreQuotaCounts(
   nowMs: number,
   options: { raise?: boolean } = {},
 ): Promise<number> {
+  const counts = await storedQuotaCounts(db, nowMs);
+  for (const { cell, count } of counts) store.restoreCounter(cell, count, options);
+  return counts.length;
+}
+
+/**
+ * When Redis answers again after an outage, its quota counters are raised to what was counted
+ * meanwhile: this process's own counters (restored at the outage's start, then counted on) and
+ * the usage tables' counts, which hold the other processes' requests of the outage once their
+ * meters have flushed. Without it the requests answered in process would be taken from the quota
+ * a second time. The usage tables are optional here: without the database, this process's counts
+ * are handed back alone.
+ */
+export async function handBackQuotaCounts(
+  db: Db,
+  local: MemoryRateLimitStore,
+  shared: RedisRateLimitStore,
+  nowMs: number,
+  log: Pick<FastifyBaseLogger, 'warn'>,
+): Promise<void> {
+  const counters = new Map<string, HeldCounter>();
+  for (const counter of local.counters(nowMs)) counters.set(counter.key, counter);
+  try {
+    for (const { cell, count } of await storedQuotaCounts(db, nowMs)) {
+      const held = counters.get(cell.key);
+      if (!held || held.count < count)
+        counters.set(cell.key, { key: cell.key, count, endsAtMs: cell.endsAtMs });
+    }
+  } catch (error) {
+    log.warn({ err: error }, 'could not read quota counts for the end of the rate-limit outage');
+  }
+  await shared.raiseCounters([...counters.values()], nowMs);
+}
+
+/** Each quota's count in its current period by the usage tables, for keys that have counted any. */
+async function storedQuotaCounts(db: Db, nowMs: number): Promise<{ cell: CounterCell; count: number }[]> {
   const now = new Date(nowMs);
   const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
@@ -56,13 +94,12 @@ export async function restoreQuotaCounts(
       )::text as count
     from spans s
   `.execute(db);
-  let restored = 0;
+  const counts: { cell: CounterCell; count: number }[] = [];
   for (const row of rows) {
     const count = Number(row.count);
     if (count <= 0) continue;
     const check = quotaCheck(row.id, row.quota, row.quotaSince && new Date(row.quotaSince));
-    store.restoreCounter(cellOf(check, nowMs) as CounterCell, count, options);
-    restored += 1;
+    counts.push({ cell: cellOf(check, nowMs) as CounterCell, count });
   }
-  return restored;
+  return counts;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { admit, type CellState, describe } from './gcra.ts';
+import type { HeldCounter } from './memory-store.ts';
 import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitStore } from './policy.ts';
 
 /**
@@ -85,6 +86,20 @@ return reply
 
 const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
 
+/**
+ * Raises quota counters to counts taken elsewhere, never lowers one. KEYS are the counters; ARGV
+ * holds per counter its count and its time to live (ms).
+ */
+const RAISE_SCRIPT = `
+for i = 1, #KEYS do
+  local count = tonumber(ARGV[i * 2 - 1])
+  if tonumber(redis.call('GET', KEYS[i]) or '0') < count then
+    redis.call('SET', KEYS[i], ARGV[i * 2 - 1], 'PX', ARGV[i * 2])
+  end
+end
+return #KEYS
+`;
+
 /** A quota counter outlives its period by this much, so processes with slightly late clocks find it. */
 const COUNTER_GRACE_MS = 60_000;
 /** Requests per script call; a larger batch is split. */
@@ -128,6 +143,22 @@ export class RedisRateLimitStore implements RateLimitStore {
       // After the poll phase: every request read in this turn of the event loop joins the batch.
       if (this.queue.length === 1) setImmediate(() => this.sendQueued());
     });
+  }
+
+  /**
+   * Raises each counter to at least `count` (see RAISE_SCRIPT), in calls of up to MAX_BATCH
+   * counters, each of which fails like a request's once Redis has not answered within the timeout.
+   */
+  async raiseCounters(counters: readonly HeldCounter[], nowMs: number): Promise<void> {
+    for (let start = 0; start < counters.length; start += MAX_BATCH) {
+      const keys: string[] = [];
+      const args: string[] = [];
+      for (const { key, count, endsAtMs } of counters.slice(start, start + MAX_BATCH)) {
+        keys.push(this.prefix + key);
+        args.push(String(count), String(Math.max(1, endsAtMs - nowMs + COUNTER_GRACE_MS)));
+      }
+      await this.deadlines.race(this.client.eval(RAISE_SCRIPT, keys.length, ...keys, ...args));
+    }
   }
 
   async close(): Promise<void> {
