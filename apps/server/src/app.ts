@@ -177,6 +177,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorate('tenantRouteLabels', new Set<string>());
   app.decorateRequest('auth', null);
   app.decorateRequest('keyRoute', null);
+  app.decorateRequest('receivedAt', null);
   // Node.js answers an `Expect` it cannot meet (anything but 100-continue) with a bare 417 before
   // the app sees the request; it goes to the app instead, whose hook below refuses it as a problem.
   const unmetExpectations = new WeakSet<object>();

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { migrate } from '../../src/platform/db/migrate.ts';
@@ -447,6 +448,45 @@ describe('GET /api/v1/request-logs', () => {
     const [first] = (await logs(`requestId=${sent[0]?.id}`)).body.data;
     const exact = await logs(`keyId=${live.id}&from=${first.createdAt}&to=${first.createdAt}`);
     expect(exact.body.data.map((row: any) => row.id)).toContain(sent[0]?.id);
+  });
+
+  it('dates a line when its request began, not when it was answered', async () => {
+    const body = JSON.stringify({ email: `slow-${Date.now()}@example.com` });
+    const began = Date.now();
+    const { status, requestId } = await new Promise<{ status: number; requestId: string }>(
+      (resolve, reject) => {
+        const request = httpRequest(`${server.url}/api/v1/partners`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(body)),
+            'x-api-key': tenant.key,
+          },
+        });
+        request.on('response', (response) => {
+          response.resume();
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 0,
+              requestId: String(response.headers['x-request-id']),
+            }),
+          );
+        });
+        request.on('error', reject);
+        // Half the body now, the rest 1.5 s later: a slow upload.
+        request.write(body.slice(0, 10));
+        setTimeout(() => request.end(body.slice(10)), 1_500);
+      },
+    );
+    const answered = Date.now();
+    expect(status).toBe(201);
+    expect(answered - began).toBeGreaterThanOrEqual(1_500);
+    await server.services.requestRecorder.flush();
+    const [row] = (await logs(`requestId=${requestId}`)).body.data;
+    expect(row.latencyMs).toBeGreaterThanOrEqual(1_400);
+    const at = Date.parse(row.createdAt);
+    expect(at).toBeGreaterThanOrEqual(began - 5);
+    expect(at).toBeLessThan(began + 500);
   });
 
   it.each(['0001-01-01', '0001-01-01T23:59:59Z'])(

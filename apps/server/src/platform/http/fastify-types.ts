@@ -31,6 +31,8 @@ declare module 'fastify' {
     auth: AuthContext | null;
     /** Set with `auth` for a tenant key: its state on the route (budgets, usage counters). */
     keyRoute: KeyRoute | null;
+    /** The app clock's time when the tenant API's gate took the request, before its body was read. */
+    receivedAt: Date | null;
   }
   interface FastifyContextConfig {
     /** The scope a tenant route requires; absent for routes any valid key may call. */

@@ -139,6 +139,7 @@ export function tenantGate(route: TenantRoute): onRequestHookHandler {
       // One reading of the clock for the whole synchronous gate.
       const now = clock.now();
       const nowMs = now.getTime();
+      request.receivedAt = now;
       auth = guardedNow(request, nowMs, () => cachedAuth(request, now));
       if (auth) {
         // Set before the limits: a refused request is metered and logged for its tenant too.

@@ -99,7 +99,9 @@ export class RequestRecorder {
     // Only requests that resolved a tenant are metered and logged: there is nobody else to show them to.
     const auth = request.auth;
     if (!auth) return;
-    const at = this.clock.now();
+    // When the request came in, as its id says too: a slow upload or a slow answer is counted in
+    // the minute, and logged at the time, it began.
+    const at = request.receivedAt ?? this.clock.now();
     const actor = auth.actor;
     const keyId = actor.type === 'api_key' ? actor.keyId : null;
     this.usage.record(
