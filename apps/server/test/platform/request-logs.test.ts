@@ -290,6 +290,21 @@ describe('GET /api/v1/request-logs', () => {
     }
   });
 
+  it("counts and logs a key's request with a method no route takes (PROPFIND), from the key's budget", async () => {
+    const key = await createKey(server, tenant.key, { name: 'propfind', scopes: ['partners:read'] });
+    const response = await call(server, 'PROPFIND', '/api/v1/partners', { key: key.key });
+    expect([404, 405]).toContain(response.status);
+    // The key's own budget (the plan's), not the budget of its address.
+    expect(response.headers.get('ratelimit-policy')).not.toContain('unauthenticated');
+    await server.services.requestRecorder.flush();
+    const rows = (await logs(`keyId=${key.id}&method=PROPFIND`)).body.data;
+    expect(rows.map((row: any) => [row.method, row.route])).toEqual([['PROPFIND', 'unmatched']]);
+    const usage = await call(server, 'GET', `/api/v1/usage?keyId=${key.id}&method=PROPFIND`, {
+      key: tenant.key,
+    });
+    expect(usage.body.totals.requests).toBe(1);
+  });
+
   it('keeps tabs, backslashes and Latin-1 text exactly as sent', async () => {
     const writer = await createKey(server, tenant.key, { name: 'writer', scopes: ['partners:read'] });
     const userAgent = 'sync\tbot\\2.0 (Zürich; \\N)';
@@ -675,7 +690,7 @@ describe('GET /api/v1/request-logs', () => {
   it.each([
     ['statusClass=6xx', 'statusClass'],
     ['status=99', 'status'],
-    ['method=TRACE', 'method'],
+    ['method=FETCH', 'method'],
     ['from=not-a-date', 'from'],
     ['from=2026-05-02&to=2026-05-01', 'from'],
     ['path=/api', 'path'],

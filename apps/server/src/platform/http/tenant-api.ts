@@ -196,13 +196,20 @@ function refuse(
   limitUnauthenticatedRequest(request, reply).then(() => done(error as Error), done);
 }
 
-/** The gate of unmatched requests, per method (see unmatchedRoute); only Node's usual methods. */
-const UNMATCHED_GATES = new Map(
-  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((method) => [
-    method,
-    tenantGate(unmatchedRoute(method)),
-  ]),
-);
+/**
+ * The gate of unmatched requests, per method (see unmatchedRoute), made at a method's first such
+ * request: at most one per method Node.js's HTTP parser takes.
+ */
+const unmatchedGates = new Map<string, onRequestHookHandler>();
+
+function unmatchedGate(method: string): onRequestHookHandler {
+  let gate = unmatchedGates.get(method);
+  if (gate === undefined) {
+    gate = tenantGate(unmatchedRoute(method));
+    unmatchedGates.set(method, gate);
+  }
+  return gate;
+}
 
 /**
  * A request under the tenant API that no route matches. Made with a key, it passes the gate like
@@ -212,8 +219,7 @@ const UNMATCHED_GATES = new Map(
  */
 export function gateUnmatched(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (presentedKey(request) === undefined) return limitUnauthenticatedRequest(request, reply);
-  const gate = UNMATCHED_GATES.get(request.method);
-  if (gate === undefined) return limitUnauthenticatedRequest(request, reply);
+  const gate = unmatchedGate(request.method);
   return new Promise((resolve, reject) => {
     gate.call(request.server, request, reply, (error?: Error) => (error ? reject(error) : resolve()));
   });

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { sql } from 'kysely';
 import { dateBound, withinDates } from '../dates.ts';
 import type { App } from '../http/fastify-types.ts';
+import { REQUEST_METHODS } from '../http/methods.ts';
 import { RouteFilterQuery, routeFilter } from '../http/route-filter.ts';
 import {
   DateFilter,
@@ -16,8 +17,6 @@ import { authOf } from '../http/tenant-api.ts';
 import { PaginationQuery, paginate } from '../pagination.ts';
 import { BUCKET_LENGTH, type RequestLogsTable, requestLogDb } from './table.ts';
 
-/** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 const DAY_MS = 86_400_000;
 
@@ -63,7 +62,7 @@ const RequestLogQuery = Type.Object(
     status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'Only this status code' })),
     statusClass: Type.Optional(StringEnum(STATUS_CLASSES, { description: 'Only this status class' })),
     route: Type.Optional(RouteFilterQuery),
-    method: Type.Optional(StringEnum(METHODS, { description: 'Only this HTTP method' })),
+    method: Type.Optional(StringEnum(REQUEST_METHODS, { description: 'Only this HTTP method' })),
     requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only this request' })),
     from: Type.Optional(DateFilter),
     to: Type.Optional(DateFilter),

@@ -1,10 +1,9 @@
 import { Type } from '@sinclair/typebox';
+import { REQUEST_METHODS } from '../http/methods.ts';
 import { RouteFilterQuery } from '../http/route-filter.ts';
 import { DateFilter, Nullable, StringEnum, Timestamp } from '../http/schemas.ts';
 import { GRANULARITIES, MAX_POINTS, USAGE_GROUPS } from './query.ts';
 
-/** Every method the API answers, HEAD and OPTIONS included: their requests are counted and logged too. */
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 const Milliseconds = Nullable(Type.Number({ minimum: 0 }));
@@ -112,7 +111,7 @@ const rangeFields = {
     }),
   ),
   route: Type.Optional(RouteFilterQuery),
-  method: Type.Optional(StringEnum(METHODS, { description: 'Only this HTTP method' })),
+  method: Type.Optional(StringEnum(REQUEST_METHODS, { description: 'Only this HTTP method' })),
 };
 
 export const UsageQuery = Type.Object(
