@@ -37,7 +37,12 @@ import {
 import { newId } from './platform/ids.ts';
 import type { Job } from './platform/jobs.ts';
 import { metricsRoutes } from './platform/metrics/routes.ts';
-import { documentEtag, documentKeyGate, registerOpenApi } from './platform/openapi.ts';
+import {
+  documentAbsentBodyAsEmpty,
+  documentEtag,
+  documentKeyGate,
+  registerOpenApi,
+} from './platform/openapi.ts';
 import { assertRateLimitedRoutesExist } from './platform/rate-limit/request-limits.ts';
 import { requestLogRoutes } from './platform/request-logs/routes.ts';
 import type { Services } from './platform/services.ts';
@@ -103,10 +108,12 @@ async function tenantApi(
     route.schema = documentKeyGate(route.schema, route.config?.scope);
   });
   // An action or DELETE that takes no fields still refuses a body that sends some, as every other
-  // body with an unknown field is refused; no body at all counts as `{}`.
+  // body with an unknown field is refused; no body at all counts as `{}`, so the document marks
+  // the body optional where `{}` is valid.
   app.addHook('onRoute', (route) => {
     if (route.method !== 'POST' && route.method !== 'DELETE') return;
     if (route.schema?.body === undefined) route.schema = { ...route.schema, body: EmptyBody };
+    route.schema = documentAbsentBodyAsEmpty(route.schema);
     if (route.method === 'DELETE') route.preValidation = [defaultEmptyBody];
   });
   // Only POST routes take Idempotency-Key and an optional body, so reads never run these hooks.

@@ -151,6 +151,38 @@ export function documentEtag(schema: FastifySchema | undefined): FastifySchema {
 }
 
 /**
+ * Marks a route that takes an absent body as `{}` (the tenant API's POSTs and DELETEs): its body is
+ * then optional wherever `{}` is a valid body, which `declareOptionalBody` works out from the schema.
+ */
+const ABSENT_BODY_IS_EMPTY = 'x-partnerline-absent-body-is-empty';
+
+export function documentAbsentBodyAsEmpty(schema: FastifySchema | undefined): FastifySchema {
+  return { ...schema, [ABSENT_BODY_IS_EMPTY]: true } as FastifySchema;
+}
+
+interface RequestBodyObject {
+  required?: boolean;
+  content?: Record<string, { schema?: { type?: unknown; required?: unknown[] }; example?: unknown }>;
+}
+
+/**
+ * @fastify/swagger marks every request body required. Where an absent body counts as `{}` and the
+ * schema needs no field, a client may send none: the body is optional, and `{}` is its example
+ * when the schema gives none.
+ */
+function declareOptionalBody(operation: OpenApiOperation): void {
+  const body = operation.requestBody;
+  const media = Object.values(body?.content ?? {});
+  if (body === undefined || media.length === 0) return;
+  const acceptsEmptyObject = media.every(
+    ({ schema }) => schema?.type === 'object' && (schema.required?.length ?? 0) === 0,
+  );
+  if (!acceptsEmptyObject) return;
+  body.required = false;
+  for (const item of media) item.example ??= {};
+}
+
+/**
  * The headers a response may carry. Past the key gate every answer reports the key's budgets; on
  * other routes a request without a valid key takes from a budget per client IP, which refuses it
  * (401 or 429), except the leak report, every answer of which takes from one. Successful answers
@@ -178,6 +210,7 @@ function responseHeaderNames(
 
 interface OpenApiOperation {
   parameters?: unknown[];
+  requestBody?: RequestBodyObject;
   responses?: Record<string, { headers?: Record<string, unknown> }>;
   description?: string;
   security?: Record<string, string[]>[];
@@ -186,6 +219,7 @@ interface OpenApiOperation {
   [ETAGGED]?: boolean;
   [IP_LIMITED]?: boolean;
   [SCOPE]?: string;
+  [ABSENT_BODY_IS_EMPTY]?: boolean;
 }
 
 /** The header every POST of the tenant and admin APIs takes (see idempotency.ts). */
@@ -203,7 +237,8 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head',
 
 /**
  * Completes the generated document from the markers the routes left: each response gets a `$ref`
- * to every header it may carry, POSTs their Idempotency-Key, tenant operations their scope.
+ * to every header it may carry, POSTs their Idempotency-Key, tenant operations their scope, bodies
+ * a client may leave out `required: false`.
  */
 function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
   for (const pathItem of Object.values(document.paths ?? {}) as Record<string, OpenApiOperation>[]) {
@@ -220,6 +255,8 @@ function declareResponseHeaders<T extends { paths?: object }>(document: T): T {
       const scope = operation[SCOPE];
       delete operation[SCOPE];
       if (scope) declareScope(operation, scope);
+      if (operation[ABSENT_BODY_IS_EMPTY] === true) declareOptionalBody(operation);
+      delete operation[ABSENT_BODY_IS_EMPTY];
       if (idempotentPost) operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         const names = responseHeaderNames(status, { keyGated, ipLimited, idempotentPost, etag });

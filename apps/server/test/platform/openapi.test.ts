@@ -129,6 +129,43 @@ describe('GET /api/doc.json', () => {
     }
   });
 
+  it('marks a request body required exactly where the server refuses a request without one', async () => {
+    const tenant = await createTenant(server);
+    const withBody = operations().filter(({ op }) => op.requestBody !== undefined);
+    expect(withBody.length).toBeGreaterThan(0);
+    for (const { method, path, op } of withBody) {
+      const where = `${method} ${path}`;
+      const url = path.replace(/\{id\}/g, newId('prt'));
+      const key = path.startsWith('/api/admin/') ? ADMIN_KEY : path === LEAK_REPORT ? undefined : tenant.key;
+      const response = await call(server, method.toUpperCase(), url, { key });
+      const refused = response.status === 400 && response.body.code === 'validation_error';
+      expect(op.requestBody.required, `${where}: ${response.status} ${response.body?.detail}`).toBe(refused);
+      if (!refused) {
+        expect(response.status, where).toBe(404);
+        expect(op.requestBody.content['application/json'].example, where).toBeDefined();
+      }
+    }
+  });
+
+  it.each([
+    ['/api/v1/api-keys/{id}/activate', {}],
+    ['/api/v1/api-keys/{id}/deactivate', {}],
+    ['/api/v1/api-keys/{id}/rotate', { gracePeriodSeconds: 3600 }],
+    ['/api/v1/partners/{id}/activate', {}],
+    ['/api/v1/partners/{id}/invite', {}],
+    ['/api/v1/partners/{id}/revoke', { cancelPending: true, reason: 'Terms of service violation' }],
+    ['/api/v1/payouts/{id}/cancel', {}],
+    ['/api/v1/webhook-endpoints/{id}/test', {}],
+    ['/api/v1/webhook-endpoints/{id}/rotate-secret', {}],
+    ['/api/v1/webhook-messages/{id}/retry', {}],
+    ['/api/v1/transactions/{id}/approve', { reason: 'Order cancelled by the customer' }],
+    ['/api/v1/transactions/{id}/reject', { reason: 'Order cancelled by the customer' }],
+  ])('POST %s takes an optional body, with an example', (path, example) => {
+    const body = doc.paths[path].post.requestBody;
+    expect(body.required).toBe(false);
+    expect(body.content['application/json'].example).toEqual(example);
+  });
+
   it('every operation documents its 4xx answers as problem+json with a code and an example', () => {
     for (const { method, path, op } of operations()) {
       const where = `${method} ${path}`;
