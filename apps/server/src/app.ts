@@ -17,6 +17,7 @@ import type { App } from './platform/http/fastify-types.ts';
 import { healthRoutes } from './platform/http/health.ts';
 import { jsonBodyParser } from './platform/http/json-body.ts';
 import { logSerializers } from './platform/http/log-serializers.ts';
+import { hasEmptyParam } from './platform/http/path-params.ts';
 import {
   answerClientError,
   frameworkErrorRenderer,
@@ -211,6 +212,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
           errors: [{ field: 'Host', code: 'required', message: 'Host is required' }],
         }),
       );
+      return;
+    }
+    // `/partners/` names no partner: the unknown route it is, not a lookup of an empty id.
+    if (hasEmptyParam(request.params)) {
+      reply.callNotFound();
       return;
     }
     done();

@@ -154,3 +154,49 @@ describe('requests the router refuses before matching a route', () => {
     expect(await metric()).toBe(before + 2);
   });
 });
+
+describe('an empty path segment where an id belongs', () => {
+  it.each([
+    ['GET', '/api/v1/partners/'],
+    ['PATCH', '/api/v1/customers/'],
+    ['DELETE', '/api/v1/api-keys/'],
+    ['POST', '/api/v1/partners//invite'],
+    ['GET', '/api/v1/partners//commissions'],
+    ['POST', '/api/v1/webhook-messages//retry'],
+    ['PUT', '/api/v1/partners/'],
+  ])('%s %s is an unknown route, counted as unmatched', async (method, path) => {
+    const key = await createKey(server, tenant.key, {
+      name: `empty id ${method} ${path}`,
+      scopes: ['admin'],
+    });
+    const body = method === 'GET' ? undefined : {};
+    const response = await call(server, method, path, { key: key.key, body });
+    expectProblem(response, 404, 'not_found');
+    expect(response.body.detail).toBe(`No route ${method} ${path}`);
+    expect(response.headers.get('allow')).toBeNull();
+    // Gated like any unknown route: the key's budget, and its request log under `unmatched`.
+    expect(response.headers.get('x-ratelimit-limit')).not.toBeNull();
+    await server.services.requestRecorder.flush();
+    const logs = await call(server, 'GET', `/api/v1/request-logs?keyId=${key.id}`, { key: tenant.key });
+    expect(logs.body.data.map((row: { route: string; status: number }) => [row.route, row.status])).toEqual([
+      ['unmatched', 404],
+    ]);
+  });
+
+  it.each([
+    [`/api/t/{slug}/v1/partners/`, () => tenant.key],
+    ['/api/t//v1/partners', () => tenant.key],
+    ['/api/admin/tenants/', () => ADMIN_KEY],
+    ['/api/v1/partners/', () => undefined],
+  ])('GET %s is an unknown route too', async (template, key) => {
+    const path = template.replace('{slug}', tenant.slug);
+    const response = await call(server, 'GET', path, { key: key() });
+    expectProblem(response, 404, 'not_found');
+    expect(response.body.detail).toBe(`No route GET ${path}`);
+  });
+
+  it('/api/t//v1/… names no tenant: the admin key is told to name one', async () => {
+    const response = await call(server, 'GET', '/api/t//v1/partners', { key: ADMIN_KEY });
+    expectProblem(response, 400, 'tenant_slug_missing');
+  });
+});

@@ -6,6 +6,7 @@ import type { SecretMask } from '../auth/secret-mask.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { hasEmptyParam } from './path-params.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
 import { validationFailure } from './validation.ts';
 
@@ -204,7 +205,11 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
 
   const answerUnmatched: UnmatchedAnswer = (request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
-    const allowed: string[] = METHODS.filter((method) => routes.find(method, path) !== null);
+    // A route that would take an empty segment for a parameter does not serve the path either.
+    const allowed: string[] = METHODS.filter((method) => {
+      const found = routes.find(method, path);
+      return found !== null && !hasEmptyParam(found.params);
+    });
     // Fastify answers HEAD wherever GET is routed.
     if (allowed.includes('GET')) allowed.splice(1, 0, 'HEAD');
     // A route of this method that answers "not found" itself (a file the documentation pages do not

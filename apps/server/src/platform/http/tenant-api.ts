@@ -21,7 +21,8 @@ const SLUG = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
 /** The tenant named by the URL: `/api/t/{slug}/v1` or, with BASE_DOMAIN, the Host's subdomain. */
 function namedSlug(request: FastifyRequest, baseDomain: string | undefined): string | undefined {
   const fromPath = (request.params as { tenantSlug?: string } | undefined)?.tenantSlug;
-  if (fromPath !== undefined) return fromPath.toLowerCase();
+  // `/api/t//v1/…` names no tenant (and no route: an empty segment is an unknown one).
+  if (fromPath !== undefined) return fromPath === '' ? undefined : fromPath.toLowerCase();
   if (!baseDomain) return undefined;
   const host = request.hostname.toLowerCase();
   const suffix = `.${baseDomain}`;
