@@ -334,6 +334,8 @@ describe('tenant resolution', () => {
       const noSlug = await call(server, 'GET', '/api/v1/me', { key: ADMIN_KEY });
       expect(noSlug.status).toBe(400);
       expect(noSlug.body.code).toBe('tenant_slug_missing');
+      // Without BASE_DOMAIN the path is the only way to name it.
+      expect(noSlug.body.detail).toBe('The admin key acts on a tenant named in the URL: /api/t/{slug}/v1/…');
       for (const slug of ['no-such-tenant', 'Bad_Slug']) {
         const unknown = await call(server, 'GET', `/api/t/${slug}/v1/me`, { key: ADMIN_KEY });
         expect(unknown.status).toBe(404);
@@ -376,6 +378,27 @@ describe('tenant from the Host subdomain (BASE_DOMAIN)', () => {
     const noKey = await get('/api/v1/me', `${tenant.slug}.partnerline.test`);
     expect(noKey.status).toBe(401);
     expect(noKey.body.code).toBe('api_key_missing');
+  });
+
+  it('resolves a fully-qualified host name ending in a dot', async () => {
+    const me = await get('/api/v1/me', `${tenant.slug}.partnerline.test.`, tenant.key);
+    expect(me.status).toBe(200);
+    expect(me.body.data.tenant.slug).toBe(tenant.slug);
+    const withPort = await get('/api/v1/me', `${tenant.slug}.partnerline.test.:8080`, ADMIN_KEY);
+    expect(withPort.status).toBe(200);
+    expect(withPort.body.data.tenant.slug).toBe(tenant.slug);
+    const noKey = await get('/api/v1/me', `${tenant.slug}.partnerline.test.`);
+    expect(noKey.body.code).toBe('api_key_missing');
+  });
+
+  it.each([
+    ['the admin key', ADMIN_KEY, 'The admin key acts on a tenant named in the URL: '],
+    ['no key', undefined, 'Name the tenant: send its API key, or call '],
+  ])('tenant_slug_missing with %s names both ways to name the tenant', async (_, key, start) => {
+    const response = await get('/api/v1/me', 'partnerline.test', key);
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe('tenant_slug_missing');
+    expect(response.body.detail).toBe(`${start}/api/t/{slug}/v1/… or {slug}.partnerline.test/api/v1/…`);
   });
 
   it('falls back to the key on other hosts', async () => {

@@ -24,11 +24,18 @@ function namedSlug(request: FastifyRequest, baseDomain: string | undefined): str
   // `/api/t//v1/…` names no tenant (and no route: an empty segment is an unknown one).
   if (fromPath !== undefined) return fromPath === '' ? undefined : fromPath.toLowerCase();
   if (!baseDomain) return undefined;
-  const host = request.hostname.toLowerCase();
+  let host = request.hostname.toLowerCase();
+  // A fully-qualified name may end in a dot (`acme.example.com.`); it names the same host.
+  if (host.endsWith('.')) host = host.slice(0, -1);
   const suffix = `.${baseDomain}`;
   if (!host.endsWith(suffix)) return undefined;
   const sub = host.slice(0, -suffix.length);
   return sub.includes('.') ? undefined : sub;
+}
+
+/** The other way to name a tenant, where the deployment has one: its subdomain of BASE_DOMAIN. */
+function orHost(baseDomain: string | undefined): string {
+  return baseDomain ? ` or {slug}.${baseDomain}/api/v1/…` : '';
 }
 
 async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promise<AuthContext> {
@@ -40,7 +47,7 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     if (slug === undefined) {
       throw new ApiError(
         'tenant_slug_missing',
-        'Name the tenant: send its API key, or call /api/t/{slug}/v1/… (or {slug}.<base domain>)',
+        `Name the tenant: send its API key, or call /api/t/{slug}/v1/…${orHost(config.baseDomain)}`,
       );
     }
     throw missingKey();
@@ -49,7 +56,7 @@ async function resolveAuth(request: FastifyRequest, reply: FastifyReply): Promis
     if (slug === undefined) {
       throw new ApiError(
         'tenant_slug_missing',
-        'The admin key acts on a tenant named in the URL: /api/t/{slug}/v1/…',
+        `The admin key acts on a tenant named in the URL: /api/t/{slug}/v1/…${orHost(config.baseDomain)}`,
       );
     }
     const tenant = SLUG.test(slug) ? await tenants.bySlug(slug) : undefined;
