@@ -1,3 +1,4 @@
+import { SLUG_RULE } from '../platform/config.ts';
 import { PLAN_NAMES } from '../platform/plans.ts';
 import { createTenant, listTenants } from '../platform/tenants/service.ts';
 import { type Command, flag, JSON_OPTION, optionalString, requiredString } from './command.ts';
@@ -13,7 +14,7 @@ const tenantsCreate: Command = {
       type: 'string',
       value: '<slug>',
       required: true,
-      description: '3-40 characters of a-z, 0-9 and -',
+      description: SLUG_RULE,
     },
     name: { type: 'string', value: '<name>', required: true, description: 'Display name' },
     plan: { type: 'string', value: '<plan>', description: `${PLAN_NAMES.join(' | ')} (default: default)` },

@@ -1,5 +1,5 @@
 import { SCOPE_NAMES } from '../platform/auth/scopes.ts';
-import { SLUG_PATTERN } from '../platform/config.ts';
+import { SLUG_PATTERN, SLUG_RULE } from '../platform/config.ts';
 import { isId } from '../platform/ids.ts';
 import { PLAN_NAMES, type PlanName } from '../platform/plans.ts';
 import { TenantName } from '../platform/tenants/schemas.ts';
@@ -12,9 +12,7 @@ const KEY_NAME_MAX = 100;
 
 export function parseSlug(value: string, option: string): string {
   if (!SLUG.test(value)) {
-    throw new UsageError(
-      `${option} must be 3-40 characters of a-z, 0-9 and -, not starting or ending with -, got ${JSON.stringify(value)}`,
-    );
+    throw new UsageError(`${option} must be ${SLUG_RULE}, got ${JSON.stringify(value)}`);
   }
   return value;
 }

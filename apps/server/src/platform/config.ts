@@ -77,6 +77,9 @@ type Env = Record<string, string | undefined>;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$';
+/** SLUG_PATTERN in words, for every message and description that states it. */
+export const SLUG_RULE = '3-40 characters of a-z, 0-9 and -, not starting or ending with -';
+const KEY_PREFIX_PATTERN = /^[a-z][a-z0-9]{1,11}$/;
 /** Slugs no tenant may have: with BASE_DOMAIN they are the deployment's own host names. */
 export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'www',
@@ -112,7 +115,7 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
-  return fail(name, 'true or false', raw);
+  return fail(name, 'true, false, 1 or 0', raw);
 }
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
@@ -226,7 +229,7 @@ function duration(env: Env, name: string, fallback: string, minMs: number, maxMs
   if (value === undefined || value < minMs || value > maxMs) {
     fail(
       name,
-      `a duration such as 500ms, 5s, 5m, 2h or 5d (from ${formatDuration(minMs)} to ${formatDuration(maxMs)})`,
+      `a duration such as 500ms, 5s, 5m, 2h or 5d, a bare number being ms (from ${formatDuration(minMs)} to ${formatDuration(maxMs)})`,
       raw,
     );
   }
@@ -242,7 +245,7 @@ function retrySchedule(env: Env): number[] {
   if (delays.length > 50 || delays.some((d) => d === undefined || d < 1 || d > 7 * 86_400_000)) {
     fail(
       'WEBHOOK_RETRY_SCHEDULE',
-      'a comma-separated list of up to 50 durations (e.g. 5s,5m,30m) or none',
+      'none or a comma-separated list of up to 50 durations from 1ms to 7d (e.g. 5s,5m,30m; a bare number is ms)',
       raw,
     );
   }
@@ -293,16 +296,14 @@ function trustProxy(env: Env): Config['trustProxy'] {
   if (entries.every(isProxyAddress)) return entries.join(',');
   return fail(
     'TRUST_PROXY',
-    'false, true, a number of proxy hops, or proxy addresses (IPs, CIDR blocks, loopback, linklocal, uniquelocal; comma-separated)',
+    'false, true, a number of proxy hops (0-99), or proxy addresses (IPs, CIDR blocks, loopback, linklocal, uniquelocal; comma-separated)',
     raw,
   );
 }
 
 /** Parses and validates the environment; throws ConfigError on the first unusable value. */
 function defaultTenantSlug(env: Env): string {
-  const slug =
-    matching(env, 'DEFAULT_TENANT_SLUG', new RegExp(SLUG_PATTERN), '3-40 characters of a-z, 0-9 and -') ??
-    'default';
+  const slug = matching(env, 'DEFAULT_TENANT_SLUG', new RegExp(SLUG_PATTERN), SLUG_RULE) ?? 'default';
   if (RESERVED_SLUGS.has(slug)) {
     fail('DEFAULT_TENANT_SLUG', `a slug that is not reserved (${[...RESERVED_SLUGS].join(', ')})`, slug);
   }
@@ -329,10 +330,15 @@ export function loadConfig(env: Env = process.env): Config {
       env,
       'BASE_DOMAIN',
       HOST_NAME,
-      'a host name such as partnerline.example.com',
+      'a host name such as partnerline.example.com (labels of letters, digits and -, without a trailing dot)',
     )?.toLowerCase(),
     keyPrefix:
-      matching(env, 'KEY_PREFIX', /^[a-z][a-z0-9]{1,11}$/, '2-12 lower-case letters or digits') ?? 'plk',
+      matching(
+        env,
+        'KEY_PREFIX',
+        KEY_PREFIX_PATTERN,
+        '2-12 lower-case letters or digits, the first a letter',
+      ) ?? 'plk',
     defaultTenantSlug: defaultTenantSlug(env),
     keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
     requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 60, 0, 3600),

@@ -391,3 +391,34 @@ describe('invalid settings', () => {
     }
   });
 });
+
+describe('a refused setting states the rule it broke', () => {
+  it.concurrent.each([
+    [
+      'DEFAULT_TENANT_SLUG',
+      '-abc-',
+      'must be 3-40 characters of a-z, 0-9 and -, not starting or ending with -, got "-abc-"',
+    ],
+    ['KEY_PREFIX', '1abc', 'must be 2-12 lower-case letters or digits, the first a letter, got "1abc"'],
+    ['DOCS_ENABLED', 'yes', 'must be true, false, 1 or 0, got "yes"'],
+    [
+      'WEBHOOK_RETRY_SCHEDULE',
+      '5s,8d',
+      'must be none or a comma-separated list of up to 50 durations from 1ms to 7d (e.g. 5s,5m,30m; a bare number is ms), got "5s,8d"',
+    ],
+  ])('%s=%s: one line stating the rule', async (name, value, message) => {
+    const dir = await tempDir('partnerline-config');
+    try {
+      const run = startProcess(
+        ['--import', 'tsx', 'src/main.ts'],
+        childEnv({ DATA_DIR: dir.path, [name]: value }),
+      );
+      const exit = await run.finished;
+      expect(exit.code).not.toBe(0);
+      const lines = exit.stderr.split('\n').filter((line) => line !== '');
+      expect(lines).toEqual([`partnerline: configuration error: ${name} ${message}`]);
+    } finally {
+      await dir.remove();
+    }
+  });
+});

@@ -87,7 +87,7 @@ export function loadRateLimitSettings(read: Read, fail: Fail): RateLimitSettings
   if (!unauthenticated) return fail('UNAUTHENTICATED_RATE_LIMIT', LIMIT_FORMAT, unauthenticatedRaw ?? '');
   const failClosed = read('RATE_LIMIT_FAIL_CLOSED') ?? 'false';
   if (!['true', '1', 'false', '0'].includes(failClosed))
-    fail('RATE_LIMIT_FAIL_CLOSED', 'true or false', failClosed);
+    fail('RATE_LIMIT_FAIL_CLOSED', 'true, false, 1 or 0', failClosed);
   const redisPrefix = read('RATE_LIMIT_REDIS_PREFIX') ?? DEFAULT_REDIS_PREFIX;
   if (!/^[\w:.-]{1,64}$/.test(redisPrefix)) {
     fail('RATE_LIMIT_REDIS_PREFIX', '1-64 characters of letters, digits, _ : . -', redisPrefix);

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { SLUG_PATTERN } from '../config.ts';
+import { SLUG_PATTERN, SLUG_RULE } from '../config.ts';
 import { Id, StringEnum, Timestamp } from '../http/schemas.ts';
 import { PLAN_NAMES } from '../plans.ts';
 
@@ -7,7 +7,7 @@ export const TenantSlug = Type.String({
   minLength: 3,
   maxLength: 40,
   pattern: SLUG_PATTERN,
-  description: '3-40 characters of a-z, 0-9 and -, not starting or ending with -',
+  description: SLUG_RULE,
   examples: ['acme'],
 });
 
