@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { generateKey } from '../../src/platform/auth/key-format.ts';
+import { newId } from '../../src/platform/ids.ts';
 import { PRINTED_KEY, type ServerProcess, startServerProcess, tempDir } from '../helpers/child-process.ts';
 import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
@@ -13,6 +15,13 @@ const encodeAll = (text: string) =>
 /** The secret part of a key: what must never be written out again. */
 const secretOf = (key: string) => key.slice(-36);
 
+/**
+ * A key of the same shape with a prefix this server does not issue: one issued before KEY_PREFIX
+ * changed, or by another deployment. Still a secret, wherever it shows up.
+ */
+const foreignKey = (prefix: string, environment: 'live' | 'test') =>
+  generateKey(prefix, environment, newId('key').slice(4));
+
 let server: TestServer;
 let tenant: TestTenant;
 beforeAll(async () => {
@@ -21,15 +30,20 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-/** The path the request log stored for the request that got `response`. */
-async function loggedPath(response: ApiResponse): Promise<string> {
+/** The request-log row stored for the request that got `response`. */
+async function loggedRow(response: ApiResponse): Promise<{ path: string; userAgent: string | null }> {
   await server.services.requestRecorder.flush();
   const requestId = response.headers.get('x-request-id');
   const logged = await call(server, 'GET', `/api/v1/request-logs?requestId=${requestId}`, {
     key: tenant.key,
   });
   expect(logged.body.data).toHaveLength(1);
-  return logged.body.data[0].path;
+  return logged.body.data[0];
+}
+
+/** The path the request log stored for the request that got `response`. */
+async function loggedPath(response: ApiResponse): Promise<string> {
+  return (await loggedRow(response)).path;
 }
 
 describe('a key the caller put into the request', () => {
@@ -73,6 +87,26 @@ describe('a key the caller put into the request', () => {
     expect(await loggedPath(response)).toBe('/api/v1/[redacted-key]/partners');
   });
 
+  it.each([
+    ['another prefix', () => foreignKey('xyz', 'live')],
+    ['a prefix of digits after its letter', () => foreignKey('a1b2c3', 'test')],
+    ['the longest prefix', () => foreignKey('abcdefghijkl', 'live')],
+  ])('a key with %s is hidden in the path and the User-Agent of the request log', async (_, make) => {
+    const key = make();
+    expect(key.startsWith('plk_')).toBe(false);
+    for (const path of [`/api/v1/partners/${key}`, `/api/v1/partners/${encodeAll(key)}`]) {
+      const response = await call(server, 'GET', path, {
+        key: tenant.key,
+        headers: { 'user-agent': `crm-sync/1.4 (${key})` },
+      });
+      expect(response.status).toBe(404);
+      expect(JSON.stringify(response.body)).not.toContain(secretOf(key));
+      const row = await loggedRow(response);
+      expect(row.path).toBe('/api/v1/partners/[redacted-key]');
+      expect(row.userAgent).toBe('crm-sync/1.4 ([redacted-key])');
+    }
+  });
+
   it('an ordinary percent-encoded path is logged as it was sent', async () => {
     const response = await call(server, 'GET', '/api/v1/partners/prt%5Fnot%20a%20key', { key: tenant.key });
     expect(await loggedPath(response)).toBe('/api/v1/partners/prt%5Fnot%20a%20key');
@@ -99,14 +133,21 @@ describe('the server log', () => {
     const target = { url: running.url } as TestServer;
     const before = running.stdout().length;
     const requestIds: string[] = [];
+    // Issued under another KEY_PREFIX: no longer valid here, and as secret as ever.
+    const foreign = foreignKey('old', 'live');
     for (const path of [
       `/api/v1/partners?apiKey=${key}`,
       `/api/v1/partners/${key}`,
       `/api/v1/partners/${encodeAll(key)}`,
       `/api/t/default/v1/partners/${adminKey}`,
       `/api/t/default/v1/partners/${encodeAll(adminKey)}`,
+      `/api/v1/partners/${foreign}`,
+      `/api/v1/partners?apiKey=${encodeAll(foreign)}`,
     ]) {
-      const response = await call(target, 'GET', path, { key });
+      const response = await call(target, 'GET', path, {
+        key,
+        headers: { 'user-agent': `crm-sync/1.4 (${foreign})` },
+      });
       expect(response.status).toBeLessThan(500);
       requestIds.push(response.headers.get('x-request-id') ?? '');
     }
@@ -124,5 +165,6 @@ describe('the server log', () => {
     expect(lines).toContain('[redacted-key]');
     expect(lines).not.toContain(secretOf(key));
     expect(lines).not.toContain(adminKey);
+    expect(lines).not.toContain(secretOf(foreign));
   });
 });

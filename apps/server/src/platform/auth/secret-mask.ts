@@ -8,6 +8,8 @@ const MAX_USER_AGENT = 512;
 const ESCAPED_ALNUM = '%(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa])';
 /** A percent-escape of a digit or a lower-case ASCII letter. */
 const ESCAPED_LOWER_ALNUM = '%(?:3[0-9]|6[1-9A-Fa-f]|7[0-9Aa])';
+/** A percent-escape of a lower-case ASCII letter. */
+const ESCAPED_LOWER_ALPHA = '%(?:6[1-9A-Fa-f]|7[0-9Aa])';
 
 /** A pattern for `text` that matches it also with any of its characters percent-escaped. */
 function escapable(text: string): string {
@@ -26,25 +28,24 @@ function escapable(text: string): string {
  * Hides API keys in text that leaves a request: log lines, problem documents and request-log
  * paths. A caller can put a key anywhere in a URL or a body, and the server would otherwise write
  * it out whole where an error echoes the input; once a key has been shown at creation, no log line,
- * error or response may contain it again (DESIGN, Authentication and scopes). Hides anything shaped like a key of this
- * deployment (revoked, unknown or another tenant's alike) and the platform admin key, also with
- * any of their characters percent-escaped: the router decodes a path, so `plk%5Flive%5F…` or a key
- * with a single escaped character reaches a route as the key itself.
+ * error or response may contain it again (DESIGN, Authentication and scopes). Hides anything shaped
+ * like a key (revoked, unknown or another tenant's alike) with any prefix KEY_PREFIX allows — keys
+ * keep the prefix they were issued with, so one issued before KEY_PREFIX changed, or by another
+ * deployment, is as secret — and the platform admin key, also with any of their characters
+ * percent-escaped: the router decodes a path, so `plk%5Flive%5F…` or a key with a single escaped
+ * character reaches a route as the key itself.
  */
 export class SecretMask {
   private readonly keyPattern: RegExp;
-  private readonly keyMarker: string;
   private readonly adminPattern: RegExp | undefined;
 
-  constructor(
-    keyPrefix: string,
-    private readonly adminApiKey: string | undefined,
-  ) {
-    this.keyMarker = `${keyPrefix}_`;
+  constructor(private readonly adminApiKey: string | undefined) {
     const separator = escapable('_');
     const environment = `(?:${escapable('live')}|${escapable('test')})`;
+    // KEY_PREFIX's rule: 2-12 lower-case letters or digits, the first a letter.
+    const prefix = `(?:[a-z]|${ESCAPED_LOWER_ALPHA})(?:[0-9a-z]|${ESCAPED_LOWER_ALNUM}){1,11}`;
     this.keyPattern = new RegExp(
-      `${escapable(keyPrefix)}${separator}${environment}${separator}(?:[0-9a-z]|${ESCAPED_LOWER_ALNUM})+${separator}(?:[0-9A-Za-z]|${ESCAPED_ALNUM})+`,
+      `${prefix}${separator}${environment}${separator}(?:[0-9a-z]|${ESCAPED_LOWER_ALNUM})+${separator}(?:[0-9A-Za-z]|${ESCAPED_ALNUM})+`,
       'g',
     );
     this.adminPattern = adminApiKey === undefined ? undefined : new RegExp(escapable(adminApiKey), 'g');
@@ -55,7 +56,9 @@ export class SecretMask {
     // Plain text without a percent sign is matched by cheap substring checks first.
     const escaped = text.includes('%');
     let masked = text;
-    if (escaped || masked.includes(this.keyMarker)) masked = masked.replace(this.keyPattern, REDACTED_KEY);
+    if (escaped || masked.includes('_live_') || masked.includes('_test_')) {
+      masked = masked.replace(this.keyPattern, REDACTED_KEY);
+    }
     const admin = this.adminApiKey;
     if (admin === undefined || this.adminPattern === undefined) return masked;
     if (escaped) return masked.replace(this.adminPattern, REDACTED_KEY);
@@ -74,10 +77,10 @@ export class SecretMask {
 const masks = new WeakMap<object, SecretMask>();
 
 /** The mask of a deployment's settings, made once per settings object. */
-export function secretMaskFor(config: { keyPrefix: string; adminApiKey: string | undefined }): SecretMask {
+export function secretMaskFor(config: { adminApiKey: string | undefined }): SecretMask {
   let mask = masks.get(config);
   if (!mask) {
-    mask = new SecretMask(config.keyPrefix, config.adminApiKey);
+    mask = new SecretMask(config.adminApiKey);
     masks.set(config, mask);
   }
   return mask;
