@@ -12,6 +12,10 @@ const DAY_MS = 86_400_000;
 const EARLIEST = Date.parse('0001-01-01T00:00:00.000Z');
 const LATEST = Date.parse('9999-12-31T23:59:59.999Z');
 
+/** What a date filter (`from`, `createdTo`, …) takes, as its error says. */
+export const DATE_FILTER_RULE =
+  'must be YYYY-MM-DD or an ISO 8601 timestamp with a time zone, such as 2026-05-01T12:00:00Z';
+
 /** The supported range as error messages name it. */
 export const SUPPORTED_DATES = '0001-01-01 through 9999-12-31 (UTC)';
 
@@ -52,9 +56,7 @@ export function dateBound(
     midnight.toISOString().startsWith(written);
   if (!valid) {
     throw new ApiError('validation_error', `${field} is not a valid date`, {
-      errors: [
-        { field, code: 'invalid_format', message: `${field} must be YYYY-MM-DD or an ISO 8601 timestamp` },
-      ],
+      errors: [{ field, code: 'invalid_format', message: `${field} ${DATE_FILTER_RULE}` }],
     });
   }
   if (!isSupportedInstant(at.getTime())) {

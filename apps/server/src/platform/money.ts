@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ApiError } from './errors.ts';
+import { matching } from './http/pattern-rule.ts';
 
 /** Active ISO 4217 codes whose minor unit is not 2 decimals. */
 const EXPONENTS: Record<string, number> = {
@@ -45,13 +46,16 @@ const KNOWN = new Set(CODES);
 export const MAX_AMOUNT_MINOR = 10n ** 15n;
 
 export const CurrencySchema = Type.String({
-  pattern: '^[A-Z]{3}$',
+  ...matching('^[A-Z]{3}$', 'must be an ISO 4217 code of three capital letters, such as EUR'),
   description: 'ISO 4217 currency code',
   examples: ['EUR'],
 });
 
 export const AmountSchema = Type.String({
-  pattern: '^-?\\d{1,15}(\\.\\d{1,4})?$',
+  ...matching(
+    '^-?\\d{1,15}(\\.\\d{1,4})?$',
+    'must be a decimal number written as a string, such as "12.00": an optional -, 1-15 digits, then at most 4 decimals after a point',
+  ),
   description:
     "Decimal string with at most the currency's own number of decimals (EUR 12.00, JPY 1200, BHD 1.250)",
   examples: ['12.00'],

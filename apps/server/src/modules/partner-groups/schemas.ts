@@ -1,10 +1,14 @@
 import { Type } from '@sinclair/typebox';
+import { matching } from '../../platform/http/pattern-rule.ts';
 import { Id, MoneySchema, Nullable, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
 
 export const GroupKeySchema = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^[a-z0-9][a-z0-9_-]*$',
+  ...matching(
+    '^[a-z0-9][a-z0-9_-]*$',
+    'must be 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit',
+  ),
   examples: ['premium'],
 });
 

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { matching } from '../../platform/http/pattern-rule.ts';
 import { Id, Metadata, Nullable, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
 
 export const PARTNER_STATUSES = ['invited', 'active', 'revoked'] as const;
@@ -8,18 +9,25 @@ export const Email = Type.String({ format: 'email', maxLength: 254, examples: ['
 export const GroupKey = Type.String({
   minLength: 1,
   maxLength: 64,
-  pattern: '^[a-z0-9][a-z0-9_-]*$',
+  ...matching(
+    '^[a-z0-9][a-z0-9_-]*$',
+    'must be 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit',
+  ),
   description: 'The `key` of a partner group',
   examples: ['premium'],
 });
 export const ReferralCode = Type.String({
   minLength: 3,
   maxLength: 40,
-  pattern: '^[A-Za-z0-9_-]+$',
+  ...matching('^[A-Za-z0-9_-]+$', 'must be 3-40 characters of A-Z, a-z, 0-9, _ and -'),
   description: 'Unique per tenant whatever its letter case, and found that way; generated when absent',
   examples: ['ADA2026'],
 });
-export const PartnerName = Type.String({ minLength: 1, maxLength: 200, examples: ['Ada Lovelace'] });
+export const PartnerName = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  examples: ['Ada Lovelace'],
+});
 
 export const PartnerSchema = Type.Object(
   {

@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
+import { matching } from '../../platform/http/pattern-rule.ts';
 import { Id, Nullable, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
 import { CurrencySchema } from '../../platform/money.ts';
 
 export const PAYOUT_STATUSES = ['pending', 'paid', 'canceled'] as const;
 
 export const Period = Type.String({
-  pattern: '^\\d{4}-(0[1-9]|1[0-2])$',
+  ...matching('^\\d{4}-(0[1-9]|1[0-2])$', 'must be a month written YYYY-MM, such as 2026-05'),
   description: 'The month a payout settles, `YYYY-MM`',
   examples: ['2026-05'],
 });

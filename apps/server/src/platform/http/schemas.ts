@@ -1,6 +1,9 @@
 import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox';
+import { DATE_FILTER_RULE } from '../dates.ts';
 import { ERROR_CODES, type ErrorCode, problemSchema } from '../errors.ts';
 import { type IdPrefix, idPattern } from '../ids.ts';
+import { AmountSchema, CurrencySchema } from '../money.ts';
+import { matching } from './pattern-rule.ts';
 
 /** A string enum rendered as JSON-schema `enum` (clear errors, clean OpenAPI). */
 export function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
@@ -13,7 +16,10 @@ export function Nullable<T extends TSchema>(schema: T, options: SchemaOptions = 
 
 export function Id(prefix: IdPrefix, options: SchemaOptions = {}) {
   return Type.String({
-    pattern: idPattern(prefix),
+    ...matching(
+      idPattern(prefix),
+      `must be a ${prefix}_ id: ${prefix}_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7`,
+    ),
     examples: [`${prefix}_01jd8x3v4w5y6z7a8b9c0d1e2f`],
     ...options,
   });
@@ -31,7 +37,10 @@ export const TimestampInput = Type.String({ format: 'date-time', examples: ['202
 
 /** A filter date: `YYYY-MM-DD` (the whole UTC day) or a full ISO 8601 timestamp. */
 export const DateFilter = Type.String({
-  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+  ...matching(
+    '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+    DATE_FILTER_RULE,
+  ),
   description: '`YYYY-MM-DD` (whole day, UTC, inclusive) or an ISO 8601 timestamp',
   examples: ['2026-05-01'],
 });
@@ -198,8 +207,8 @@ export type StaticOf<T extends TSchema> = Static<T>;
 /** Money on the wire: a decimal string in the currency's own precision plus its ISO 4217 code. */
 export const MoneySchema = Type.Object(
   {
-    amount: Type.String({ pattern: '^-?\\d{1,15}(\\.\\d{1,4})?$', examples: ['12.00'] }),
-    currency: Type.String({ pattern: '^[A-Z]{3}$', examples: ['EUR'] }),
+    amount: AmountSchema,
+    currency: CurrencySchema,
   },
   { additionalProperties: false, examples: [{ amount: '12.00', currency: 'EUR' }] },
 );

@@ -5,6 +5,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { isSupportedInstant, SUPPORTED_DATES } from '../dates.ts';
 import { ApiError, type FieldError, validationError } from '../errors.ts';
 import { findUnstorableText, holdsUnstorableText } from './nul-character.ts';
+import { PATTERN_RULE } from './pattern-rule.ts';
 
 // ajv-formats ships CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -18,8 +19,12 @@ function createAjv(coerce: boolean, allErrors: boolean): Ajv {
     useDefaults: true,
     removeAdditional: false,
     strict: false,
+    // Errors carry the schema they failed (`parentSchema`), for the words of a pattern. Only the
+    // code that reports an error grows; a valid value is checked as fast.
+    verbose: true,
   });
   addFormats(ajv);
+  ajv.addKeyword({ keyword: PATTERN_RULE, schemaType: 'string' });
   // RFC 3339 also allows timestamps JavaScript cannot parse (`23:59:60`, `+01`) or PostgreSQL
   // cannot store once JavaScript writes them (`0000-…`, `+010000-…`); handlers turn a timestamp
   // into a Date and the database stores it, so it must be neither.
@@ -167,8 +172,14 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
     case 'nulCharacter':
     case 'loneSurrogate':
       return { field, code: 'invalid_format', message: `${field} ${String(error.message)}` };
-    case 'pattern':
-      return { field, code: 'invalid_format', message: `${field} has an invalid format` };
+    case 'pattern': {
+      const rule = (error.parentSchema as Record<string, unknown> | undefined)?.[PATTERN_RULE];
+      return {
+        field,
+        code: 'invalid_format',
+        message: typeof rule === 'string' ? `${field} ${rule}` : `${field} has an invalid format`,
+      };
+    }
     case 'minLength':
       return {
         field,
@@ -299,11 +310,12 @@ function fieldErrors(all: ErrorObject[], part: string | undefined): FieldError[]
       !(e.keyword === 'type' && e.params.type === 'null' && explained.has(e.instancePath)) &&
       !(e.keyword === 'enum' && wrongType.has(e.instancePath)),
   );
+  // One error per field, the first: a value too short for a pattern fails both, and the first
+  // (Ajv checks length before pattern) says what to change.
   for (const error of specific.length > 0 ? specific : errors) {
     const mapped = toFieldError(error, part);
-    const id = `${mapped.field}|${mapped.code}`;
-    if (!seen.has(id)) {
-      seen.add(id);
+    if (!seen.has(mapped.field)) {
+      seen.add(mapped.field);
       out.push(mapped);
     }
   }

@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import { SLUG_PATTERN, SLUG_RULE } from '../config.ts';
+import { matching } from '../http/pattern-rule.ts';
 import { Id, StringEnum, Timestamp } from '../http/schemas.ts';
 import { PLAN_NAMES } from '../plans.ts';
 
 export const TenantSlug = Type.String({
   minLength: 3,
   maxLength: 40,
-  pattern: SLUG_PATTERN,
+  ...matching(SLUG_PATTERN, `must be ${SLUG_RULE}`),
   description: SLUG_RULE,
   examples: ['acme'],
 });

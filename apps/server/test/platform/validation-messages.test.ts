@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
+import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let tenant: TestTenant;
+beforeAll(async () => {
+  server = await startServer();
+  tenant = await createTenant(server);
+});
+afterAll(() => server.close());
+
+const SLUG_RULE = 'must be 3-40 characters of a-z, 0-9 and -, not starting or ending with -';
+const GROUP_KEY_RULE = 'must be 1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit';
+const DATE_RULE =
+  'must be YYYY-MM-DD or an ISO 8601 timestamp with a time zone, such as 2026-05-01T12:00:00Z';
+
+describe('a value that does not match its pattern', () => {
+  it.each([
+    ['a tenant slug', 'POST', '/api/admin/tenants', { slug: 'Acme_2', name: 'x' }, 'slug', SLUG_RULE],
+    [
+      'a referral code',
+      'POST',
+      '/api/v1/partners',
+      { email: 'pattern-rc@example.com', referralCode: 'a b' },
+      'referralCode',
+      'must be 3-40 characters of A-Z, a-z, 0-9, _ and -',
+    ],
+    [
+      "a partner's group key",
+      'POST',
+      '/api/v1/partners',
+      { email: 'pattern-gk@example.com', groupKey: 'Bad Key!' },
+      'groupKey',
+      GROUP_KEY_RULE,
+    ],
+    [
+      'a group key',
+      'POST',
+      '/api/v1/partner-groups',
+      { key: 'Bad Key!', name: 'Bad' },
+      'key',
+      GROUP_KEY_RULE,
+    ],
+    [
+      'an amount',
+      'POST',
+      '/api/v1/partner-groups',
+      { key: 'amounts', name: 'Amounts', leadCommission: { amounts: [{ amount: '5,00', currency: 'EUR' }] } },
+      'leadCommission.amounts.0.amount',
+      'must be a decimal number written as a string, such as "12.00": an optional -, 1-15 digits, then at most 4 decimals after a point',
+    ],
+    ['a date filter', 'GET', '/api/v1/partners?createdFrom=garbage', undefined, 'createdFrom', DATE_RULE],
+    [
+      'an id filter',
+      'GET',
+      '/api/v1/customers?partnerId=prt_nope',
+      undefined,
+      'partnerId',
+      'must be a prt_ id: prt_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7',
+    ],
+    [
+      'a payout period',
+      'GET',
+      '/api/v1/payouts?period=2026-13',
+      undefined,
+      'period',
+      'must be a month written YYYY-MM, such as 2026-05',
+    ],
+    [
+      'a currency',
+      'GET',
+      '/api/v1/payouts?currency=eur',
+      undefined,
+      'currency',
+      'must be an ISO 4217 code of three capital letters, such as EUR',
+    ],
+  ])('%s: 400 that says what the field takes', async (_, method, path, body, field, rule) => {
+    const key = path.startsWith('/api/admin/') ? ADMIN_KEY : tenant.key;
+    const response = await call(server, method, path, { key, ...(body === undefined ? {} : { body }) });
+    expectProblem(response, 400, 'validation_error');
+    const message = `${field} ${rule}`;
+    expect(response.body.errors).toEqual([{ field, code: 'invalid_format', message }]);
+    expect(response.body.detail).toBe(message);
+  });
+
+  it('a date filter that matches the pattern but names no day gets the same words', async () => {
+    const response = await call(server, 'GET', '/api/v1/partners?createdFrom=2026-13-01', {
+      key: tenant.key,
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'createdFrom', code: 'invalid_format', message: `createdFrom ${DATE_RULE}` },
+    ]);
+  });
+
+  it('every pattern a request can be refused by comes with its words in the OpenAPI document', async () => {
+    const doc = (await call(server, 'GET', '/api/doc.json')).body;
+    const unexplained: string[] = [];
+    let explained = 0;
+    const walk = (node: unknown, path: string) => {
+      if (typeof node !== 'object' || node === null) return;
+      const schema = node as Record<string, unknown>;
+      if (typeof schema.pattern === 'string') {
+        if (typeof schema['x-pattern-rule'] === 'string') explained++;
+        else unexplained.push(path);
+      }
+      for (const [key, child] of Object.entries(schema)) {
+        // Metadata names have a message of their own (see below).
+        if (key !== 'propertyNames') walk(child, `${path}/${key}`);
+      }
+    };
+    for (const [route, item] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(item)) {
+        walk(operation.requestBody, `${method} ${route} body`);
+        // Headers such as Idempotency-Key are checked, and explained, outside the schemas.
+        const parameters = (operation.parameters ?? []).filter((p: { in: string }) => p.in !== 'header');
+        walk(parameters, `${method} ${route} parameters`);
+      }
+    }
+    walk(doc.components?.schemas, 'components/schemas');
+    expect(unexplained).toEqual([]);
+    expect(explained).toBeGreaterThan(20);
+  });
+});
+
+describe('one error per field', () => {
+  it('a slug too short for its pattern too: only the first, its length', async () => {
+    const response = await call(server, 'POST', '/api/admin/tenants', {
+      key: ADMIN_KEY,
+      body: { slug: 'ab', name: 'Short' },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'slug', code: 'too_short', message: 'slug must be at least 3 characters' },
+    ]);
+  });
+
+  it('other fields keep their own errors', async () => {
+    const response = await call(server, 'POST', '/api/admin/tenants', {
+      key: ADMIN_KEY,
+      body: { slug: 'A', name: '' },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors.map((e: { field: string }) => e.field)).toEqual(['slug', 'name']);
+  });
+});
