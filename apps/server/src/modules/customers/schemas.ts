@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { NOT_BLANK } from '../../platform/http/pattern-rule.ts';
 import { Id, Nullable, Timestamp } from '../../platform/http/schemas.ts';
 
 export const ExternalId = Type.String({
@@ -12,7 +13,12 @@ export const CustomerEmail = Type.String({
   maxLength: 254,
   examples: ['grace@example.com'],
 });
-export const CustomerName = Type.String({ minLength: 1, maxLength: 200, examples: ['Grace Hopper'] });
+export const CustomerName = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  ...NOT_BLANK,
+  examples: ['Grace Hopper'],
+});
 
 export const CustomerSchema = Type.Object(
   {

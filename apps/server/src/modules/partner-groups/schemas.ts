@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { matching } from '../../platform/http/pattern-rule.ts';
+import { matching, NOT_BLANK } from '../../platform/http/pattern-rule.ts';
 import { Id, MoneySchema, Nullable, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
 
 export const GroupKeySchema = Type.String({
@@ -42,7 +42,7 @@ export const LeadCommissionSchema = Type.Object(
 );
 
 export const GroupFields = {
-  name: Type.String({ minLength: 1, maxLength: 200, examples: ['Premium partners'] }),
+  name: Type.String({ minLength: 1, maxLength: 200, ...NOT_BLANK, examples: ['Premium partners'] }),
   holdbackDays: Type.Integer({
     minimum: 0,
     maximum: 365,

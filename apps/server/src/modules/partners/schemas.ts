@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { matching } from '../../platform/http/pattern-rule.ts';
+import { matching, NOT_BLANK } from '../../platform/http/pattern-rule.ts';
 import { Id, Metadata, Nullable, StringEnum, Timestamp } from '../../platform/http/schemas.ts';
 
 export const PARTNER_STATUSES = ['invited', 'active', 'revoked'] as const;
@@ -26,6 +26,7 @@ export const ReferralCode = Type.String({
 export const PartnerName = Type.String({
   minLength: 1,
   maxLength: 200,
+  ...NOT_BLANK,
   examples: ['Ada Lovelace'],
 });
 

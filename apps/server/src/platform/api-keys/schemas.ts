@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { MAX_ALLOWED_IPS } from '../auth/ip-allowlist.ts';
 import { SCOPE_NAMES } from '../auth/scopes.ts';
+import { NOT_BLANK } from '../http/pattern-rule.ts';
 import { Id, Metadata, Nullable, StringEnum, Timestamp, TimestampInput } from '../http/schemas.ts';
 
 export const KEY_STATUSES = ['active', 'inactive', 'expired', 'revoked'] as const;
@@ -13,7 +14,7 @@ export const ScopeList = Type.Array(StringEnum(SCOPE_NAMES), {
   examples: [['partners:read', 'partners:write']],
 });
 
-export const KeyName = Type.String({ minLength: 1, maxLength: 100, examples: ['CRM sync'] });
+export const KeyName = Type.String({ minLength: 1, maxLength: 100, ...NOT_BLANK, examples: ['CRM sync'] });
 export const KeyDescription = Type.String({ maxLength: 500 });
 
 export const AllowedIps = Type.Array(Type.String({ minLength: 2, maxLength: 49 }), {

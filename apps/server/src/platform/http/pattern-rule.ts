@@ -10,3 +10,6 @@ export const PATTERN_RULE = 'x-pattern-rule';
 export function matching(pattern: string, rule: string): { pattern: string; [PATTERN_RULE]: string } {
   return { pattern, [PATTERN_RULE]: rule };
 }
+
+/** The options of a name or title: some text, not white space only. */
+export const NOT_BLANK = matching('\\S', 'must not be blank');

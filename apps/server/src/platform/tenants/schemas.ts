@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { SLUG_PATTERN, SLUG_RULE } from '../config.ts';
-import { matching } from '../http/pattern-rule.ts';
+import { matching, NOT_BLANK } from '../http/pattern-rule.ts';
 import { Id, StringEnum, Timestamp } from '../http/schemas.ts';
 import { PLAN_NAMES } from '../plans.ts';
 
@@ -37,4 +37,4 @@ export const TenantSchema = Type.Object(
   },
 );
 
-export const TenantName = Type.String({ minLength: 1, maxLength: 200 });
+export const TenantName = Type.String({ minLength: 1, maxLength: 200, ...NOT_BLANK });
