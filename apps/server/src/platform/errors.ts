@@ -96,6 +96,33 @@ export function notFound(resource: string, id: string): ApiError {
   return new ApiError('not_found', `No ${resource} with id ${id}`);
 }
 
+/** How much of a name or value from the request an error quotes. */
+const MAX_QUOTED_LENGTH = 64;
+
+/**
+ * A name or value from the request as an error quotes it: its first 64 characters, then `…`. A
+ * refused request's answer stays small however long the text it sent.
+ */
+export function quoted(text: string): string {
+  if (text.length <= MAX_QUOTED_LENGTH) return text;
+  // Not between the two halves of a surrogate pair.
+  const last = text.charCodeAt(MAX_QUOTED_LENGTH - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? MAX_QUOTED_LENGTH - 1 : MAX_QUOTED_LENGTH;
+  return `${text.slice(0, end)}…`;
+}
+
+/** A field deeper than this many keys is named by its last ones. */
+export const MAX_FIELD_KEYS = 8;
+
+/**
+ * A field as errors name it: its keys joined with `.`, each quoted (`quoted`); one nested deeper
+ * than MAX_FIELD_KEYS is named `…` and its last keys.
+ */
+export function fieldPath(keys: readonly string[]): string {
+  const named = keys.length > MAX_FIELD_KEYS ? ['…', ...keys.slice(-MAX_FIELD_KEYS)] : keys;
+  return named.map(quoted).join('.');
+}
+
 /** A 400 lists this many field errors at most; its detail says how many more there were. */
 const MAX_LISTED_ERRORS = 20;
 

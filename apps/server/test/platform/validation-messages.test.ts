@@ -145,3 +145,72 @@ describe('one error per field', () => {
     expect(response.body.errors.map((e: { field: string }) => e.field)).toEqual(['slug', 'name']);
   });
 });
+
+describe('names and values from the request, quoted in errors', () => {
+  const long = 'k'.repeat(200_000);
+  const shown = `${'k'.repeat(64)}…`;
+
+  it('a metadata name of 200,000 characters: a small 400 quoting its first 64', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'long-name@example.com', metadata: { [long]: 'v' } },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      {
+        field: `metadata.${shown}`,
+        code: 'invalid_format',
+        message: `metadata.${shown} is not an allowed name (1-40 characters of A-Z a-z 0-9 _ . -)`,
+      },
+    ]);
+    expect(JSON.stringify(response.body).length).toBeLessThan(1_000);
+  });
+
+  it('an unknown body field of 200,000 characters: the same', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'long-field@example.com', [long]: 1 },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: shown, code: 'unknown_field', message: `${shown} is not a known field` },
+    ]);
+    expect(JSON.stringify(response.body).length).toBeLessThan(1_000);
+  });
+
+  it('an unknown query parameter with a long name: the same', async () => {
+    const name = 'q'.repeat(4_000);
+    const response = await call(server, 'GET', `/api/v1/partners?${name}=1`, { key: tenant.key });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors[0].field).toBe(`${'q'.repeat(64)}…`);
+    expect(JSON.stringify(response.body).length).toBeLessThan(1_000);
+  });
+
+  it('a value under a long metadata name: the name is quoted in its field', async () => {
+    const name = 'n'.repeat(100);
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'long-value@example.com', metadata: { [name]: 5 } },
+    });
+    expectProblem(response, 400, 'validation_error');
+    for (const error of response.body.errors) {
+      expect(error.field).toBe(`metadata.${'n'.repeat(64)}…`);
+      expect(error.message).not.toContain('n'.repeat(65));
+    }
+  });
+
+  it('an empty metadata name: the message says so', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'empty-name@example.com', metadata: { '': 'v' } },
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      {
+        field: 'metadata',
+        code: 'invalid_format',
+        message: 'metadata must not have an empty name: names are 1-40 characters of A-Z a-z 0-9 _ . -',
+      },
+    ]);
+  });
+});

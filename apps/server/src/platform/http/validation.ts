@@ -3,7 +3,7 @@ import addFormatsModule from 'ajv-formats';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 import type { FastifySchemaCompiler } from 'fastify';
 import { isSupportedInstant, SUPPORTED_DATES } from '../dates.ts';
-import { ApiError, type FieldError, validationError } from '../errors.ts';
+import { ApiError, type FieldError, fieldPath, quoted, validationError } from '../errors.ts';
 import { findUnstorableText, holdsUnstorableText } from './nul-character.ts';
 import { PATTERN_RULE } from './pattern-rule.ts';
 
@@ -137,13 +137,15 @@ function describe(limit: unknown, unit: string, plural = `${unit}s`): string {
 
 function toFieldError(error: ErrorObject, part: string | undefined): FieldError {
   // instancePath is a JSON Pointer: `/` inside a key is written `~1`, `~` is written `~0`.
-  const path = error.instancePath
-    .split('/')
-    .filter(Boolean)
-    .map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .join('.');
+  // Keys come from the request: each is quoted at its first characters only (`fieldPath`).
+  const path = fieldPath(
+    error.instancePath
+      .split('/')
+      .filter(Boolean)
+      .map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~')),
+  );
   const params = error.params as Record<string, unknown>;
-  const join = (name: unknown) => [path, String(name)].filter(Boolean).join('.');
+  const join = (name: unknown) => [path, quoted(String(name))].filter(Boolean).join('.');
   const field = path || part || 'body';
   switch (error.keyword) {
     case 'required':
@@ -153,6 +155,9 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
         message: `${join(params.missingProperty)} is required`,
       };
     case 'additionalProperties':
+      if (params.additionalProperty === '') {
+        return { field, code: 'unknown_field', message: `${field} has a field with an empty name` };
+      }
       return {
         field: join(params.additionalProperty),
         code: 'unknown_field',
@@ -226,6 +231,13 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
     case 'uniqueItems':
       return { field, code: 'duplicate', message: `${field} must not contain duplicates` };
     case 'propertyNames':
+      if (params.propertyName === '') {
+        return {
+          field,
+          code: 'invalid_format',
+          message: `${field} must not have an empty name: names are 1-40 characters of A-Z a-z 0-9 _ . -`,
+        };
+      }
       return {
         field: join(params.propertyName),
         code: 'invalid_format',
