@@ -119,6 +119,51 @@ describe('request bodies', () => {
   });
 
   it.each([
+    ['__proto__', '{"email":"proto-1@example.com","__proto__":{"x":1}}', '__proto__'],
+    ['__proto__ holding null', '{"email":"proto-2@example.com","__proto__":null}', '__proto__'],
+    [
+      'constructor.prototype',
+      '{"email":"proto-3@example.com","constructor":{"prototype":{"x":1}}}',
+      'constructor',
+    ],
+    [
+      '__proto__ in metadata',
+      '{"email":"proto-4@example.com","metadata":{"__proto__":"v"}}',
+      'metadata.__proto__',
+    ],
+    [
+      '__proto__ deep in a list',
+      `{"email":"proto-5@example.com","x":${'['.repeat(20)}{"__proto__":1}${']'.repeat(20)}}`,
+      '….0.0.0.0.0.0.0.__proto__',
+    ],
+  ])('valid JSON holding %s: 400 validation_error naming it, nothing stored', async (_, raw, field) => {
+    const response = await problem(`prototype ${field}`, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw,
+      headers: json,
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field, code: 'forbidden_name', message: expect.stringMatching(/ is not an allowed property name$/) },
+    ]);
+    expect(response.body.detail).toBe(response.body.errors[0].message);
+    expect(response.body.errors[0].message.startsWith(field)).toBe(true);
+    const email = JSON.parse(raw.replace(/"(__proto__|constructor)"/g, '"p"')).email;
+    const listed = await call(server, 'GET', `/api/v1/partners?q=${email}`, { key: tenant.key });
+    expect(listed.body.data).toEqual([]);
+  });
+
+  it('a name that only holds __proto__ is still taken as a value', async () => {
+    const response = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      raw: '{"email":"proto-value@example.com","name":"__proto__","metadata":{"constructor":"x"}}',
+      headers: json,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(201);
+    expect(response.body.data).toMatchObject({ name: '__proto__', metadata: { constructor: 'x' } });
+  });
+
+  it.each([
     ['text/plain', 'email=a@example.com'],
     ['application/x-www-form-urlencoded', 'email=a%40example.com'],
     [
