@@ -214,3 +214,37 @@ describe('names and values from the request, quoted in errors', () => {
     ]);
   });
 });
+
+describe('a query parameter given more than once', () => {
+  it.each([
+    ['an integer', 'limit=50&limit=60', 'limit'],
+    ['an enum', 'status=active&status=revoked', 'status'],
+    ['a date filter', 'createdFrom=2026-01-01&createdFrom=2026-02-01', 'createdFrom'],
+    ['the same value twice', 'limit=50&limit=50', 'limit'],
+  ])('%s: 400 duplicate_parameter', async (_, query, field) => {
+    const response = await call(server, 'GET', `/api/v1/partners?${query}`, { key: tenant.key });
+    expectProblem(response, 400, 'validation_error');
+    const message = `${field} is given more than once`;
+    expect(response.body.errors).toEqual([{ field, code: 'duplicate_parameter', message }]);
+    expect(response.body.detail).toBe(message);
+  });
+
+  it('beside other errors, each field once', async () => {
+    const response = await call(server, 'GET', '/api/v1/partners?limit=1&limit=2&status=nope', {
+      key: tenant.key,
+    });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field: 'limit', code: 'duplicate_parameter', message: 'limit is given more than once' },
+      { field: 'status', code: 'invalid_value', message: expect.stringContaining('status must be one of') },
+    ]);
+  });
+
+  it('given once, it is taken as before', async () => {
+    const response = await call(server, 'GET', '/api/v1/partners?limit=60&status=active', {
+      key: tenant.key,
+    });
+    expect(response.status).toBe(200);
+    expect(response.body.pagination.limit).toBe(60);
+  });
+});

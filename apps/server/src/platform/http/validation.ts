@@ -84,10 +84,13 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
     return thorough.errors ?? [];
   };
   const integers = httpPart === 'querystring' ? integerFields(schema) : [];
+  const singles = httpPart === 'querystring' ? singleValueFields(schema) : [];
+  const refusedErrors = (data: unknown): ErrorObject[] =>
+    singles.length > 0 ? [...repeatedParameters(singles, data), ...errorsOf(data)] : errorsOf(data);
   return (data: unknown) => {
     const written = integers.length > 0 ? nonDecimalIntegers(integers, data) : [];
     if (written.length > 0) return { error: written };
-    if (!holdsUnstorableText(data)) return validate(data) || { error: errorsOf(data) };
+    if (!holdsUnstorableText(data)) return validate(data) || { error: refusedErrors(data) };
     if (httpPart === 'params') {
       return {
         error: new ApiError(
@@ -96,9 +99,43 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
         ),
       };
     }
-    return { error: [...findUnstorableText(data, MAX_AJV_ERRORS + 1), ...errorsOf(data)] };
+    return { error: [...findUnstorableText(data, MAX_AJV_ERRORS + 1), ...refusedErrors(data)] };
   };
 };
+
+/** Whether a schema takes a list, alone or as one branch of a union. */
+function takesList(schema: unknown): boolean {
+  const node = (schema ?? {}) as { type?: unknown; anyOf?: unknown[]; oneOf?: unknown[] };
+  return (
+    node.type === 'array' ||
+    (Array.isArray(node.type) && node.type.includes('array')) ||
+    [...(node.anyOf ?? []), ...(node.oneOf ?? [])].some(takesList)
+  );
+}
+
+/** The fields of a query string's schema that take one value, not a list. */
+function singleValueFields(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {};
+  return Object.keys(properties).filter((key) => !takesList(properties[key]));
+}
+
+/**
+ * A parameter that takes one value but is given more than once arrives as a list, which its own
+ * type refuses ("limit must be of type integer"); the error says what happened instead. Looked
+ * for only once the query string is refused: a valid one never holds such a list.
+ */
+function repeatedParameters(fields: readonly string[], data: unknown): ErrorObject[] {
+  if (typeof data !== 'object' || data === null) return [];
+  return fields
+    .filter((field) => Array.isArray((data as Record<string, unknown>)[field]))
+    .map((field) => ({
+      instancePath: `/${field.replaceAll('~', '~0').replaceAll('/', '~1')}`,
+      schemaPath: `#/properties/${field}`,
+      keyword: 'duplicateParameter',
+      params: {},
+      message: 'is given more than once',
+    }));
+}
 
 /** A query integer as people write one: decimal digits, no sign but `-`. */
 const DECIMAL_INTEGER = /^-?\d+$/;
@@ -185,6 +222,8 @@ function toFieldError(error: ErrorObject, part: string | undefined): FieldError 
         message: typeof rule === 'string' ? `${field} ${rule}` : `${field} has an invalid format`,
       };
     }
+    case 'duplicateParameter':
+      return { field, code: 'duplicate_parameter', message: `${field} ${String(error.message)}` };
     case 'minLength':
       return {
         field,
