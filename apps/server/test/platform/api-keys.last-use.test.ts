@@ -99,6 +99,26 @@ describe('lastUsedAt and lastUsedIp', () => {
     expect((await usage(key.id)).requestCount).toBe(19);
   });
 
+  it('a key with nothing left to write is forgotten a minute on, and its next use is written at once', async () => {
+    const { keyUsage } = server.services;
+    const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => newKey(`idle ${i}`)));
+    for (const key of keys) await useKey(key.key, '203.0.113.9');
+    await flush();
+    const held = keyUsage.heldCount;
+    expect(held).toBeGreaterThanOrEqual(keys.length);
+    clock.advance(61_000);
+    keyUsage.forgetIdle();
+    // Every one of them is gone from memory, its use kept in the database.
+    expect(keyUsage.heldCount).toBeLessThanOrEqual(held - keys.length);
+    const [first] = keys;
+    if (!first) throw new Error('no key');
+    expect((await usage(first.id)).requestCount).toBe(1);
+    const again = clock.now().toISOString();
+    await useKey(first.key, '203.0.113.10');
+    await flush();
+    expect(await usage(first.id)).toEqual({ lastUsedAt: again, lastUsedIp: '203.0.113.10', requestCount: 2 });
+  });
+
   it('stopping writes the last use that was not due yet', async () => {
     const key = await newKey('stopped');
     await useKey(key.key, '192.0.2.1');

@@ -1,4 +1,6 @@
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AuthFailureGuard } from '../../src/platform/auth/auth-failures.ts';
 import { generateKey } from '../../src/platform/auth/key-format.ts';
 import { KeyVerifier } from '../../src/platform/auth/key-verifier.ts';
 import { TtlCache } from '../../src/platform/auth/ttl-cache.ts';
@@ -528,6 +530,30 @@ describe('brute force: failed authentications per IP (AUTH_FAILURE_LIMIT=5)', ()
     }
     expect((await me(from, owner.key)).status).toBe(429);
   });
+
+  it('forgets the addresses whose window has ended once requests come again, failing or not', async () => {
+    const { authFailures } = guarded.services;
+    for (let i = 0; i < 50; i++) expect((await me(`198.18.0.${i}`, unknownKey())).status).toBe(401);
+    expect(authFailures.size).toBeGreaterThanOrEqual(50);
+    guardClock.advance(61_000);
+    // A request with a valid key from an address that never failed: the ended windows go.
+    expect((await me('203.0.113.99', owner.key)).status).toBe(200);
+    expect(authFailures.size).toBe(0);
+  });
+});
+
+describe('the failed-authentication guard under a flood of addresses', () => {
+  it('tracks at most 100,000 addresses; the window that began first makes room', () => {
+    const guard = new AuthFailureGuard(2, pino({ level: 'silent' }));
+    const start = Date.parse('2026-05-01T12:00:00.000Z');
+    guard.recordFailure('first', start);
+    guard.recordFailure('first', start);
+    expect(() => guard.check('first', start + 1)).toThrow(/Too many failed authentications/);
+    for (let i = 0; i < 100_000; i++)
+      guard.recordFailure(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, start + 2);
+    expect(guard.size).toBe(100_000);
+    expect(() => guard.check('first', start + 3)).not.toThrow();
+  });
 });
 
 describe('AUTH_FAILURE_LIMIT', () => {
@@ -790,5 +816,20 @@ describe('secrets', () => {
     await request(server, 'POST', `/api-keys/${paused.id}/deactivate`, { key: tenant.key });
     expect((await request(server, 'GET', '/me', { key: revoked.key })).body.code).toBe('api_key_revoked');
     expect((await request(server, 'GET', '/me', { key: paused.key })).body.code).toBe('api_key_inactive');
+  });
+});
+
+describe('the key cache', () => {
+  it('drops expired entries as it is used, before they are read again', () => {
+    let now = 0;
+    const cache = new TtlCache<string, number>(60_000, 50_000, () => now);
+    for (let i = 0; i < 1_000; i++) cache.set(`unused ${i}`, i);
+    now = 30_000;
+    cache.set('recent', 1);
+    expect(cache.size).toBe(1_001);
+    now = 61_000;
+    // Any use a minute on: the thousand expired entries go, the one still live stays.
+    expect(cache.get('recent')).toBe(1);
+    expect(cache.size).toBe(1);
   });
 });

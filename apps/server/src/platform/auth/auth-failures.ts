@@ -4,11 +4,14 @@ import { rateLimitHeaders } from '../rate-limit/headers.ts';
 import type { RateLimitPolicy } from '../rate-limit/policy.ts';
 
 const WINDOW_MS = 60_000;
+/** IPs tracked at most: past it, the one whose window began first is dropped for a new one. */
+const MAX_TRACKED_IPS = 100_000;
 
 /**
  * Counts failed authentications per client IP in one-minute windows. Past the limit, every request
  * from that IP gets 429 until the window ends, so keys cannot be guessed at speed. The first
- * refusal of each window is logged. Counted per process.
+ * refusal of each window is logged. Counted per process, for at most MAX_TRACKED_IPS addresses at
+ * a time.
  */
 export class AuthFailureGuard {
   private readonly windows = new Map<string, { start: number; failures: number }>();
@@ -27,6 +30,7 @@ export class AuthFailureGuard {
   check(ip: string, nowMs: number): void {
     // No failure anywhere, the usual case: nothing to look up.
     if (this.limit === 0 || this.windows.size === 0) return;
+    this.sweep(nowMs);
     const entry = this.current(ip, nowMs);
     if (!entry || entry.failures < this.limit) return;
     const retryAfter = Math.max(1, Math.ceil((entry.start + WINDOW_MS - nowMs) / 1000));
@@ -49,6 +53,12 @@ export class AuthFailureGuard {
     let entry = this.current(ip, nowMs);
     if (!entry) {
       entry = { start: nowMs, failures: 0 };
+      // Deleted first so the map stays in the order windows began, oldest first.
+      this.windows.delete(ip);
+      if (this.windows.size >= MAX_TRACKED_IPS) {
+        const oldest = this.windows.keys().next();
+        if (!oldest.done) this.windows.delete(oldest.value);
+      }
       this.windows.set(ip, entry);
     }
     entry.failures += 1;
@@ -65,9 +75,21 @@ export class AuthFailureGuard {
     return entry && nowMs - entry.start < WINDOW_MS ? entry : undefined;
   }
 
+  /** How many IPs are tracked, ended windows not yet dropped included. */
+  get size(): number {
+    return this.windows.size;
+  }
+
+  /**
+   * Drops ended windows, at most once a second, as failures come or requests are checked. The map
+   * is in the order windows began, so the walk stops at the first that has not ended.
+   */
   private sweep(nowMs: number): void {
-    if (nowMs - this.lastSweep < WINDOW_MS) return;
+    if (nowMs - this.lastSweep < 1_000) return;
     this.lastSweep = nowMs;
-    for (const [ip, entry] of this.windows) if (nowMs - entry.start >= WINDOW_MS) this.windows.delete(ip);
+    for (const [ip, entry] of this.windows) {
+      if (nowMs - entry.start < WINDOW_MS) break;
+      this.windows.delete(ip);
+    }
   }
 }

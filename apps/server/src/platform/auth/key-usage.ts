@@ -42,8 +42,16 @@ export class KeyUsageRecorder {
   /** Keys with requests or a last use still to write. */
   private pending: KeyUse[] = [];
   private timer: NodeJS.Timeout | undefined;
-  /** The timer's flushes, one at a time: during an outage each takes until the database gives up. */
-  private readonly timed = new SerialFlush(() => this.flush());
+  /**
+   * The timer's flushes, one at a time: during an outage each takes until the database gives up.
+   * Each first forgets the keys that have nothing left to write.
+   */
+  private readonly timed = new SerialFlush(() => {
+    this.forgetIdle();
+    return this.flush();
+  });
+  /** When `forgetIdle` last went through the keys, in ms since the epoch. */
+  private forgottenAtMs = 0;
   /** Flushes failed in a row. */
   private failures = 0;
 
@@ -64,6 +72,25 @@ export class KeyUsageRecorder {
     return this.pending.length;
   }
 
+  /** Keys this process holds a use of. */
+  get heldCount(): number {
+    return this.uses.size;
+  }
+
+  /**
+   * Once a minute, drops the keys with nothing to write whose last written use is a minute old or
+   * more: their next use is written at once anyway, as a key's first is, so holding them would only
+   * let the map grow with every key ever used (and revoked) in the process's life.
+   */
+  forgetIdle(): void {
+    const nowMs = this.clock.now().getTime();
+    if (nowMs - this.forgottenAtMs < WRITE_INTERVAL_MS) return;
+    this.forgottenAtMs = nowMs;
+    for (const [id, use] of this.uses) {
+      if (!use.pending && nowMs - use.writtenMs >= WRITE_INTERVAL_MS) this.uses.delete(id);
+    }
+  }
+
   touch(keyId: string, ip: string, at: Date): void {
     let use = this.uses.get(keyId);
     if (use === undefined) {
@@ -74,10 +101,7 @@ export class KeyUsageRecorder {
       use.ip = ip;
     }
     use.count += 1;
-    if (!use.pending) {
-      use.pending = true;
-      this.pending.push(use);
-    }
+    this.markPending(use);
   }
 
   /** The last use seen by this process, which may be newer than the stored one. */
@@ -137,14 +161,27 @@ export class KeyUsageRecorder {
   /** Puts a failed flush's counts and last uses back, for the next flush to write. */
   private restore(batch: readonly FlushedUse[]): void {
     for (const { use, count, previousWrittenMs } of batch) {
+      const held = this.uses.get(use.id);
+      if (held !== undefined && held !== use) {
+        // Forgotten while its write was under way, and used again since: the new entry takes the
+        // count; its own last use, later than this one, is written at its first flush.
+        held.count += count;
+        this.markPending(held);
+        continue;
+      }
+      if (held === undefined) this.uses.set(use.id, use);
       use.count += count;
       // The lower of the two: a flush still under way may have moved it on since. At worst a use
       // is written twice, never skipped.
       if (previousWrittenMs !== undefined) use.writtenMs = Math.min(use.writtenMs, previousWrittenMs);
-      if (!use.pending) {
-        use.pending = true;
-        this.pending.push(use);
-      }
+      this.markPending(use);
+    }
+  }
+
+  private markPending(use: KeyUse): void {
+    if (!use.pending) {
+      use.pending = true;
+      this.pending.push(use);
     }
   }
 
