@@ -289,10 +289,13 @@ function registerWebhookCatalog(): void {
  */
 export async function startBackgroundWork(services: Services, options: { dispatch: boolean }): Promise<void> {
   registerWebhookCatalog();
-  services.jobs.start(idempotencyCleanupJob(services.db, services.clock));
-  services.jobs.start(apiKeyExpiryJob(services));
-  services.jobs.start(webhookRetentionJob(services));
-  for (const job of services.requestRecorder.jobs()) services.jobs.start(job);
-  for (const module of MODULES) for (const job of module.jobs?.(services) ?? []) services.jobs.start(job);
+  const jobs = [
+    idempotencyCleanupJob(services.db, services.clock),
+    apiKeyExpiryJob(services),
+    webhookRetentionJob(services),
+    ...services.requestRecorder.jobs(),
+    ...MODULES.flatMap((module) => module.jobs?.(services) ?? []),
+  ];
+  await Promise.all(jobs.map((job) => services.jobs.start(job)));
   if (options.dispatch) await services.webhookDispatcher.start();
 }

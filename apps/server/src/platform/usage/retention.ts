@@ -22,7 +22,12 @@ export async function pruneUsage(db: Db, now: Date): Promise<{ minutes: number; 
   return { minutes: Number(minutes.numDeletedRows), hours: Number(hours.numDeletedRows) };
 }
 
-/** Hourly; two plain deletes, so several processes running it at once do no harm. */
+/** Hourly and at start; two plain deletes, so several processes running it at once do no harm. */
 export function usageRetentionJob(db: Db, clock: Clock): Job {
-  return { name: 'usage-retention', intervalMs: 3_600_000, run: () => pruneUsage(db, clock.now()) };
+  return {
+    name: 'usage-retention',
+    intervalMs: 3_600_000,
+    atStart: true,
+    run: () => pruneUsage(db, clock.now()),
+  };
 }

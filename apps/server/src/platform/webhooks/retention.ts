@@ -27,11 +27,15 @@ export async function pruneWebhookMessages(db: Db, now: Date, retentionMs: numbe
   }
 }
 
-/** Hourly (WEBHOOK_RETENTION); plain deletes, so several processes running it at once do no harm. */
+/**
+ * Hourly and at start (WEBHOOK_RETENTION); plain deletes, so several processes running it at once
+ * do no harm.
+ */
 export function webhookRetentionJob(services: Services): Job {
   return {
     name: 'webhook-retention',
     intervalMs: 3_600_000,
+    atStart: true,
     run: () => pruneWebhookMessages(services.db, services.clock.now(), services.config.webhooks.retentionMs),
   };
 }
