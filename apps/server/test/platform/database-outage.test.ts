@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendKeyChange } from '../../src/platform/auth/key-changes.ts';
 import { asTarget, childDatabase, freePort, startServerProcess } from '../helpers/child-process.ts';
@@ -180,6 +181,32 @@ describe.skipIf(!onPostgres)('a server process stopped while its PostgreSQL is a
     } finally {
       await proxy?.close();
       await database.remove();
+    }
+  });
+});
+
+describe.skipIf(!onPostgres)('a server whose database stops accepting connections', () => {
+  it('answers 503, not 500, while PostgreSQL refuses new connections to it (SQLSTATE 55000)', async () => {
+    const server = await startLoggedServer({});
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    const name = new URL(server.databaseUrl as string).pathname.slice(1);
+    const allow = (value: boolean) =>
+      admin.query(`alter database ${pg.escapeIdentifier(name)} allow_connections ${value}`);
+    try {
+      const tenant = await createTenant(server);
+      await allow(false);
+      // Every open connection goes: the pool must open new ones, which PostgreSQL refuses.
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]);
+      const refused = await call(server, 'GET', '/api/v1/partners?status=active', { key: tenant.key });
+      expectProblem(refused, 503, 'service_unavailable');
+      await allow(true);
+      const served = await call(server, 'GET', '/api/v1/partners?status=active', { key: tenant.key });
+      expect(served.status).toBe(200);
+    } finally {
+      await allow(true);
+      await admin.end();
+      await server.close();
     }
   });
 });

@@ -21,6 +21,12 @@ const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
 /** What `pg` throws when a connection ends under a query, or none can be had in time. */
 const UNAVAILABLE_MESSAGES =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+/**
+ * SQLSTATE 55000 (object not in prerequisite state) as a new connection gets it from a database
+ * that does not take connections now (`ALLOW_CONNECTIONS false` during maintenance); the same state
+ * of a statement is a fault of the statement, and stays one.
+ */
+const NOT_ACCEPTING_CONNECTIONS = /is not currently accepting connections/;
 
 /**
  * True when `error` says the database could not be reached, not that the statement was wrong: the
@@ -36,6 +42,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     return true;
   }
   if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  if (e.code === '55000' && typeof e.message === 'string' && NOT_ACCEPTING_CONNECTIONS.test(e.message)) {
+    return true;
+  }
   // Node.js tries every address of a host and reports each failure.
   return e instanceof AggregateError && e.errors.some(isDatabaseUnavailable);
 }
