@@ -38,8 +38,14 @@ function escapable(text: string): string {
 export class SecretMask {
   private readonly keyPattern: RegExp;
   private readonly adminPattern: RegExp | undefined;
+  /** This deployment's `<KEY_PREFIX>_`. */
+  private readonly ownPrefix: string;
 
-  constructor(private readonly adminApiKey: string | undefined) {
+  constructor(
+    keyPrefix: string,
+    private readonly adminApiKey: string | undefined,
+  ) {
+    this.ownPrefix = `${keyPrefix}_`;
     const separator = escapable('_');
     const environment = `(?:${escapable('live')}|${escapable('test')})`;
     // KEY_PREFIX's rule: 2-12 lower-case letters or digits, the first a letter.
@@ -57,13 +63,25 @@ export class SecretMask {
     const escaped = text.includes('%');
     let masked = text;
     if (escaped || masked.includes('_live_') || masked.includes('_test_')) {
-      masked = masked.replace(this.keyPattern, REDACTED_KEY);
+      masked = masked.replace(this.keyPattern, this.redact);
     }
     const admin = this.adminApiKey;
     if (admin === undefined || this.adminPattern === undefined) return masked;
     if (escaped) return masked.replace(this.adminPattern, REDACTED_KEY);
     return masked.includes(admin) ? masked.replaceAll(admin, REDACTED_KEY) : masked;
   }
+
+  /**
+   * A key's replacement. A prefix may be up to 12 letters and digits, so a key written right after
+   * other ones (`…padding99plk_live_…`) is matched from up to 10 characters before it; when the
+   * match starts with this deployment's own prefix after them, those characters are kept.
+   */
+  private readonly redact = (match: string): string => {
+    const own = match.indexOf(this.ownPrefix);
+    return own > 0 && match.indexOf('_') === own + this.ownPrefix.length - 1
+      ? `${match.slice(0, own)}${REDACTED_KEY}`
+      : REDACTED_KEY;
+  };
 
   /**
    * A User-Agent as request and audit logs store it: keys masked first, so none is left half
@@ -77,10 +95,10 @@ export class SecretMask {
 const masks = new WeakMap<object, SecretMask>();
 
 /** The mask of a deployment's settings, made once per settings object. */
-export function secretMaskFor(config: { adminApiKey: string | undefined }): SecretMask {
+export function secretMaskFor(config: { keyPrefix: string; adminApiKey: string | undefined }): SecretMask {
   let mask = masks.get(config);
   if (!mask) {
-    mask = new SecretMask(config.adminApiKey);
+    mask = new SecretMask(config.keyPrefix, config.adminApiKey);
     masks.set(config, mask);
   }
   return mask;

@@ -17,7 +17,7 @@ const MAX_PATH = 2_048;
 
 export type RecorderConfig = Pick<
   Config,
-  'usageFlushIntervalMs' | 'requestLogRetentionDays' | 'requestLogTestKeys' | 'adminApiKey'
+  'usageFlushIntervalMs' | 'requestLogRetentionDays' | 'requestLogTestKeys' | 'keyPrefix' | 'adminApiKey'
 >;
 
 /**
