@@ -58,14 +58,12 @@ export class HttpMetrics {
   }
 
   observe(request: Observation): void {
-    // Unknown methods would let any client mint label values.
-    const method = METHODS.has(request.method) ? request.method : 'OTHER';
-    this.count(this.seriesOf(request.route, method, request.status), request);
+    this.count(this.seriesOf(request.route, labelOf(request.method), request.status), request);
   }
 
   /**
-   * `observe` for a request of a registered route (whose method is a known one), through the
-   * route's own `RouteSeries`.
+   * `observe` for a request through its route's own `RouteSeries`: a registered route, or the
+   * stand-in route of a key's unmatched requests of one method, which may be any.
    */
   observeRoute(route: RouteSeries, request: Observation): void {
     if (route.metrics !== this) {
@@ -74,7 +72,7 @@ export class HttpMetrics {
     }
     let series = route.byStatus.get(request.status);
     if (!series) {
-      series = this.seriesOf(request.route, request.method, request.status);
+      series = this.seriesOf(request.route, labelOf(request.method), request.status);
       route.byStatus.set(request.status, series);
     }
     this.count(series, request);
@@ -105,4 +103,9 @@ export class HttpMetrics {
     this.duration.write(out);
     this.rateLimited.write(out);
   }
+}
+
+/** A method as a label: unknown methods would let any client mint label values. */
+function labelOf(method: string): string {
+  return METHODS.has(method) ? method : 'OTHER';
 }
