@@ -372,25 +372,30 @@ describe('invalid settings', () => {
     ['METRICS_TOKEN', 'metrics-token-with-a-"-quote'],
     ['DEFAULT_TENANT_SLUG', 'admin'],
   ])('%s=%s exits non-zero with one line naming it', async (name, value) => {
-    const dir = await tempDir('partnerline-config');
-    try {
-      const run = startProcess(
-        ['--import', 'tsx', 'src/main.ts'],
-        childEnv({ DATA_DIR: dir.path, [name]: value }),
-      );
-      const exit = await run.finished;
-      expect(exit.code).not.toBe(0);
-      expect(exit.code).not.toBeNull();
-      const lines = exit.stderr.split('\n').filter((line) => line !== '');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^partnerline: configuration error: ${name} `));
-      if (name === 'ADMIN_API_KEY' || name === 'METRICS_TOKEN') expect(lines[0]).not.toContain(value);
-      expect(exit.stdout).not.toMatch(PRINTED_KEY);
-    } finally {
-      await dir.remove();
-    }
+    const { exit, lines } = await startWithSetting(name, value);
+    expect(exit.code).not.toBe(0);
+    expect(exit.code).not.toBeNull();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^partnerline: configuration error: ${name} `));
+    if (name === 'ADMIN_API_KEY' || name === 'METRICS_TOKEN') expect(lines[0]).not.toContain(value);
+    expect(exit.stdout).not.toMatch(PRINTED_KEY);
   });
 });
+
+/** Starts the server on a data directory of its own with one setting, to its exit; its stderr lines. */
+async function startWithSetting(name: string, value: string) {
+  const dir = await tempDir('partnerline-config');
+  try {
+    const run = startProcess(
+      ['--import', 'tsx', 'src/main.ts'],
+      childEnv({ DATA_DIR: dir.path, [name]: value }),
+    );
+    const exit = await run.finished;
+    return { exit, lines: exit.stderr.split('\n').filter((line) => line !== '') };
+  } finally {
+    await dir.remove();
+  }
+}
 
 describe('a refused setting states the rule it broke', () => {
   it.concurrent.each([
@@ -407,18 +412,8 @@ describe('a refused setting states the rule it broke', () => {
       'must be none or a comma-separated list of up to 50 durations from 1ms to 7d (e.g. 5s,5m,30m; a bare number is ms), got "5s,8d"',
     ],
   ])('%s=%s: one line stating the rule', async (name, value, message) => {
-    const dir = await tempDir('partnerline-config');
-    try {
-      const run = startProcess(
-        ['--import', 'tsx', 'src/main.ts'],
-        childEnv({ DATA_DIR: dir.path, [name]: value }),
-      );
-      const exit = await run.finished;
-      expect(exit.code).not.toBe(0);
-      const lines = exit.stderr.split('\n').filter((line) => line !== '');
-      expect(lines).toEqual([`partnerline: configuration error: ${name} ${message}`]);
-    } finally {
-      await dir.remove();
-    }
+    const { exit, lines } = await startWithSetting(name, value);
+    expect(exit.code).not.toBe(0);
+    expect(lines).toEqual([`partnerline: configuration error: ${name} ${message}`]);
   });
 });
