@@ -10,6 +10,9 @@ import { hasEmptyParam } from './path-params.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
 import { validationFailure } from './validation.ts';
 
+/** How often, at most, a 503 for an unreachable database is logged. */
+const UNAVAILABLE_LOG_INTERVAL_MS = 10_000;
+
 declare module 'fastify' {
   interface FastifyReply {
     /** The problem `code` of an error response, for the request log and metrics. */
@@ -193,12 +196,27 @@ export function registerProblemHandling(app: FastifyInstance, secrets: SecretMas
     }
   });
 
+  // While the database is away every request that needs it fails alike: one line every ten seconds,
+  // with how many more were answered 503 since the last one, instead of a line (and a stack) each.
+  let unavailableLoggedAt = Number.NEGATIVE_INFINITY;
+  let unavailableSince = 0;
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error);
-    // An ApiError is an answer the code chose (a 503 while Redis or the database is away, logged once
-    // per outage where it is detected); anything else that ends in a 5xx is a fault worth a line each.
+    // An ApiError is an answer the code chose (a 503 while Redis is away, logged once per outage
+    // where it is detected); anything else that ends in a 5xx is a fault worth a line each.
     if (apiError.status >= 500 && !(error instanceof ApiError)) {
-      request.log.error({ err: error, requestId: request.id }, 'request failed');
+      if (apiError.code !== 'service_unavailable') {
+        request.log.error({ err: error, requestId: request.id }, 'request failed');
+      } else if (Date.now() - unavailableLoggedAt < UNAVAILABLE_LOG_INTERVAL_MS) {
+        unavailableSince += 1;
+      } else {
+        request.log.error(
+          { err: error, requestId: request.id, moreAnswered503: unavailableSince },
+          'request failed: the database cannot be reached (503; one such line every 10 s at most)',
+        );
+        unavailableLoggedAt = Date.now();
+        unavailableSince = 0;
+      }
     }
     return send(reply, apiError, request.id, secrets);
   });

@@ -49,10 +49,14 @@ export interface RefusedTarget {
 }
 
 // Keep-alive: a receiver's connection is reused across deliveries. Sockets were opened to an address
-// vetted when they were opened, so reuse never reaches an address that was not vetted.
+// vetted when they were opened, so reuse never reaches an address that was not vetted. An idle one
+// is closed after 15 s (sooner when the receiver's Keep-Alive says so): a receiver that never
+// closes its end would otherwise hold a socket and a file descriptor for good, per endpoint host.
+// (An attempt in progress is bounded by its own timer, not by this.)
+const IDLE_SOCKET_MS = 15_000;
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_MS }),
 };
 
 class Refused extends Error {

@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookRetentionJob } from '../../../src/platform/webhooks/index.ts';
@@ -586,5 +589,42 @@ describe('answers that take long (WEBHOOK_TIMEOUT=1s)', () => {
       return current.body.data.failingSince === null ? current : undefined;
     });
     expect(recovered.headers.get('etag')).not.toBe(failing.headers.get('etag'));
+  });
+});
+
+describe('a receiver that never closes an idle connection', () => {
+  it('has it closed by the sender 15 s after the last delivery on it', { timeout: 40_000 }, async () => {
+    // keepAliveTimeout 0: the receiver keeps every idle connection open for good.
+    const holder = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.writeHead(204).end());
+    });
+    holder.keepAliveTimeout = 0;
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const open = () =>
+      new Promise<number>((resolve, reject) =>
+        holder.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      );
+    try {
+      const program = await startProgram(server);
+      const port = (holder.address() as AddressInfo).port;
+      const created = await program.post('/webhook-endpoints', {
+        url: `http://127.0.0.1:${port}/hold`,
+        eventTypes: ['*'],
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const test = await program.post(`/webhook-endpoints/${created.body.data.id}/test`);
+      expect(test.body.data.status).toBe('delivered');
+      expect(await open()).toBe(1);
+      await sleep(10_000);
+      // Kept for reuse a while,
+      expect(await open()).toBe(1);
+      await sleep(7_000);
+      // then closed.
+      expect(await open()).toBe(0);
+    } finally {
+      holder.closeAllConnections();
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });
