@@ -401,6 +401,17 @@ describe('tenant from the Host subdomain (BASE_DOMAIN)', () => {
     expect(response.body.detail).toBe(`${start}/api/t/{slug}/v1/… or {slug}.partnerline.test/api/v1/…`);
   });
 
+  it.each(['www', 'api', 'app'])(
+    "takes %s.<BASE_DOMAIN> for the deployment's own host: the key names the tenant",
+    async (name) => {
+      const me = await get('/api/v1/me', `${name}.partnerline.test`, tenant.key);
+      expect(me.status).toBe(200);
+      expect(me.body.data.tenant.slug).toBe(tenant.slug);
+      const admin = await get('/api/v1/me', `${name}.partnerline.test`, ADMIN_KEY);
+      expect(admin.body.code).toBe('tenant_slug_missing');
+    },
+  );
+
   it('falls back to the key on other hosts', async () => {
     const plain = await get('/api/v1/me', 'api.example.com', tenant.key);
     expect(plain.body.data.tenant.slug).toBe(tenant.slug);

@@ -3,6 +3,7 @@ import { ipAllowed } from '../auth/ip-allowlist.ts';
 import { safeEqual } from '../auth/key-format.ts';
 import type { VerifiedKey } from '../auth/key-verifier.ts';
 import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.ts';
+import { RESERVED_SLUGS } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import {
@@ -30,7 +31,8 @@ function namedSlug(request: FastifyRequest, baseDomain: string | undefined): str
   const suffix = `.${baseDomain}`;
   if (!host.endsWith(suffix)) return undefined;
   const sub = host.slice(0, -suffix.length);
-  return sub.includes('.') ? undefined : sub;
+  // `www.` and the other reserved names are the deployment's own hosts, as the bare domain is.
+  return sub.includes('.') || RESERVED_SLUGS.has(sub) ? undefined : sub;
 }
 
 /** The other way to name a tenant, where the deployment has one: its subdomain of BASE_DOMAIN. */
