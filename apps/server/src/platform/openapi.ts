@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
+import { matching } from './http/pattern-rule.ts';
 import { idPattern } from './ids.ts';
 
 const DESCRIPTION = `Partnerline's public API: partners, customers, conversion events, transactions, commissions and payouts of a partner program, secured by scoped API keys.
@@ -229,7 +230,12 @@ const IDEMPOTENCY_KEY = {
   required: false,
   description:
     'Applies the POST at most once: the same key with the same body within 24 hours replays the first answer (`Idempotent-Replayed: true`); with another body it is 422 `idempotency_key_reused`, and 409 `idempotency_key_in_flight` while the first request runs',
-  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+  schema: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    ...matching('^[\\x21-\\x7e]+$', 'must be 1-255 visible ASCII characters'),
+  },
   example: 'order-4711-payout',
 };
 

@@ -57,7 +57,7 @@ describe('a value that does not match its pattern', () => {
       '/api/v1/customers?partnerId=prt_nope',
       undefined,
       'partnerId',
-      'must be a prt_ id: prt_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7',
+      'must be an id of the form prt_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7',
     ],
     [
       'a payout period',
@@ -105,17 +105,13 @@ describe('a value that does not match its pattern', () => {
         if (typeof schema['x-pattern-rule'] === 'string') explained++;
         else unexplained.push(path);
       }
-      for (const [key, child] of Object.entries(schema)) {
-        // Metadata names have a message of their own (see below).
-        if (key !== 'propertyNames') walk(child, `${path}/${key}`);
-      }
+      for (const [key, child] of Object.entries(schema)) walk(child, `${path}/${key}`);
     };
     for (const [route, item] of Object.entries<Record<string, any>>(doc.paths)) {
       for (const [method, operation] of Object.entries<any>(item)) {
         walk(operation.requestBody, `${method} ${route} body`);
-        // Headers such as Idempotency-Key are checked, and explained, outside the schemas.
-        const parameters = (operation.parameters ?? []).filter((p: { in: string }) => p.in !== 'header');
-        walk(parameters, `${method} ${route} parameters`);
+        // Idempotency-Key, a header, included.
+        walk(operation.parameters, `${method} ${route} parameters`);
       }
     }
     walk(doc.components?.schemas, 'components/schemas');

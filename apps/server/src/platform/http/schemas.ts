@@ -18,7 +18,7 @@ export function Id(prefix: IdPrefix, options: SchemaOptions = {}) {
   return Type.String({
     ...matching(
       idPattern(prefix),
-      `must be a ${prefix}_ id: ${prefix}_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7`,
+      `must be an id of the form ${prefix}_ then 26 characters of 0-9 and a-z but i, l, o and u, the first 0-7`,
     ),
     examples: [`${prefix}_01jd8x3v4w5y6z7a8b9c0d1e2f`],
     ...options,
@@ -53,7 +53,12 @@ export const DateFilter = Type.String({
  */
 export const Metadata = Type.Unsafe<Record<string, string>>({
   type: 'object',
-  propertyNames: { type: 'string', minLength: 1, maxLength: 40, pattern: '^[A-Za-z0-9_.-]+$' },
+  propertyNames: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 40,
+    ...matching('^[A-Za-z0-9_.-]+$', 'must be 1-40 characters of A-Z a-z 0-9 _ . -'),
+  },
   additionalProperties: { type: 'string', maxLength: 500 },
   maxProperties: 50,
   description: 'Up to 50 string values keyed by names of up to 40 characters (`A-Z a-z 0-9 _ . -`)',
