@@ -200,3 +200,13 @@ describe('an empty path segment where an id belongs', () => {
     expectProblem(response, 400, 'tenant_slug_missing');
   });
 });
+
+describe('a QUERY request without Content-Type', () => {
+  it('is a 400 that names the missing header', async () => {
+    const response = await call(server, 'QUERY', '/api/v1/partners', { key: tenant.key });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.detail).toBe(
+      'A QUERY request must carry a Content-Type, as the QUERY method requires',
+    );
+  });
+});

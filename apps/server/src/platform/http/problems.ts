@@ -58,6 +58,11 @@ function toApiError(error: FastifyError): ApiError {
       return new ApiError('invalid_json', 'The body is empty but Content-Type says application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new ApiError('invalid_json', 'The request body is not valid JSON');
+    case 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE':
+      return new ApiError(
+        'validation_error',
+        'A QUERY request must carry a Content-Type, as the QUERY method requires',
+      );
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new ApiError('validation_error', 'Content-Length does not match the body');
   }
