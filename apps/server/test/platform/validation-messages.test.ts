@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
+import { type ApiResponse, call, createTenant, expectProblem, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -78,10 +78,7 @@ describe('a value that does not match its pattern', () => {
   ])('%s: 400 that says what the field takes', async (_, method, path, body, field, rule) => {
     const key = path.startsWith('/api/admin/') ? ADMIN_KEY : tenant.key;
     const response = await call(server, method, path, { key, ...(body === undefined ? {} : { body }) });
-    expectProblem(response, 400, 'validation_error');
-    const message = `${field} ${rule}`;
-    expect(response.body.errors).toEqual([{ field, code: 'invalid_format', message }]);
-    expect(response.body.detail).toBe(message);
+    expectFieldError(response, field, 'invalid_format', `${field} ${rule}`);
   });
 
   it('a date filter that matches the pattern but names no day gets the same words', async () => {
@@ -219,10 +216,7 @@ describe('a query parameter given more than once', () => {
     ['the same value twice', 'limit=50&limit=50', 'limit'],
   ])('%s: 400 duplicate_parameter', async (_, query, field) => {
     const response = await call(server, 'GET', `/api/v1/partners?${query}`, { key: tenant.key });
-    expectProblem(response, 400, 'validation_error');
-    const message = `${field} is given more than once`;
-    expect(response.body.errors).toEqual([{ field, code: 'duplicate_parameter', message }]);
-    expect(response.body.detail).toBe(message);
+    expectFieldError(response, field, 'duplicate_parameter', `${field} is given more than once`);
   });
 
   it('beside other errors, each field once', async () => {
@@ -244,3 +238,10 @@ describe('a query parameter given more than once', () => {
     expect(response.body.pagination.limit).toBe(60);
   });
 });
+
+/** A 400 whose one error is `field`'s, with `code` and `message`, which is also its detail. */
+function expectFieldError(response: ApiResponse, field: string, code: string, message: string): void {
+  expectProblem(response, 400, 'validation_error');
+  expect(response.body.errors).toEqual([{ field, code, message }]);
+  expect(response.body.detail).toBe(message);
+}
