@@ -40,6 +40,30 @@ async function limitedKey(
   return response.body.data.key;
 }
 
+/** Creates a key with a daily quota through the tenant's admin key. */
+async function quotedKey(
+  server: TestServer,
+  tenant: TestTenant,
+  limit: number,
+): Promise<{ id: string; key: string }> {
+  const response = await call(server, 'POST', '/api/v1/api-keys', {
+    key: tenant.key,
+    body: { name: 'quota', scopes: ['read'], quota: { limit, period: 'day' } },
+  });
+  expect(response.status).toBe(201);
+  return response.body.data;
+}
+
+/** Sends `probe` every 200 ms until `server` has logged `recoveries + 1` returns to Redis (15 s at most). */
+async function untilBackOnRedis(server: LoggedServer, recoveries: number, probe: () => Promise<unknown>) {
+  const deadline = Date.now() + 15_000;
+  while (logged(server, 'reachable again').length === recoveries) {
+    if (Date.now() > deadline) throw new Error('the server did not go back to Redis');
+    await probe();
+    await sleep(200);
+  }
+}
+
 // Both groups start their servers at once: starting processes is most of this file's time.
 const pair = startPair();
 const outage = startOutageServers();
@@ -274,11 +298,8 @@ describe('Redis stopped mid-test', () => {
     expect((await me(open, key)).status).toBe(200);
     expect((await me(closed, closedTenant.key)).status).toBe(200);
     // A quota of 4 a day, 3 of them spent while Redis counts, and written to the usage tables.
-    const quoted = await call(open, 'POST', '/api/v1/api-keys', {
-      key: openTenant.key,
-      body: { name: 'quota', scopes: ['read'], quota: { limit: 4, period: 'day' } },
-    });
-    for (let i = 0; i < 3; i++) expect((await me(open, quoted.body.data.key)).status).toBe(200);
+    const quoted = await quotedKey(open, openTenant, 4);
+    for (let i = 0; i < 3; i++) expect((await me(open, quoted.key)).status).toBe(200);
     await open.services.requestRecorder.flush();
     const store = new Redis({ port });
     expect((await store.keys('pl:rl:*')).length).toBeGreaterThan(0);
@@ -293,8 +314,8 @@ describe('Redis stopped mid-test', () => {
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
     expect(logged(open, 'rate-limit store unreachable')).toHaveLength(1);
     // Quotas go on from what the usage tables hold, not from zero: one request left, then 429.
-    expect((await me(open, quoted.body.data.key)).status).toBe(200);
-    const spent = await me(open, quoted.body.data.key);
+    expect((await me(open, quoted.key)).status).toBe(200);
+    const spent = await me(open, quoted.key);
     expect([spent.status, spent.body.code]).toEqual([429, 'quota_exceeded']);
     const failures = open.services.rateLimits.failures;
     expect(failures).toBeGreaterThan(0);
@@ -359,12 +380,7 @@ describe('Redis hanging mid-test', () => {
       state.redis.kill('SIGCONT');
     }
 
-    const deadline = Date.now() + 15_000;
-    while (logged(open, 'reachable again').length === recoveries) {
-      if (Date.now() > deadline) throw new Error('the server did not go back to Redis');
-      await me(open, openTenant.key);
-      await sleep(200);
-    }
+    await untilBackOnRedis(open, recoveries, () => me(open, openTenant.key));
     expect((await me(open, openTenant.key)).status).toBe(200);
   });
 });
@@ -374,11 +390,7 @@ describe('a quota across a Redis outage that Redis survives', () => {
     const { state, open } = await outage;
     const tenant = await createTenant(open);
     const me = (k: string) => call(open, 'GET', '/api/v1/me', { key: k });
-    const created = await call(open, 'POST', '/api/v1/api-keys', {
-      key: tenant.key,
-      body: { name: 'quota', scopes: ['read'], quota: { limit: 10, period: 'day' } },
-    });
-    const quoted = created.body.data.key as string;
+    const quoted = (await quotedKey(open, tenant, 10)).key;
     for (let i = 0; i < 4; i++) expect((await me(quoted)).status).toBe(200);
     await open.services.requestRecorder.flush();
     const recoveries = logged(open, 'reachable again').length;
@@ -394,12 +406,7 @@ describe('a quota across a Redis outage that Redis survives', () => {
     // Counted in process from the usage tables' 4: six more, then the quota is spent.
     expect(during).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
 
-    const deadline = Date.now() + 15_000;
-    while (logged(open, 'reachable again').length === recoveries) {
-      if (Date.now() > deadline) throw new Error('the server did not go back to Redis');
-      await me(tenant.key);
-      await sleep(200);
-    }
+    await untilBackOnRedis(open, recoveries, () => me(tenant.key));
     const after = await me(quoted);
     expect([after.status, after.body.code]).toEqual([429, 'quota_exceeded']);
     expect(after.headers.get('x-quota-remaining')).toBe('0');
@@ -409,11 +416,7 @@ describe('a quota across a Redis outage that Redis survives', () => {
     const { state, closed } = await outage;
     const tenant = await createTenant(closed);
     const me = (k: string) => call(closed, 'GET', '/api/v1/me', { key: k });
-    const created = await call(closed, 'POST', '/api/v1/api-keys', {
-      key: tenant.key,
-      body: { name: 'quota', scopes: ['read'], quota: { limit: 10, period: 'day' } },
-    });
-    const quoted = created.body.data as { id: string; key: string };
+    const quoted = await quotedKey(closed, tenant, 10);
     expect((await me(quoted.key)).status).toBe(200);
     state.redis.kill('SIGSTOP');
     try {

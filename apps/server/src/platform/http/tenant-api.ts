@@ -3,7 +3,7 @@ import { ipAllowed } from '../auth/ip-allowlist.ts';
 import { safeEqual } from '../auth/key-format.ts';
 import type { VerifiedKey } from '../auth/key-verifier.ts';
 import { expandScopes, requireScope, SCOPES, type Scope } from '../auth/scopes.ts';
-import { RESERVED_SLUGS } from '../config.ts';
+import { RESERVED_SLUGS, SLUG_PATTERN } from '../config.ts';
 import type { AuthContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import {
@@ -17,7 +17,7 @@ import { missingKey, presentedKey } from './credentials.ts';
 import { type TenantRoute, unmatchedRoute } from './tenant-route.ts';
 
 const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
-const SLUG = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
+const SLUG = new RegExp(SLUG_PATTERN);
 
 /** The tenant named by the URL: `/api/t/{slug}/v1` or, with BASE_DOMAIN, the Host's subdomain. */
 function namedSlug(request: FastifyRequest, baseDomain: string | undefined): string | undefined {
