@@ -125,6 +125,18 @@ describe('GET /api/v1/usage', () => {
     }
   });
 
+  it('errorRate: the share of 4xx and 5xx answers, per point and in totals', async () => {
+    const reads = await usage(`granularity=hour&keyId=${reader.id}`);
+    expect(reads.body.data[0].errorRate).toBe(0.5714); // 4 of 7
+    expect(reads.body.totals.errorRate).toBe(0.5714);
+    const byClass = await usage(`groupBy=status&keyId=${limited.id}`);
+    const rates = Object.fromEntries(
+      byClass.body.data.map((point: any) => [point.statusClass, point.errorRate]),
+    );
+    expect(rates).toEqual({ '2xx': 0, '4xx': 1 });
+    expect(byClass.body.totals.errorRate).toBe(0.3333); // 1 of 3
+  });
+
   it('groupBy=status: per status class', async () => {
     const response = await usage(`groupBy=status&keyId=${limited.id}`);
     const byClass = Object.fromEntries(response.body.data.map((point: any) => [point.statusClass, point]));
@@ -138,7 +150,11 @@ describe('GET /api/v1/usage', () => {
     expect(response.body.totals).toMatchObject(READER['/api/v1/partners/{id}']);
     const none = await usage(`keyId=${reader.id}&method=POST`);
     expect(none.body.data).toEqual([]);
-    expect(none.body.totals).toMatchObject({ requests: 0, latency: { p50: null, p95: null, p99: null } });
+    expect(none.body.totals).toMatchObject({
+      requests: 0,
+      errorRate: null,
+      latency: { p50: null, p95: null, p99: null },
+    });
   });
 
   it.each(PARTNER_ROUTE_FORMS)('route=%s filters by the route /api/v1/partners/{id}', async (form) => {

@@ -49,6 +49,8 @@ export interface UsageCounts {
   clientErrors: number;
   serverErrors: number;
   rateLimited: number;
+  /** clientErrors and serverErrors over requests, 0 to 1; null without requests. */
+  errorRate: number | null;
   latency: { p50: number | null; p95: number | null; p99: number | null };
 }
 
@@ -171,6 +173,12 @@ export function usageRange(filters: UsageFilters, now: Date): { from: number; to
   return { from, to };
 }
 
+/** The share of requests answered with 4xx or 5xx, to four decimal places; null without requests. */
+function errorRate(counts: { requests: number; clientErrors: number; serverErrors: number }): number | null {
+  if (counts.requests === 0) return null;
+  return Math.round(((counts.clientErrors + counts.serverErrors) / counts.requests) * 10_000) / 10_000;
+}
+
 interface Row {
   start: Date;
   keyId?: string;
@@ -264,13 +272,14 @@ export async function queryUsage(
       end: withinSupportedRange(step(bucketStart.getTime(), granularity, 1)),
       ...groupFields(groupBy, row),
       ...counts,
+      errorRate: errorRate(counts),
       latency: latencySummary(histogram),
     };
     return point;
   });
   return {
     data,
-    totals: { ...totals, latency: latencySummary(total) },
+    totals: { ...totals, errorRate: errorRate(totals), latency: latencySummary(total) },
     meta: { granularity, groupBy, from, to },
   };
 }

@@ -20,6 +20,14 @@ const Counts = {
     minimum: 0,
     description: 'Refused with 429 by a rate limit or quota (a part of clientErrors)',
   }),
+  errorRate: Nullable(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description:
+        'Share of the requests answered with 4xx or 5xx (clientErrors + serverErrors over requests), 0 to 1, to four decimal places; null without requests',
+    }),
+  ),
   latency: Type.Object(
     { p50: Milliseconds, p95: Milliseconds, p99: Milliseconds },
     {
@@ -35,6 +43,7 @@ const countsExample = {
   clientErrors: 12,
   serverErrors: 0,
   rateLimited: 4,
+  errorRate: 0.0096,
   latency: { p50: 8.4, p95: 41.2, p99: 96.5 },
 };
 
