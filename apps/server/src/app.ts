@@ -27,8 +27,9 @@ import {
 import { requestLogger } from './platform/http/request-logger.ts';
 import { addErrorResponses, NoQuery } from './platform/http/schemas.ts';
 import { serializerCompiler } from './platform/http/serialization.ts';
-import { gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
+import { authOf, gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
+import { TenantTurns } from './platform/http/tenant-turns.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import {
   claimIdempotencyKey,
@@ -92,7 +93,7 @@ const BODY_ERRORS = ['invalid_json', 'unsupported_media_type', 'payload_too_larg
 
 async function tenantApi(
   app: App,
-  options: { hidden: boolean; answerUnmatched: UnmatchedAnswer },
+  options: { hidden: boolean; answerUnmatched: UnmatchedAnswer; turns: TenantTurns },
 ): Promise<void> {
   if (options.hidden) {
     // The /api/t/{slug}/v1 twins of every route: served, but documented once under /api/v1.
@@ -107,6 +108,16 @@ async function tenantApi(
     app.tenantRouteLabels.add(tenant.label);
     route.onRequest = [tenantGate(tenant), ...[route.onRequest ?? []].flat()];
     route.schema = documentKeyGate(route.schema, route.config?.scope);
+  });
+  // Lists (routes that take `limit`) and reports read as many rows as the tenant has: a tenant's
+  // requests to them take turns, so that they never hold more than a few database connections.
+  app.addHook('onRoute', (route) => {
+    const query = route.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    if (route.config?.report !== true && query?.properties?.limit === undefined) return;
+    const handler = route.handler;
+    route.handler = function (this: FastifyInstance, request, reply) {
+      return options.turns.run(authOf(request).tenant.id, () => handler.call(this, request, reply));
+    };
   });
   // An action or DELETE that takes no fields still refuses a body that sends some, as every other
   // body with an unknown field is refused; no body at all counts as `{}`, so the document marks
@@ -256,8 +267,10 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   metricsRoutes(typed);
   revokeLeakedKeysRoute(typed);
   await typed.register(adminApi, { prefix: '/api/admin' });
-  await typed.register(tenantApi, { prefix: '/api/v1', hidden: false, answerUnmatched });
-  await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true, answerUnmatched });
+  // One queue per process for both base URLs: a tenant's turns are the same whichever it calls.
+  const turns = new TenantTurns(config.tenantListConcurrency);
+  await typed.register(tenantApi, { prefix: '/api/v1', hidden: false, answerUnmatched, turns });
+  await typed.register(tenantApi, { prefix: '/api/t/:tenantSlug/v1', hidden: true, answerUnmatched, turns });
   assertRateLimitedRoutesExist(app, config);
   await startBackgroundWork(services, { dispatch: config.webhooks.dispatch });
   return app;

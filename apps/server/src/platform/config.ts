@@ -23,6 +23,8 @@ export interface Config {
   keyCacheTtlSeconds: number;
   /** How long a client may take to send a whole request, headers and body; 0: no limit. */
   requestTimeoutSeconds: number;
+  /** How many list and report requests of one tenant a process runs at once; the rest wait. */
+  tenantListConcurrency: number;
   /**
    * Which peers' `X-Forwarded-For` is believed (Fastify's `trustProxy`): none, every one, this many
    * hops next to the server, or the peers at these addresses (IPs, CIDR blocks, `loopback`,
@@ -342,6 +344,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultTenantSlug: defaultTenantSlug(env),
     keyCacheTtlSeconds: integer(env, 'KEY_CACHE_TTL_SECONDS', 60, 0, 3600),
     requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 60, 0, 3600),
+    tenantListConcurrency: integer(env, 'TENANT_LIST_CONCURRENCY', 2, 1, 1000),
     trustProxy: trustProxy(env),
     commissionApprovalIntervalMs: integer(env, 'COMMISSION_APPROVAL_INTERVAL_MS', 60_000, 50, 86_400_000),
     authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 30, 0, 1_000_000),

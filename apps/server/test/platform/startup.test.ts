@@ -371,6 +371,7 @@ describe('invalid settings', () => {
     ['ADMIN_API_KEY', 'admin-key-with-a-non-ascii-é-0123456789abcdef'],
     ['METRICS_TOKEN', 'metrics-token-with-a-"-quote'],
     ['DEFAULT_TENANT_SLUG', 'admin'],
+    ['TENANT_LIST_CONCURRENCY', '0'],
   ])('%s=%s exits non-zero with one line naming it', async (name, value) => {
     const { exit, lines } = await startWithSetting(name, value);
     expect(exit.code).not.toBe(0);

@@ -39,6 +39,11 @@ declare module 'fastify' {
     scope?: Scope;
     /** The route's successful answers carry the resource's ETag (documented as such). */
     etag?: boolean;
+    /**
+     * The route reads as many rows as the tenant has (a report such as usage); its requests take
+     * turns per tenant like the lists' (TENANT_LIST_CONCURRENCY).
+     */
+    report?: boolean;
   }
 }
 

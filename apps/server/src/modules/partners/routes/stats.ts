@@ -69,7 +69,7 @@ export function partnerStatsRoute(app: App): void {
   app.get(
     '/partners/:id/stats',
     {
-      config: { scope: 'partners:read' },
+      config: { scope: 'partners:read', report: true },
       schema: {
         operationId: 'getPartnerStats',
         summary: "Get a partner's performance",

@@ -11,7 +11,7 @@ export function getKeyUsageRoute(app: App): void {
   app.get(
     '/api-keys/:id/usage',
     {
-      config: { scope: 'api_keys:read' },
+      config: { scope: 'api_keys:read', report: true },
       schema: {
         operationId: 'getApiKeyUsage',
         summary: "Get an API key's usage over time",

@@ -10,7 +10,7 @@ export function getUsageRoute(app: App): void {
   app.get(
     '/usage',
     {
-      config: { scope: 'usage:read' },
+      config: { scope: 'usage:read', report: true },
       schema: {
         operationId: 'getUsage',
         summary: 'Get API usage over time',
