@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKey } from '../../src/platform/auth/key-format.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -113,6 +114,18 @@ describe('a key the caller put into the request', () => {
   });
 });
 
+/** GET `path` with this Host header and key; the answer's request id. */
+function requestWithHost(base: string, path: string, host: string, key: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest(new URL(path, base), { headers: { host, 'x-api-key': key } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(String(response.headers['x-request-id'] ?? '')));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+}
+
 describe('the server log', () => {
   let dataDir: Awaited<ReturnType<typeof tempDir>>;
   let running: ServerProcess | undefined;
@@ -124,7 +137,7 @@ describe('the server log', () => {
     await dataDir.remove();
   });
 
-  it('never holds a key a caller put into a URL, plain or percent-encoded, nor the admin key', async () => {
+  it('never holds a key a caller put into a URL (plain or percent-encoded) or the Host, nor the admin key', async () => {
     const adminKey = 'log-admin-key-0123456789abcdefghijklmnopq';
     running = await startServerProcess({ DATA_DIR: dataDir.path, ADMIN_API_KEY: adminKey });
     const printed = running.stdout().match(PRINTED_KEY);
@@ -150,6 +163,10 @@ describe('the server log', () => {
       });
       expect(response.status).toBeLessThan(500);
       requestIds.push(response.headers.get('x-request-id') ?? '');
+    }
+    // A key (or the admin key) sent as the Host: fetch cannot send that, Node's client can.
+    for (const host of [key, adminKey, `${key}.example.com`]) {
+      requestIds.push(await requestWithHost(running.url, '/api/v1/me', host, key));
     }
     const stopped = running;
     running = undefined;

@@ -5,7 +5,8 @@ import { clientIp } from './client-ip.ts';
 
 /**
  * The server log's view of requests and errors, with keys hidden: a caller can put a key into a
- * URL (`?apiKey=…`, a path segment, percent-encoded), and an error message can quote its input.
+ * URL (`?apiKey=…`, a path segment, percent-encoded) or the Host header, and an error message can
+ * quote its input.
  * Fields as Fastify's own serializers write them.
  */
 export function logSerializers(secrets: SecretMask) {
@@ -13,7 +14,7 @@ export function logSerializers(secrets: SecretMask) {
     req: (request: FastifyRequest) => ({
       method: request.method,
       url: secrets.mask(request.url),
-      host: request.host,
+      host: secrets.mask(request.host),
       remoteAddress: clientIp(request),
       remotePort: request.socket?.remotePort,
     }),
