@@ -338,9 +338,23 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transformObject: (document) =>
       'openapiObject' in document ? declareResponseHeaders(document.openapiObject) : document.swaggerObject,
   });
-  await app.register(swaggerUi, {
-    routePrefix: '/api/doc',
-    uiConfig: { persistAuthorization: true, displayRequestDuration: true },
+  // The UI's pages and files: a content security policy (the UI's own scripts and styles only),
+  // not to be framed by other sites nor sniffed as another type. A key given to Authorize lasts as
+  // long as the page: it is not kept in the browser's storage. No spec validator is called: it
+  // would send the document's address to a third party.
+  await app.register(async (docs) => {
+    docs.addHook('onSend', async (_request, reply) => {
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('x-frame-options', 'SAMEORIGIN');
+      reply.header('referrer-policy', 'no-referrer');
+    });
+    await docs.register(swaggerUi, {
+      routePrefix: '/api/doc',
+      uiConfig: { displayRequestDuration: true, validatorUrl: null },
+      staticCSP: true,
+      // Plain-HTTP deployments (a local server, a private network) must still load the UI's files.
+      transformStaticCSP: (policy) => policy.replace(/\s*upgrade-insecure-requests;/, ''),
+    });
   });
   // The documented address of the document; Swagger UI keeps its own copy at /api/doc/json.
   app.get('/api/doc.json', { schema: { hide: true } }, async () => app.swagger());

@@ -541,6 +541,29 @@ describe('Swagger UI', () => {
     expect(html).toContain('swagger-ui');
   });
 
+  it('its pages and files carry a content security policy and are not to be framed by other sites', async () => {
+    for (const path of ['/api/doc/static/index.html', '/api/doc/static/swagger-initializer.js', '/api/doc/json']) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.status, path).toBe(200);
+      const policy = response.headers.get('content-security-policy') ?? '';
+      expect(policy, path).toContain("default-src 'self'");
+      expect(policy, path).toContain("frame-ancestors 'self'");
+      expect(policy, path).toContain("object-src 'none'");
+      // A server on plain HTTP must still load the UI's files.
+      expect(policy, path).not.toContain('upgrade-insecure-requests');
+      expect(response.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(response.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
+    }
+  });
+
+  it('keeps no key in the browser and calls no outside validator', async () => {
+    const script = await (await fetch(`${server.url}/api/doc/static/swagger-initializer.js`)).text();
+    const config = await (await fetch(`${server.url}/api/doc/json`)).text();
+    expect(script).toContain('SwaggerUIBundle');
+    expect(`${script}${config}`).not.toMatch(/persistAuthorization"?\s*:\s*true/);
+    expect(script).toMatch(/validatorUrl"?\s*:\s*null/);
+  });
+
   it('a file the UI does not have is a 404 problem, not a wrong method', async () => {
     for (const method of ['GET', 'HEAD'] as const) {
       const response = await fetch(`${server.url}/api/doc/static/no-such-file.js`, { method });
