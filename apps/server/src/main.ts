@@ -5,6 +5,7 @@ import { buildApp } from './app.ts';
 import { closeServices, createServices, unwrittenAtStop } from './platform/boot.ts';
 import { ConfigError, loadConfig } from './platform/config.ts';
 import { DataDirInUseError } from './platform/db/data-dir-lock.ts';
+import { MigrationError } from './platform/db/migrate.ts';
 import { bootstrapFirstTenant } from './platform/tenants/bootstrap.ts';
 
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -56,6 +57,7 @@ const UNANSWERED_DATABASE = [
 function startupProblem(error: unknown): string | undefined {
   if (error instanceof ConfigError) return `configuration error: ${error.message}`;
   if (error instanceof DataDirInUseError) return error.message;
+  if (error instanceof MigrationError) return error.message;
   if (error instanceof pg.DatabaseError) return `the database refused to start the server: ${error.message}`;
   const { code, message } = error as { code?: unknown; message?: unknown };
   // pg and pg-pool report a server that accepts connections but never answers without a code.

@@ -6,6 +6,15 @@ const MIGRATIONS_DIR = new URL('../../../migrations/', import.meta.url);
 const MIGRATION_LOCK_ID = 727_510_001;
 
 /**
+ * A migration the database refused: a migration that checks the data first (0013) says what to
+ * change, and any other failure names the migration and the database's reason. Either way the
+ * database is as it was before that migration; the start stops with this one line.
+ */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+/**
  * Applies every migration file not yet applied, in name order, each in its own transaction.
  * An advisory lock makes concurrent starts wait for each other instead of racing.
  */
@@ -35,7 +44,7 @@ export async function migrate(database: Database): Promise<string[]> {
           await client.exec('commit');
         } catch (error) {
           await client.exec('rollback');
-          throw new Error(`migration ${version} failed: ${(error as Error).message}`);
+          throw new MigrationError(`migration ${version} failed: ${(error as Error).message}`);
         }
         applied.push(version);
       }
