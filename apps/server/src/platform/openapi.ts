@@ -6,7 +6,7 @@ import { idPattern } from './ids.ts';
 
 const DESCRIPTION = `Partnerline's public API: partners, customers, conversion events, transactions, commissions and payouts of a partner program, secured by scoped API keys.
 
-**Base URLs.** \`/api/v1/…\` acts on the API key's own tenant. \`/api/t/{slug}/v1/…\` names the tenant in the path (the paths below work under either), and \`{slug}.<BASE_DOMAIN>/api/v1/…\` names it by host when the server sets \`BASE_DOMAIN\`. The platform admin key (\`ADMIN_API_KEY\`) manages tenants under \`/api/admin\` and may call any tenant URL that names its tenant.
+**Base URLs.** \`/api/v1/…\` acts on the API key's own tenant. \`/api/t/{slug}/v1/…\` names the tenant in the path (the paths below work under either, but for \`POST /api/v1/api-keys/revoke-leaked\`, which takes keys of any tenant), and \`{slug}.<BASE_DOMAIN>/api/v1/…\` names it by host when the server sets \`BASE_DOMAIN\`. The platform admin key (\`ADMIN_API_KEY\`) manages tenants under \`/api/admin\` and may call any tenant URL that names its tenant.
 
 **Errors** are RFC 9457 problem documents (\`application/problem+json\`) with a stable \`code\`. **Lists** page classically (\`page\`, \`limit\`) or by cursor (\`cursor\`, \`limit\`). **Money** is a decimal string plus an ISO 4217 currency code.
 
@@ -28,7 +28,7 @@ const integerHeader = (description: string, examples: number[]): HeaderObject =>
 const RESPONSE_HEADERS = {
   'X-Request-Id': {
     description:
-      "The request's id (`req_…`), also the problem's `requestId`: quote it when reporting a problem.",
+      "The request's id (`req_…`), also the problem's `requestId` (but in a replayed answer, `Idempotent-Replayed: true`, whose body is the first answer's): quote it when reporting a problem.",
     required: true,
     schema: { type: 'string', pattern: idPattern('req'), examples: ['req_01jd8x3v4w5y6z7a8b9c0d1e2f'] },
   },
@@ -76,6 +76,11 @@ const RESPONSE_HEADERS = {
       'Present, `true`, when the answer replays the first one given to the same `Idempotency-Key` and body.',
     schema: { type: 'string', pattern: '^true$', examples: ['true'] },
   },
+  'Accept-Encoding': {
+    description:
+      '`identity`: on a `415` refusing a body sent with `Content-Encoding`, the body must be sent uncompressed.',
+    schema: { type: 'string', pattern: '^identity$', examples: ['identity'] },
+  },
   'WWW-Authenticate': {
     description:
       'The RFC 6750 challenge: `Bearer realm="partnerline"`, plus `error="invalid_token"` and the problem code as `error_description` when a key was refused.',
@@ -97,11 +102,12 @@ const RATE_LIMIT_HEADERS: HeaderName[] = [
   'RateLimit',
 ];
 const QUOTA_HEADERS: HeaderName[] = ['X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset'];
-/** Set by the error handler (401, 503) and by every refusal of a budget (429). */
+/** Set by the error handler (401, 503), by every refusal of a budget (429) and of an encoded body (415). */
 const STATUS_HEADERS: Record<string, HeaderName[]> = {
   '401': ['WWW-Authenticate'],
   '429': ['Retry-After'],
   '503': ['Retry-After'],
+  '415': ['Accept-Encoding'],
 };
 
 /** Marks an operation as behind the tenant key gate; consumed, and removed, by `declareResponseHeaders`. */

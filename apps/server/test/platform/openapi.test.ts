@@ -391,6 +391,29 @@ describe('response headers in the document', () => {
     }
   });
 
+  it('every operation can answer 417 expectation_failed and 503 service_unavailable (a request that came as the server stops)', () => {
+    for (const { method, path, op } of operations()) {
+      for (const [status, code] of [
+        ['417', 'expectation_failed'],
+        ['503', 'service_unavailable'],
+      ]) {
+        const codes = JSON.stringify(
+          op.responses[status]?.content['application/problem+json'].schema.properties.code,
+        );
+        expect(codes, `${method} ${path} ${status}`).toContain(`"${code}"`);
+      }
+    }
+  });
+
+  it('every 415 declares Accept-Encoding, which refuses an encoded body', () => {
+    const refusals = operations().filter(({ op }) => op.responses['415'] !== undefined);
+    expect(refusals.length).toBeGreaterThan(20);
+    for (const { method, path } of refusals) {
+      expect(declaredHeaders(path, method, '415'), `${method} ${path}`).toContain('Accept-Encoding');
+    }
+    expect(doc.components.headers['Accept-Encoding'].schema.pattern).toBe('^identity$');
+  });
+
   it('declares ETag on the successful answers of the operations that send it, Idempotent-Replayed on POSTs', () => {
     expect(declaredHeaders(PARTNER, 'get', 200)).toContain('ETag');
     expect(declaredHeaders(PARTNER, 'get', 404)).not.toContain('ETag');

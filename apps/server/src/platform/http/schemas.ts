@@ -131,6 +131,8 @@ const COMMON_TENANT_ERRORS: ErrorCode[] = [
   'ip_not_allowed',
   'rate_limited',
   'quota_exceeded',
+  // An Expect header other than 100-continue.
+  'expectation_failed',
   'internal_error',
   'service_unavailable',
 ];
@@ -140,9 +142,13 @@ const COMMON_ADMIN_ERRORS: ErrorCode[] = [
   'api_key_missing',
   'api_key_invalid',
   'rate_limited',
+  'expectation_failed',
   'internal_error',
   'service_unavailable',
 ];
+
+/** Codes every route can answer with: a wrong Expect, a fault, a request that came as the server stops. */
+const COMMON_PUBLIC_ERRORS: ErrorCode[] = ['expectation_failed', 'internal_error', 'service_unavailable'];
 
 /** The codes a documented problem response was made from, so more can be added to it later. */
 const PROBLEM_CODES = Symbol('problemCodes');
@@ -183,7 +189,7 @@ export function errorResponses(codes: readonly ErrorCode[], scope: 'tenant' | 'a
       ? COMMON_TENANT_ERRORS
       : scope === 'admin'
         ? COMMON_ADMIN_ERRORS
-        : ['internal_error' as const];
+        : COMMON_PUBLIC_ERRORS;
   return Object.fromEntries(
     [...byStatus([...codes, ...common])].map(([status, list]) => [status, problemResponse(list)]),
   );
