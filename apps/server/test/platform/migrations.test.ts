@@ -85,7 +85,9 @@ describe('a server started on such a database', () => {
         await migrate(database);
         await beforeReferralCase(database);
         const tenantId = newId('ten');
-        await sql`insert into tenants (id, slug, name) values (${tenantId}, 'acme', 'Acme')`.execute(database.db);
+        await sql`insert into tenants (id, slug, name) values (${tenantId}, 'acme', 'Acme')`.execute(
+          database.db,
+        );
         for (const [email, code] of [
           ['summer@example.com', 'Summer24'],
           ['sun@example.com', 'summer24'],
@@ -109,7 +111,9 @@ describe('a server started on such a database', () => {
       const after = await openPglite(dir.path);
       try {
         const { rows } = await sql<{ n: number }>`
-          select count(*)::int as n from schema_migrations where version = ${REFERRAL_CASE}`.execute(after.db);
+          select count(*)::int as n from schema_migrations where version = ${REFERRAL_CASE}`.execute(
+          after.db,
+        );
         expect(rows[0]?.n).toBe(0);
       } finally {
         await after.close();

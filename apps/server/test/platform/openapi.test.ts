@@ -565,7 +565,11 @@ describe('Swagger UI', () => {
   });
 
   it('its pages and files carry a content security policy and are not to be framed by other sites', async () => {
-    for (const path of ['/api/doc/static/index.html', '/api/doc/static/swagger-initializer.js', '/api/doc/json']) {
+    for (const path of [
+      '/api/doc/static/index.html',
+      '/api/doc/static/swagger-initializer.js',
+      '/api/doc/json',
+    ]) {
       const response = await fetch(`${server.url}${path}`);
       expect(response.status, path).toBe(200);
       const policy = response.headers.get('content-security-policy') ?? '';
