@@ -89,6 +89,7 @@ describe('partnerline --help', () => {
       'keys rotate',
       'keys deactivate',
       'keys activate',
+      'request-logs repair-postings',
     ]) {
       expect(general.stdout).toContain(command);
     }
@@ -117,6 +118,10 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
       /^partnerline keys create: unknown scope "partners:delete" in --scopes; known scopes: read, write, admin, /,
     ],
     [['keys', 'list', '--tenant', 'acme', '--bogus'], /^partnerline keys list: unknown option --bogus/],
+    [
+      ['request-logs', 'repair-postings', '--from', '2026-02-30'],
+      /^partnerline request-logs repair-postings: --from must be a date as YYYY-MM-DD, got "2026-02-30"\n$/,
+    ],
   ])('%j', async (args, message) => {
     const run = await cli(...args);
     expect(run.code).toBe(2);
@@ -234,6 +239,14 @@ describe('against a database', () => {
     const second = await cli('migrate');
     expectSuccess(second);
     expect(second.stdout).toMatch(/up to date/);
+  });
+
+  it('request-logs repair-postings files what no posting lists, and says how much', async () => {
+    const run = await cli('request-logs', 'repair-postings', '--from', '2026-01-01');
+    expectSuccess(run);
+    expect(lines(run.stdout)).toEqual([
+      'Filed 0 lines under their key and 0 under their route (0 postings) since 2026-01-01.',
+    ]);
   });
 
   it('tenants create and list; a taken slug exits 1', async () => {

@@ -7,10 +7,17 @@ import { type CliContext, type Command, parseCommandArgs, type Task, UsageError 
 import { commandHelp, generalHelp, groupHelp } from './help.ts';
 import { keyCommands } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
+import { requestLogCommands } from './request-logs.ts';
 import { tenantCommands } from './tenants.ts';
 import { workerCommand } from './worker.ts';
 
-const COMMANDS: Command[] = [migrateCommand, workerCommand, ...tenantCommands, ...keyCommands];
+const COMMANDS: Command[] = [
+  migrateCommand,
+  workerCommand,
+  ...tenantCommands,
+  ...keyCommands,
+  ...requestLogCommands,
+];
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 

@@ -76,6 +76,25 @@ describe('upgrading a database whose partners hold referral codes that differ on
   });
 });
 
+describe('a database a newer version has migrated', () => {
+  it('is refused, naming what this version does not know, and left as it is', async () => {
+    const server = await startServer();
+    try {
+      const { db } = server.services.database;
+      await sql`insert into schema_migrations (version) values ('9999_from_a_later_version')`.execute(db);
+      const refused = await migrate(server.services.database).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(MigrationError);
+      expect((refused as Error).message).toBe(
+        'the database was migrated by a newer version of Partnerline (9999_from_a_later_version); run that version or a later one',
+      );
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from schema_migrations`.execute(db);
+      expect(rows[0]?.n).toBeGreaterThan(16);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('a server started on such a database', () => {
   it('stops with one line saying what to change, and changes nothing', async () => {
     const dir = await tempDir('partnerline-migration');

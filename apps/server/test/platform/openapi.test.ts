@@ -396,7 +396,7 @@ describe('response headers in the document', () => {
       for (const [status, code] of [
         ['417', 'expectation_failed'],
         ['503', 'service_unavailable'],
-      ]) {
+      ] as const) {
         const codes = JSON.stringify(
           op.responses[status]?.content['application/problem+json'].schema.properties.code,
         );

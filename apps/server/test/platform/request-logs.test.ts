@@ -7,6 +7,7 @@ import {
   listRequestLogPartitions,
   maintainRequestLogPartitions,
 } from '../../src/platform/request-logs/partitions.ts';
+import { fileUnpostedRequestLogs } from '../../src/platform/request-logs/repair.ts';
 import { type RequestLogEntry, RequestLogWriter } from '../../src/platform/request-logs/writer.ts';
 import { call, createKey, createTenant, PARTNER_ROUTE_FORMS, type TestTenant } from '../helpers/http.ts';
 import { ADMIN_KEY, startServer, TestClock, type TestServer } from '../helpers/server.ts';
@@ -653,6 +654,47 @@ describe('GET /api/v1/request-logs', () => {
       after.id,
       entries[0]?.id,
     ]);
+  });
+
+  it('files lines a process older than 0016 wrote after it ran, once, leaving filed ones as they are', async () => {
+    const own = await createTenant(server);
+    const key = await createKey(server, own.key, { name: 'old process', scopes: ['partners:read'] });
+    const route = '/api/v1/customers/{id}';
+    const { db } = server.services;
+    const { requestLogs } = server.services.requestRecorder;
+    const ownLine = (fields: Partial<RequestLogEntry>) => line({ tenantId: own.id, ...fields });
+    // Filed by this version's writer …
+    const filed = ownLine({ keyId: key.id, route });
+    requestLogs.append(filed);
+    await requestLogs.flush();
+    // … and lines an old process wrote: rows and no postings.
+    const unfiled = [
+      ownLine({ keyId: key.id, route }),
+      ownLine({ keyId: key.id, route: null }),
+      ownLine({ keyId: null, route }),
+    ];
+    for (const entry of unfiled) {
+      await sql`
+        insert into request_logs (id, tenant_id, created_at, key_id, method, path, route, status, latency_ms)
+        values (${entry.id}, ${entry.tenantId}, ${entry.createdAt}, ${entry.keyId}, 'GET', '/x', ${entry.route}, 200, 1)
+      `.execute(db);
+    }
+    const ids = async (query: string) => (await logs(query, own.key)).body.data.map((row: any) => row.id);
+    expect(await ids(`keyId=${key.id}`)).toEqual([filed.id]);
+
+    const since = new Date(server.services.clock.now().getTime() - DAY_MS);
+    const repaired = await fileUnpostedRequestLogs(db, since);
+    expect(repaired).toMatchObject({ byKey: 2, byRoute: 2 });
+    // One posting per key and route, unless the lines straddle a bucket's edge (about 33 s).
+    expect(repaired.postings).toBeGreaterThanOrEqual(2);
+    expect(await ids(`keyId=${key.id}`)).toEqual([unfiled[1]?.id, unfiled[0]?.id, filed.id]);
+    expect(await ids(`route=${encodeURIComponent(route)}`)).toEqual([
+      unfiled[2]?.id,
+      unfiled[0]?.id,
+      filed.id,
+    ]);
+    expect(await fileUnpostedRequestLogs(db, since)).toEqual({ postings: 0, byKey: 0, byRoute: 0 });
+    expect(await ids(`keyId=${key.id}`)).toHaveLength(3);
   });
 
   it('an unknown request id finds nothing', async () => {

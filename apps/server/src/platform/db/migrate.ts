@@ -8,7 +8,8 @@ const MIGRATION_LOCK_ID = 727_510_001;
 /**
  * A migration the database refused: a migration that checks the data first (0013) says what to
  * change, and any other failure names the migration and the database's reason. Either way the
- * database is as it was before that migration; the start stops with this one line.
+ * database is as it was before that migration; the start stops with this one line. Also a
+ * database a newer version has migrated.
  */
 export class MigrationError extends Error {
   override name = 'MigrationError';
@@ -32,6 +33,15 @@ export async function migrate(database: Database): Promise<string[]> {
           (r) => r.version,
         ),
       );
+      // A database a newer version has migrated may hold what this version cannot keep right
+      // (rows it would write without what the newer version reads them by): refused, not served.
+      const known = new Set(files.map((file) => file.replace(/\.sql$/, '')));
+      const unknown = [...done].filter((version) => !known.has(version)).sort();
+      if (unknown.length > 0) {
+        throw new MigrationError(
+          `the database was migrated by a newer version of Partnerline (${unknown.join(', ')}); run that version or a later one`,
+        );
+      }
       const applied: string[] = [];
       for (const file of files) {
         const version = file.replace(/\.sql$/, '');
