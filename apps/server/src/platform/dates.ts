@@ -44,7 +44,7 @@ export function dateBound(
   field: string,
   value: string,
   edge: 'from' | 'to',
-): { op: '>=' | '<' | '<='; at: Date } {
+): { op: '>=' | '>' | '<' | '<='; at: Date } {
   const day = DAY.exec(value);
   const at = new Date(day ? `${value}T00:00:00.000Z` : value);
   // Date parsing rolls 2026-02-30 over to March 2; the calendar day written must exist.
@@ -67,7 +67,11 @@ export function dateBound(
   }
   // Stored times have whole milliseconds and a Date keeps no more: a `from` with a part of a
   // millisecond (`.188001`) starts after the millisecond it is in; a `to` ends within it anyway.
-  if (edge === 'from') return { op: '>=', at: SUB_MILLISECOND.test(value) ? new Date(at.getTime() + 1) : at };
+  // The last supported millisecond has no next one to start at: after it, then.
+  if (edge === 'from' && SUB_MILLISECOND.test(value)) {
+    return at.getTime() < LATEST ? { op: '>=', at: new Date(at.getTime() + 1) } : { op: '>', at };
+  }
+  if (edge === 'from') return { op: '>=', at };
   if (!day) return { op: '<=', at };
   const next = at.getTime() + DAY_MS;
   return isSupportedInstant(next) ? { op: '<', at: new Date(next) } : { op: '<=', at: new Date(LATEST) };
@@ -75,7 +79,7 @@ export function dateBound(
 
 /** A query that can take one more `where` on a timestamp column. */
 interface Filterable<Q> {
-  where(column: RawBuilder<unknown>, op: '>=' | '<' | '<=', value: Date): Q;
+  where(column: RawBuilder<unknown>, op: '>=' | '>' | '<' | '<=', value: Date): Q;
 }
 
 /**

@@ -84,6 +84,18 @@ describe('the edges of the supported range', () => {
     },
   );
 
+  it.each([
+    '/api/v1/partners?createdFrom=9999-12-31T23:59:59.9999Z',
+    '/api/v1/partners?createdFrom=9999-12-31T23:59:59.999001Z&createdTo=9999-12-31',
+    '/api/v1/request-logs?from=9999-12-31T23:59:59.9999Z',
+    '/api/v1/audit-log?from=9999-12-31T23:59:59.9999Z',
+    '/api/v1/events?from=9999-12-31T23:59:59.9999Z',
+  ])('GET %s, a part of the last millisecond: 200, nothing after it', async (path) => {
+    const response = await call(server, 'GET', path, { key: tenant.key });
+    expect(response.status).toBe(200);
+    expect(response.body.data).toEqual([]);
+  });
+
   it.each(['minute', 'hour', 'day', 'week', 'month'])(
     'GET /usage?to=9999-12-31&granularity=%s: 200, the last bucket ending at the last instant',
     async (granularity) => {
