@@ -417,6 +417,28 @@ describe('usage retention', () => {
       ).rows[0]?.n,
     );
 
+  /** Prunes as the job would at `at`, then asks GET /usage at that time; the clock is put back. */
+  async function prunedAt(at: number, query: string) {
+    const before = clock.now();
+    try {
+      clock.set(new Date(at));
+      await pruneUsage(server.services.db, clock.now());
+      return await usage(query);
+    } finally {
+      clock.set(before);
+    }
+  }
+
+  it('keeps the minute the cutoff falls in, which GET /usage still answers for', async () => {
+    // 7 days and 30 s after the first round's minute (12:34:10): the cutoff, 12:34:40, is in it.
+    const minutes = await prunedAt(
+      DAY_ONE.getTime() + 7 * DAY_MS + 30_000,
+      `granularity=minute&keyId=${reader.id}&from=2026-05-06T12:34:00Z&to=2026-05-06T12:34:59Z`,
+    );
+    expect(minutes.status).toBe(200);
+    expect(minutes.body.totals.requests).toBe(READER_TOTAL.requests);
+  });
+
   it('deletes minutes after 7 days and hours after 90; days stay', async () => {
     expect(await rows('usage_minute')).toBeGreaterThan(0);
     const job = server.services.requestRecorder.jobs().find((j) => j.name === 'usage-retention');
@@ -428,6 +450,13 @@ describe('usage retention', () => {
     await pruneUsage(server.services.db, new Date(dayTwo + 8 * DAY_MS));
     expect(await rows('usage_minute')).toBe(0);
     expect(await rows('usage_hour')).toBeGreaterThan(0);
+    // 90 days and 34 minutes after the first round's hour (12:00): the cutoff is in that hour, kept.
+    const hours = await prunedAt(
+      DAY_ONE.getTime() + 90 * DAY_MS,
+      `granularity=hour&keyId=${reader.id}&from=2026-05-06T12:00:00Z&to=2026-05-06`,
+    );
+    expect(hours.status).toBe(200);
+    expect(hours.body.totals.requests).toBe(READER_TOTAL.requests);
     await pruneUsage(server.services.db, new Date(dayTwo + 91 * DAY_MS));
     expect(await rows('usage_hour')).toBe(0);
     const days = await usage(`granularity=day&keyId=${reader.id}&from=2026-05-06&to=2026-05-07`);

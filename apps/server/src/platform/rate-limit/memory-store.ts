@@ -23,12 +23,32 @@ interface Entry {
   expiresAtMs: number;
   /** Taken from since the eviction last passed over it (see `evictOne`). */
   used: boolean;
+  /** The latest now a rate bucket was read at: a now behind it means the clock was set back. */
+  seenMs: number;
 }
 
 function update(entry: Entry, cell: Cell, state: Tat | number): void {
   entry.state = state;
   entry.expiresAtMs = expiresAt(cell, state);
   entry.used = true;
+}
+
+/**
+ * A clock set back (an NTP step, a manual correction) would leave a rate bucket's TAT as far ahead
+ * of now as the step, refusing the key for that long: the bucket moves back with the clock, keeping
+ * what was left of its budget at its last use.
+ */
+function followClock(entry: Entry, nowMs: number): void {
+  if (nowMs >= entry.seenMs) {
+    entry.seenMs = nowMs;
+    return;
+  }
+  if (typeof entry.state !== 'number') {
+    const step = entry.seenMs - nowMs;
+    entry.state = { ms: entry.state.ms - step, frac: entry.state.frac };
+    entry.expiresAtMs -= step;
+  }
+  entry.seenMs = nowMs;
 }
 
 /** A TAT that has passed is the same as no bucket; a quota counter lives until its period ends. */
@@ -77,7 +97,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
         if (entry) update(entry, cells[i] as Cell, (admissions[i] as Admission).next);
       }
       for (let i = 0; i < count; i++) {
-        if (!found[i]) this.insert(cells[i] as Cell, (admissions[i] as Admission).next);
+        if (!found[i]) this.insert(cells[i] as Cell, (admissions[i] as Admission).next, nowMs);
       }
     }
     return { allowed, decisions: describe(cells, states, admissions, allowed, nowMs) };
@@ -94,7 +114,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
   restoreCounter(cell: CounterCell, count: number, options: { raise?: boolean } = {}): void {
     const entry = this.entries.get(cell.key);
     if (!entry) {
-      this.insert(cell, count);
+      this.insert(cell, count, 0);
       return;
     }
     // With `raise`, a count taken elsewhere that is higher wins: this process counted only part.
@@ -120,6 +140,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
   private current(key: string, nowMs: number): Entry | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
+    followClock(entry, nowMs);
     if (entry.expiresAtMs <= nowMs) {
       this.entries.delete(key);
       return undefined;
@@ -127,10 +148,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return entry;
   }
 
-  private insert(cell: Cell, state: Tat | number): void {
+  private insert(cell: Cell, state: Tat | number, nowMs: number): void {
     // Room first: a bucket just stored must not be the one dropped to make it.
     if (this.entries.size >= this.maxEntries) this.evictOne();
-    this.entries.set(cell.key, { state, expiresAtMs: expiresAt(cell, state), used: false });
+    this.entries.set(cell.key, { state, expiresAtMs: expiresAt(cell, state), used: false, seenMs: nowMs });
   }
 
   /** Drops the oldest bucket not used since it was stored or last passed over; used ones go to the back. */
