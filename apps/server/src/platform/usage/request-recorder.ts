@@ -120,7 +120,8 @@ export class RequestRecorder {
       keyRoute?.usage,
     );
     if (actor.type === 'api_key' && actor.environment === 'test' && !this.config.requestLogTestKeys) return;
-    const length = Number(reply.getHeader('content-length'));
+    // A HEAD answer's Content-Length is the GET body's; it sends none.
+    const length = request.method === 'HEAD' ? 0 : Number(reply.getHeader('content-length'));
     this.requestLogs.append({
       id: request.id,
       tenantId: auth.tenant.id,
