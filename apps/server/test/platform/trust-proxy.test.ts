@@ -61,6 +61,15 @@ describe.each([
     expect((await me('198.51.100.1, 203.0.113.7')).status).toBe(200);
   });
 
+  it('takes a forwarded value that is not an address as the peer’s own address', async () => {
+    for (const forwarded of ['garbage', `<script>${'x'.repeat(6000)}`, '203.0.113.7:443']) {
+      const response = await me(forwarded);
+      expect(response.status).toBe(403);
+      expect(response.body.detail).toContain('127.0.0.1');
+      expect(response.body.detail).not.toContain('garbage');
+    }
+  });
+
   it('ignores an address the client wrote into X-Forwarded-For', async () => {
     const response = await me('203.0.113.7, 198.51.100.1');
     expect(response.status).toBe(403);

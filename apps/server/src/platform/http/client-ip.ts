@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { normalizeIp } from '../auth/ip-allowlist.ts';
 
@@ -9,5 +10,11 @@ import { normalizeIp } from '../auth/ip-allowlist.ts';
 export function clientIp(request: FastifyRequest): string {
   const { ip } = request;
   // Fastify's `ip` is undefined once the socket is gone, its type notwithstanding.
-  return typeof ip === 'string' ? normalizeIp(ip) : ip;
+  if (typeof ip !== 'string') return ip;
+  // With TRUST_PROXY, `ip` comes from X-Forwarded-For: what is not an address there (a request
+  // that reached the server around its proxy can write anything) counts as the peer's own address,
+  // so it can neither pick a budget of its own per request nor fill the logs.
+  const peer = request.socket?.remoteAddress;
+  if (ip !== peer && peer !== undefined && isIP(ip) === 0) return normalizeIp(peer);
+  return normalizeIp(ip);
 }
