@@ -20,6 +20,7 @@ import { logSerializers } from './platform/http/log-serializers.ts';
 import { hasEmptyParam } from './platform/http/path-params.ts';
 import {
   answerClientError,
+  clientAnswers,
   frameworkErrorRenderer,
   registerProblemHandling,
   type UnmatchedAnswer,
@@ -175,7 +176,7 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     // below refuses it as a problem with a request id, like every other error.
     http: { requireHostHeader: false, ...requestTimeouts(config.requestTimeoutSeconds) },
     requestTimeout: config.requestTimeoutSeconds * 1000,
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, services.requestRecorder.http),
     // Requests that arrive while the server closes get the hook's problem below, not Fastify's 503.
     return503OnClosing: false,
   });
@@ -206,6 +207,14 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // A connection that closes before the answer is sent whole ends a request without onResponse:
+    // it is recorded then, as a key's request it may have taken from budgets already.
+    const raw = reply.raw;
+    raw.on('close', () => {
+      if (!raw.writableFinished) {
+        services.requestRecorder.recordUnanswered(request, reply, clientAnswers.get(request.raw.socket));
+      }
+    });
     if (request.headers.expect !== undefined && unmetExpectations.has(request.raw)) {
       done(
         new ApiError('expectation_failed', 'The only expectation this server meets is Expect: 100-continue'),
@@ -234,7 +243,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   // Metrics, usage metering and the request log: memory only here, written in batches by timers.
   app.addHook('onResponse', (request, reply, done) => {
-    services.requestRecorder.record(request, reply);
+    // Fastify also runs this when writing the answer failed; the connection's close records that.
+    if (reply.raw.writableFinished) services.requestRecorder.record(request, reply);
     done();
   });
   // Only JSON bodies are accepted, in UTF-8 and without a content coding; anything else is a 415 problem.

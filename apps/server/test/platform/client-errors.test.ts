@@ -1,6 +1,9 @@
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenant, type TestTenant } from '../helpers/http.ts';
+import { onPostgres } from '../helpers/database.ts';
+import { call, createKey, createTenant, type TestTenant } from '../helpers/http.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -159,5 +162,123 @@ describe('a request that arrives too slowly (REQUEST_TIMEOUT_SECONDS=1)', () => 
     expect(status).toBe(408);
     expect(headers['content-type']).toBe('application/problem+json; charset=utf-8');
     expect(body).toMatchObject({ code: 'request_timeout', requestId: headers['x-request-id'] });
+  });
+
+  it('is counted, metered and logged for its key under the id its 408 carried', async () => {
+    const key = await createKey(slow, tenant.key, { name: 'slow upload', scopes: ['partners:write'] });
+    const answer = await sendRaw(
+      `POST /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key.key}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+      slow,
+    );
+    const requestId = parse(answer).headers['x-request-id'];
+    await slow.services.requestRecorder.flush();
+    const lines = await call(slow, 'GET', `/api/v1/request-logs?keyId=${key.id}`, { key: tenant.key });
+    expect(lines.body.data).toEqual([
+      expect.objectContaining({ id: requestId, method: 'POST', status: 408, errorCode: 'request_timeout' }),
+    ]);
+    const usage = await call(slow, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
+    expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
+  });
+});
+
+describe('a request whose client goes away before the answer', () => {
+  let tenant: TestTenant;
+  beforeAll(async () => {
+    tenant = await createTenant(server);
+  });
+
+  /** The key's request-log lines, once the recorder has written them. */
+  async function loggedLines(keyId: string): Promise<any[]> {
+    const deadline = Date.now() + 5_000;
+    let logged: any[] = [];
+    while (logged.length === 0 && Date.now() < deadline) {
+      await server.services.requestRecorder.flush();
+      logged = (await call(server, 'GET', `/api/v1/request-logs?keyId=${keyId}`, { key: tenant.key })).body
+        .data;
+    }
+    return logged;
+  }
+
+  it('an upload cut off mid-body: counted, metered and logged once', async () => {
+    const key = await createKey(server, tenant.key, { name: 'cut off', scopes: ['partners:write'] });
+    const { hostname, port } = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(
+          `POST /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key.key}\r\n` +
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+        );
+        // Time for the server to take the request and start reading its body.
+        setTimeout(() => socket.destroy(), 200);
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve());
+    });
+    // The server may still write its 400 for the incomplete body before it sees the connection
+    // gone; either way the request is there once.
+    const logged = await loggedLines(key.id);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ method: 'POST', path: '/api/v1/partners' });
+    expect([400, 499]).toContain(logged[0].status);
+    const usage = await call(server, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
+    expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
+  });
+
+  // A table lock from the test's own connection holds the answer back; PGlite has one connection.
+  it.skipIf(!onPostgres)(
+    'gone while its answer is prepared: logged as 499 client_closed_request',
+    async () => {
+      const key = await createKey(server, tenant.key, { name: 'impatient', scopes: ['read'] });
+      const locker = new pg.Client({ connectionString: server.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('lock table customers in access exclusive mode');
+        const { hostname, port } = new URL(server.url);
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`GET /api/v1/customers HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key.key}\r\n\r\n`),
+        );
+        await sleep(300);
+        socket.destroy();
+        await sleep(100);
+        await locker.query('commit');
+      } finally {
+        await locker.end();
+      }
+      const logged = await loggedLines(key.id);
+      expect(logged).toEqual([
+        expect.objectContaining({
+          method: 'GET',
+          route: '/api/v1/customers',
+          status: 499,
+          errorCode: 'client_closed_request',
+          responseBytes: null,
+        }),
+      ]);
+      const usage = await call(server, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
+      expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
+    },
+  );
+});
+
+describe('/metrics counts what the HTTP parser answered', () => {
+  it('a malformed request: one more 400 under method OTHER and route unmatched', async () => {
+    const count = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find(
+          (row) =>
+            row.startsWith('partnerline_http_requests_total{') &&
+            row.includes('route="unmatched"') &&
+            row.includes('method="OTHER"') &&
+            row.includes('status="400"'),
+        );
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const before = await count();
+    await sendRaw('GET /api/v1/partners HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n');
+    expect(await count()).toBe(before + 1);
   });
 });

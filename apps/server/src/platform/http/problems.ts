@@ -6,6 +6,7 @@ import type { SecretMask } from '../auth/secret-mask.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { type Observation, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
 import { hasEmptyParam } from './path-params.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
 import { validationFailure } from './validation.ts';
@@ -137,6 +138,9 @@ export function frameworkErrorRenderer(
   };
 }
 
+/** What the HTTP layer answered on a connection whose request the app was handling (see answerClientError). */
+export const clientAnswers = new WeakMap<Socket, { requestId: string; status: number; code: string }>();
+
 /** Errors of Node's HTTP parser, before a request exists: the status, problem code and detail. */
 function clientProblem(error: NodeJS.ErrnoException): ApiError {
   if (error.code === 'HPE_HEADER_OVERFLOW') {
@@ -163,12 +167,28 @@ function clientProblem(error: NodeJS.ErrnoException): ApiError {
  * any other error, instead of the framework's plain JSON; then the connection is closed, as the
  * parser cannot tell where the next request would begin.
  */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+export function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: Socket,
+  metrics?: { observe(observation: Observation): void },
+): void {
   // A reset connection has nobody left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   if (socket.writable) {
     const problem = clientProblem(error);
     const requestId = newId('req');
+    // A request the app has taken already (its body did not arrive in time) is recorded when its
+    // connection closes, under this answer's id; anything else only Node's parser saw.
+    const inFlight = (socket as { _httpMessage?: unknown })._httpMessage !== undefined;
+    if (inFlight) clientAnswers.set(socket, { requestId, status: problem.status, code: problem.code });
+    else
+      metrics?.observe({
+        method: 'OTHER',
+        route: UNMATCHED_ROUTE,
+        status: problem.status,
+        seconds: 0,
+        errorCode: problem.code,
+      });
     const body = JSON.stringify(problemBody(problem, requestId));
     socket.write(
       `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +

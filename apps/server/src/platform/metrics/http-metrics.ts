@@ -9,7 +9,7 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 export const UNMATCHED_ROUTE = 'unmatched';
 
 /** One answered request, as /metrics counts it. */
-interface Observation {
+export interface Observation {
   method: string;
   route: string;
   status: number;

@@ -28,12 +28,20 @@ const RequestLogSchema = Type.Object(
     method: Type.String(),
     path: Type.String({ description: 'The URL path as requested, without the query string' }),
     route: Nullable(Type.String({ description: 'The route template that answered' })),
-    status: Type.Integer(),
+    status: Type.Integer({
+      description: 'The status answered; 499 when the client closed the connection before an answer went out',
+    }),
     latencyMs: Type.Number({ description: 'Time to the last byte of the response, in milliseconds' }),
     ip: Nullable(Type.String()),
     userAgent: Nullable(Type.String({ description: 'The first 512 characters of `User-Agent`' })),
-    responseBytes: Nullable(Type.Integer({ description: 'Size of the response body' })),
-    errorCode: Nullable(Type.String({ description: 'The problem `code` of an error response' })),
+    responseBytes: Nullable(
+      Type.Integer({ description: 'Size of the response body; null when no answer went out whole' }),
+    ),
+    errorCode: Nullable(
+      Type.String({
+        description: 'The problem `code` of an error response (`client_closed_request` with status 499)',
+      }),
+    ),
   },
   {
     examples: [

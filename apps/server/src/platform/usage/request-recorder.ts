@@ -62,7 +62,43 @@ export class RequestRecorder {
    */
   record(request: FastifyRequest, reply: FastifyReply, latencyMs = reply.elapsedTime): void {
     try {
-      this.recordUnsafe(request, reply, latencyMs);
+      this.recordUnsafe(
+        request,
+        reply,
+        latencyMs,
+        reply.statusCode,
+        reply.errorCode ?? null,
+        request.id,
+        true,
+      );
+    } catch (error) {
+      this.log.warn({ err: error, requestId: request.id }, 'could not record request');
+    }
+  }
+
+  /**
+   * A request whose connection closed before its answer was sent whole: the client went away
+   * (recorded as 499, `client_closed_request`), or the HTTP layer answered it (a 408 when its body
+   * did not arrive in time) under the id that answer carried. It was counted against its key's
+   * budgets when it came in, so it is counted, metered and logged like any other.
+   */
+  recordUnanswered(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    answered: { requestId: string; status: number; code: string } | undefined,
+  ): void {
+    try {
+      const status = answered?.status ?? 499;
+      const code = answered?.code ?? 'client_closed_request';
+      this.recordUnsafe(
+        request,
+        reply,
+        reply.elapsedTime,
+        status,
+        code,
+        answered?.requestId ?? request.id,
+        false,
+      );
     } catch (error) {
       this.log.warn({ err: error, requestId: request.id }, 'could not record request');
     }
@@ -86,9 +122,16 @@ export class RequestRecorder {
     await Promise.all([this.usage.stop(), this.requestLogs.stop()]);
   }
 
-  private recordUnsafe(request: FastifyRequest, reply: FastifyReply, latencyMs: number): void {
-    const status = reply.statusCode;
-    const errorCode = reply.errorCode ?? null;
+  private recordUnsafe(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    latencyMs: number,
+    status: number,
+    errorCode: string | null,
+    requestId: string,
+    /** Whether the reply went out (else its Content-Length says nothing of what was sent). */
+    sent: boolean,
+  ): void {
     // A key's request on a tenant route brings its route and counters along (see KeyRoute).
     const keyRoute = request.keyRoute;
     const route = keyRoute ? keyRoute.route.label : this.routeLabel(request);
@@ -120,10 +163,12 @@ export class RequestRecorder {
       keyRoute?.usage,
     );
     if (actor.type === 'api_key' && actor.environment === 'test' && !this.config.requestLogTestKeys) return;
-    // A HEAD answer's Content-Length is the GET body's; it sends none.
-    const length = request.method === 'HEAD' ? 0 : Number(reply.getHeader('content-length'));
+    // A HEAD answer's Content-Length is the GET body's; it sends none. An unanswered request's
+    // answer never went out.
+    const length =
+      request.method === 'HEAD' ? 0 : sent ? Number(reply.getHeader('content-length')) : Number.NaN;
     this.requestLogs.append({
-      id: request.id,
+      id: requestId,
       tenantId: auth.tenant.id,
       createdAt: at,
       keyId,
