@@ -214,6 +214,36 @@ describe('calls reaching Redis out of the order of their clocks', () => {
   });
 });
 
+describe('two processes whose clocks are seconds apart', () => {
+  it.each([5, 1_100, 30_000])(
+    'share one limit exactly with a clock %i ms behind: 50 of 200 alternating requests',
+    async (skew) => {
+      const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;
+      const [fast, slow] = [0, 1].map(() => new RedisRateLimitStore(new Redis(SHARED_REDIS), prefix, 2_000));
+      const check: LimitCheck = {
+        bucket: '{key_skew}:key',
+        policy: { kind: 'rate', name: 'skew', limit: 50, windowSeconds: 600 },
+      };
+      const start = Date.now();
+      try {
+        let allowed = 0;
+        for (let i = 0; i < 200; i++) {
+          // 10 ms apart in real time; the slow process reads its clock `skew` ms behind.
+          const at = start + i * 10;
+          const store = i % 2 === 0 ? fast : slow;
+          const result = await (store as RedisRateLimitStore).hit([check], i % 2 === 0 ? at : at - skew);
+          if (result.allowed) allowed += 1;
+        }
+        // 2 s at one request per 12 s refills nothing: exactly the limit.
+        expect(allowed).toBe(50);
+      } finally {
+        await deleteSharedKeys(prefix);
+        await Promise.all([fast?.close(), slow?.close()]);
+      }
+    },
+  );
+});
+
 describe('requests reaching the store in one turn of the event loop', () => {
   it('go to Redis in one call, each taken from all its buckets or none, in the order they came', async () => {
     const prefix = `pl:rl:test-${randomBytes(6).toString('hex')}:`;

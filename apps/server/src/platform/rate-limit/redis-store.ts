@@ -19,15 +19,10 @@ import { type Cell, cellOf, type LimitCheck, type LimitResult, type RateLimitSto
  * was used at), and expires when it is full again. A bucket's time never goes back: a caller whose
  * now is behind a bucket's `seen` (another process read its clock a moment later, but reached
  * Redis first) is treated as arriving at `seen`, so answers are the same whichever process made the
- * call. A now more than CLOCK_STEP_MS behind is a clock that was set back (an NTP step, a manual
- * correction), not a process a moment late: the bucket's TAT moves back by as much, keeping what
- * was left of the budget, instead of refusing the key (or freezing its refill) for that long. A quota counter is a plain integer (INCR). Returns per request: allowed, then per bucket its
+ * call. A quota counter is a plain integer (INCR). Returns per request: allowed, then per bucket its
  * state before (ms and frac, or count and 0; -1 for a bucket that did not exist), then the now it
  * decided at.
  */
-/** How far behind a bucket's `seen` a caller's now may be and still count as a process a moment late. */
-const CLOCK_STEP_MS = 1_000;
-
 const SCRIPT = `
 local unpack, pack, floor, tonum, format = struct.unpack, struct.pack, math.floor, tonumber, string.format
 local data = ARGV[1]
@@ -39,26 +34,14 @@ local kinds, limits, params, raws, mss, fracs, nexts, ttls = {}, {}, {}, {}, {},
 for _ = 1, requests do
   local now, n
   now, n, pos = unpack('<dd', data, pos)
-  local given = now
   for i = 1, n do
     kinds[i], limits[i], params[i], pos = unpack('<ddd', data, pos)
     local raw = redis.call('GET', KEYS[key + i - 1])
     raws[i], mss[i], fracs[i] = raw, -1, 0
     if raw and kinds[i] == 0 then
       local ms, frac, seen = unpack('<ddd', raw)
-      if seen > given + ${CLOCK_STEP_MS} then
-        -- Not another process a moment ahead: the clocks were set back. The bucket moves with them,
-        -- stored at once: a refused request stores nothing, and the next would move it again.
-        ms = ms - (seen - given)
-        if ms > given then
-          redis.call('PSETEX', KEYS[key + i - 1], format('%d', ms - given + 1), pack('<ddd', ms, frac, given))
-        else
-          redis.call('DEL', KEYS[key + i - 1])
-        end
-      elseif seen > now then
-        now = seen
-      end
       mss[i], fracs[i] = ms, frac
+      if seen > now then now = seen end
     end
   end
   local allowed = 1
