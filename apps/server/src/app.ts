@@ -20,7 +20,6 @@ import { logSerializers } from './platform/http/log-serializers.ts';
 import { hasEmptyParam } from './platform/http/path-params.ts';
 import {
   answerClientError,
-  clientAnswers,
   frameworkErrorRenderer,
   registerProblemHandling,
   type UnmatchedAnswer,
@@ -31,6 +30,7 @@ import { serializerCompiler } from './platform/http/serialization.ts';
 import { authOf, gateUnmatched, tenantGate } from './platform/http/tenant-api.ts';
 import { tenantRoute } from './platform/http/tenant-route.ts';
 import { TenantTurns } from './platform/http/tenant-turns.ts';
+import { closedUnanswered } from './platform/http/unanswered.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import {
   claimIdempotencyKey,
@@ -198,6 +198,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   app.decorateRequest('keyRoute', null);
   app.decorateRequest('receivedAt', null);
+  app.decorateRequest('gateInFlight', false);
+  app.decorateRequest('closedInGate', false);
   // Node.js answers an `Expect` it cannot meet (anything but 100-continue) with a bare 417 before
   // the app sees the request; it goes to the app instead, whose hook below refuses it as a problem.
   const unmetExpectations = new WeakSet<object>();
@@ -209,11 +211,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
     // A connection that closes before the answer is sent whole ends a request without onResponse:
     // it is recorded then, as a key's request it may have taken from budgets already.
+    // Closed while the tenant gate still looks up its key or limits, it is recorded once the gate
+    // is done, with the tenant it then knows.
     const raw = reply.raw;
     raw.on('close', () => {
-      if (!raw.writableFinished) {
-        services.requestRecorder.recordUnanswered(request, reply, clientAnswers.get(request.raw.socket));
-      }
+      if (!raw.writableFinished) closedUnanswered(request, reply);
     });
     if (request.headers.expect !== undefined && unmetExpectations.has(request.raw)) {
       done(

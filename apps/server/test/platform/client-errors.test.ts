@@ -225,6 +225,45 @@ describe('a request whose client goes away before the answer', () => {
     expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
   });
 
+  // A lock on the keys table holds the gate's first look-up of a key back; PGlite has one connection.
+  it.skipIf(!onPostgres)(
+    'gone while the gate looks up its key: recorded for the key once the gate is done',
+    async () => {
+      const paths = ['/api/v1/customers', '/api/v1/partners/%zz'];
+      const keys = await Promise.all(
+        paths.map((_, i) => createKey(server, tenant.key, { name: `not cached ${i}`, scopes: ['read'] })),
+      );
+      const locker = new pg.Client({ connectionString: server.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query('begin');
+        await locker.query('lock table api_keys in access exclusive mode');
+        const { hostname, port } = new URL(server.url);
+        const sockets = paths.map((path, i) => {
+          const socket = connect(Number(port), hostname, () =>
+            socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keys[i]?.key}\r\n\r\n`),
+          );
+          socket.on('error', () => {});
+          return socket;
+        });
+        await sleep(300);
+        for (const socket of sockets) socket.destroy();
+        await sleep(100);
+        await locker.query('commit');
+      } finally {
+        await locker.end();
+      }
+      for (const [i, key] of keys.entries()) {
+        const logged = await loggedLines(key.id);
+        expect(logged, paths[i]).toEqual([
+          expect.objectContaining({ method: 'GET', status: 499, errorCode: 'client_closed_request' }),
+        ]);
+        const usage = await call(server, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
+        expect(usage.body.totals, paths[i]).toMatchObject({ requests: 1, clientErrors: 1 });
+      }
+    },
+  );
+
   // A table lock from the test's own connection holds the answer back; PGlite has one connection.
   it.skipIf(!onPostgres)(
     'gone while its answer is prepared: logged as 499 client_closed_request',

@@ -33,6 +33,10 @@ declare module 'fastify' {
     keyRoute: KeyRoute | null;
     /** The app clock's time when the tenant API's gate took the request, before its body was read. */
     receivedAt: Date | null;
+    /** The tenant API's gate is waiting for the key's record or its limits. */
+    gateInFlight: boolean;
+    /** The connection closed while the gate was in flight: the gate records the request when done. */
+    closedInGate: boolean;
   }
   interface FastifyContextConfig {
     /** The scope a tenant route requires; absent for routes any valid key may call. */

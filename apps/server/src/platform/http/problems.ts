@@ -7,8 +7,10 @@ import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Observation, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
+import { clientAnswers } from './client-answers.ts';
 import { hasEmptyParam } from './path-params.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
+import { closedUnanswered } from './unanswered.ts';
 import { validationFailure } from './validation.ts';
 
 /** How often, at most, a 503 for an unreachable database is logged. */
@@ -108,9 +110,14 @@ export function frameworkErrorRenderer(
     reply.header('x-request-id', request.id);
     // Fastify times a request from its route's handling on, which such a request never reaches.
     const started = performance.now();
-    reply.raw.once('finish', () =>
-      request.server.services.requestRecorder.record(request, reply, performance.now() - started),
-    );
+    const raw = reply.raw;
+    raw.once('close', () => {
+      if (raw.writableFinished) {
+        request.server.services.requestRecorder.record(request, reply, performance.now() - started);
+      } else {
+        closedUnanswered(request, reply);
+      }
+    });
     const tenantPath = TENANT_API_PATH.exec(request.url);
     if (tenantPath && tenantPath[1] !== undefined) {
       request.params = { tenantSlug: tenantPath[1].toLowerCase() };
@@ -137,9 +144,6 @@ export function frameworkErrorRenderer(
     send(reply, apiError, request.id, secrets);
   };
 }
-
-/** What the HTTP layer answered on a connection whose request the app was handling (see answerClientError). */
-export const clientAnswers = new WeakMap<Socket, { requestId: string; status: number; code: string }>();
 
 /** Errors of Node's HTTP parser, before a request exists: the status, problem code and detail. */
 function clientProblem(error: NodeJS.ErrnoException): ApiError {

@@ -15,6 +15,7 @@ import {
 import { clientIp } from './client-ip.ts';
 import { missingKey, presentedKey } from './credentials.ts';
 import { type TenantRoute, unmatchedRoute } from './tenant-route.ts';
+import { recordUnanswered } from './unanswered.ts';
 
 const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
 const SLUG = new RegExp(SLUG_PATTERN);
@@ -166,9 +167,16 @@ export function tenantGate(route: TenantRoute): onRequestHookHandler {
       refuse(request, reply, error, done);
       return;
     }
+    request.gateInFlight = true;
     authenticateAsync(request, reply, route, auth).then(
-      () => done(),
-      (error) => refuse(request, reply, error, done),
+      () => {
+        gateDone(request, reply);
+        done();
+      },
+      (error) => {
+        gateDone(request, reply);
+        refuse(request, reply, error, done);
+      },
     );
   };
 }
@@ -246,6 +254,12 @@ export function limitOutsideTenantApi(request: FastifyRequest, reply: FastifyRep
     return Promise.resolve();
   }
   return limitUnauthenticatedRequest(request, reply);
+}
+
+/** Ends the gate's asynchronous part: a request whose connection closed meanwhile is recorded now. */
+function gateDone(request: FastifyRequest, reply: FastifyReply): void {
+  request.gateInFlight = false;
+  if (request.closedInGate) recordUnanswered(request, reply);
 }
 
 /** The gate with promises: a key read from the database, the admin key, or limits kept in Redis. */
