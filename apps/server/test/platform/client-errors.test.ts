@@ -225,6 +225,47 @@ describe('a request whose client goes away before the answer', () => {
     expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
   });
 
+  /**
+   * Sends each GET (path and key) on a connection of its own while a table is locked, closes the
+   * connections while their requests wait on the lock, then lets them go on.
+   */
+  async function abandonWhileLocked(table: string, requests: [path: string, key: string][]): Promise<void> {
+    const locker = new pg.Client({ connectionString: server.databaseUrl });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query(`lock table ${table} in access exclusive mode`);
+      const { hostname, port } = new URL(server.url);
+      const sockets = requests.map(([path, key]) => {
+        const socket = connect(Number(port), hostname, () =>
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key}\r\n\r\n`),
+        );
+        socket.on('error', () => {});
+        return socket;
+      });
+      await sleep(300);
+      for (const socket of sockets) socket.destroy();
+      await sleep(100);
+      await locker.query('commit');
+    } finally {
+      await locker.end();
+    }
+  }
+
+  /** The key's one request is logged as 499 and counted once in its usage. */
+  async function expectRecordedAs499(keyId: string, where: string): Promise<void> {
+    expect(await loggedLines(keyId), where).toEqual([
+      expect.objectContaining({
+        method: 'GET',
+        status: 499,
+        errorCode: 'client_closed_request',
+        responseBytes: null,
+      }),
+    ]);
+    const usage = await call(server, 'GET', `/api/v1/api-keys/${keyId}/usage`, { key: tenant.key });
+    expect(usage.body.totals, where).toMatchObject({ requests: 1, clientErrors: 1 });
+  }
+
   // A lock on the keys table holds the gate's first look-up of a key back; PGlite has one connection.
   it.skipIf(!onPostgres)(
     'gone while the gate looks up its key: recorded for the key once the gate is done',
@@ -233,70 +274,21 @@ describe('a request whose client goes away before the answer', () => {
       const keys = await Promise.all(
         paths.map((_, i) => createKey(server, tenant.key, { name: `not cached ${i}`, scopes: ['read'] })),
       );
-      const locker = new pg.Client({ connectionString: server.databaseUrl });
-      await locker.connect();
-      try {
-        await locker.query('begin');
-        await locker.query('lock table api_keys in access exclusive mode');
-        const { hostname, port } = new URL(server.url);
-        const sockets = paths.map((path, i) => {
-          const socket = connect(Number(port), hostname, () =>
-            socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-API-Key: ${keys[i]?.key}\r\n\r\n`),
-          );
-          socket.on('error', () => {});
-          return socket;
-        });
-        await sleep(300);
-        for (const socket of sockets) socket.destroy();
-        await sleep(100);
-        await locker.query('commit');
-      } finally {
-        await locker.end();
-      }
-      for (const [i, key] of keys.entries()) {
-        const logged = await loggedLines(key.id);
-        expect(logged, paths[i]).toEqual([
-          expect.objectContaining({ method: 'GET', status: 499, errorCode: 'client_closed_request' }),
-        ]);
-        const usage = await call(server, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
-        expect(usage.body.totals, paths[i]).toMatchObject({ requests: 1, clientErrors: 1 });
-      }
+      await abandonWhileLocked(
+        'api_keys',
+        paths.map((path, i) => [path, keys[i]?.key ?? '']),
+      );
+      for (const [i, key] of keys.entries()) await expectRecordedAs499(key.id, paths[i] ?? '');
     },
   );
 
-  // A table lock from the test's own connection holds the answer back; PGlite has one connection.
+  // A lock on the table the route reads holds its answer back.
   it.skipIf(!onPostgres)(
     'gone while its answer is prepared: logged as 499 client_closed_request',
     async () => {
       const key = await createKey(server, tenant.key, { name: 'impatient', scopes: ['read'] });
-      const locker = new pg.Client({ connectionString: server.databaseUrl });
-      await locker.connect();
-      try {
-        await locker.query('begin');
-        await locker.query('lock table customers in access exclusive mode');
-        const { hostname, port } = new URL(server.url);
-        const socket = connect(Number(port), hostname, () =>
-          socket.write(`GET /api/v1/customers HTTP/1.1\r\nHost: x\r\nX-API-Key: ${key.key}\r\n\r\n`),
-        );
-        await sleep(300);
-        socket.destroy();
-        await sleep(100);
-        await locker.query('commit');
-      } finally {
-        await locker.end();
-      }
-      const logged = await loggedLines(key.id);
-      expect(logged).toEqual([
-        expect.objectContaining({
-          method: 'GET',
-          route: '/api/v1/customers',
-          status: 499,
-          errorCode: 'client_closed_request',
-          responseBytes: null,
-        }),
-      ]);
-      const usage = await call(server, 'GET', `/api/v1/api-keys/${key.id}/usage`, { key: tenant.key });
-      expect(usage.body.totals).toMatchObject({ requests: 1, clientErrors: 1 });
+      await abandonWhileLocked('customers', [['/api/v1/customers', key.key]]);
+      await expectRecordedAs499(key.id, '/api/v1/customers');
     },
   );
 });
