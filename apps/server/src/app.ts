@@ -209,10 +209,8 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    // A connection that closes before the answer is sent whole ends a request without onResponse:
-    // it is recorded then, as a key's request it may have taken from budgets already.
-    // Closed while the tenant gate still looks up its key or limits, it is recorded once the gate
-    // is done, with the tenant it then knows.
+    // A connection that closes before the answer is sent whole ends a request without onResponse;
+    // it may have taken from a key's budgets already, so it is recorded then (see closedUnanswered).
     const raw = reply.raw;
     raw.on('close', () => {
       if (!raw.writableFinished) closedUnanswered(request, reply);

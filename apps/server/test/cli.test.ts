@@ -120,7 +120,11 @@ describe('bad arguments exit 2 with one line on stderr; bad settings exit 1', ()
     [['keys', 'list', '--tenant', 'acme', '--bogus'], /^partnerline keys list: unknown option --bogus/],
     [
       ['request-logs', 'repair-postings', '--from', '2026-02-30'],
-      /^partnerline request-logs repair-postings: --from must be a date as YYYY-MM-DD, got "2026-02-30"\n$/,
+      /^partnerline request-logs repair-postings: --from is not a valid date, got "2026-02-30"\n$/,
+    ],
+    [
+      ['request-logs', 'repair-postings', '--from', 'yesterday'],
+      /^partnerline request-logs repair-postings: --from must be YYYY-MM-DD or an ISO 8601 timestamp/,
     ],
   ])('%j', async (args, message) => {
     const run = await cli(...args);
@@ -245,7 +249,7 @@ describe('against a database', () => {
     const run = await cli('request-logs', 'repair-postings', '--from', '2026-01-01');
     expectSuccess(run);
     expect(lines(run.stdout)).toEqual([
-      'Filed 0 lines under their key and 0 under their route (0 postings) since 2026-01-01.',
+      'Filed 0 lines under their key and 0 under their route (0 postings) since 2026-01-01T00:00:00.000Z.',
     ]);
   });
 

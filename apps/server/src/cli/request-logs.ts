@@ -1,18 +1,22 @@
+import { DATE_FILTER_RULE, dateBound } from '../platform/dates.ts';
+import { ApiError } from '../platform/errors.ts';
+import { DateFilter } from '../platform/http/schemas.ts';
 import { fileUnpostedRequestLogs } from '../platform/request-logs/repair.ts';
 import { type Command, optionalString, UsageError } from './command.ts';
 
 const DAY_MS = 86_400_000;
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_FILTER = new RegExp(DateFilter.pattern as string);
 
-/** `--from YYYY-MM-DD` as the start of that UTC day; undefined when not given. */
-function parseDay(value: string | undefined): Date | undefined {
+/** `--from` as the API's `from` filters take it (`YYYY-MM-DD` or a timestamp); undefined when not given. */
+function parseFrom(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
-  const match = DATE.exec(value);
-  const day = match ? new Date(`${value}T00:00:00.000Z`) : undefined;
-  if (day === undefined || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== value) {
-    throw new UsageError(`--from must be a date as YYYY-MM-DD, got "${value}"`);
+  if (!DATE_FILTER.test(value)) throw new UsageError(`--from ${DATE_FILTER_RULE}, got "${value}"`);
+  try {
+    return dateBound('--from', value, 'from').at;
+  } catch (error) {
+    if (error instanceof ApiError) throw new UsageError(`${error.message}, got "${value}"`);
+    throw error;
   }
-  return day;
 }
 
 const repairPostings: Command = {
@@ -21,8 +25,9 @@ const repairPostings: Command = {
   options: {
     from: {
       type: 'string',
-      value: '<YYYY-MM-DD>',
-      description: 'First UTC day to look at (default: the oldest day REQUEST_LOG_RETENTION_DAYS keeps)',
+      value: '<date>',
+      description:
+        'Where to start: YYYY-MM-DD (from that UTC day) or a timestamp (default: the oldest day REQUEST_LOG_RETENTION_DAYS keeps)',
     },
   },
   details: [
@@ -31,12 +36,12 @@ const repairPostings: Command = {
     'gone; it files only what is missing, so it is safe while servers run and to run again.',
   ],
   prepare(args) {
-    const given = parseDay(optionalString(args, 'from'));
+    const given = parseFrom(optionalString(args, 'from'));
     return async (ctx) => {
       const from = given ?? new Date(ctx.now.getTime() - (ctx.config.requestLogRetentionDays + 1) * DAY_MS);
       const filed = await fileUnpostedRequestLogs(ctx.database.db, from);
       ctx.print(
-        `Filed ${filed.byKey} lines under their key and ${filed.byRoute} under their route (${filed.postings} postings) since ${from.toISOString().slice(0, 10)}.`,
+        `Filed ${filed.byKey} lines under their key and ${filed.byRoute} under their route (${filed.postings} postings) since ${from.toISOString()}.`,
       );
     };
   },

@@ -7,10 +7,9 @@ import { isDatabaseUnavailable } from '../db/errors.ts';
 import { ApiError, type ErrorCode, problemBody } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { type Observation, UNMATCHED_ROUTE } from '../metrics/http-metrics.ts';
-import { clientAnswers } from './client-answers.ts';
 import { hasEmptyParam } from './path-params.ts';
 import { gateUnmatched, limitOutsideTenantApi } from './tenant-api.ts';
-import { closedUnanswered } from './unanswered.ts';
+import { clientAnswers, closedUnanswered } from './unanswered.ts';
 import { validationFailure } from './validation.ts';
 
 /** How often, at most, a 503 for an unreachable database is logged. */

@@ -1,5 +1,11 @@
+import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { clientAnswers } from './client-answers.ts';
+
+/**
+ * What the HTTP layer answered on a connection whose request the app was handling (a 408 for a body
+ * that stopped short; see answerClientError): that request is recorded under this answer.
+ */
+export const clientAnswers = new WeakMap<Socket, { requestId: string; status: number; code: string }>();
 
 /**
  * Records a request whose connection closed before its answer went out whole: under the answer

@@ -3,7 +3,6 @@ import { dateBound, withinSupportedRange } from '../dates.ts';
 import type { Db } from '../db/index.ts';
 import { ApiError } from '../errors.ts';
 import { addHistogram, emptyHistogram, latencySummary } from './histogram.ts';
-import { USAGE_RETENTION_DAYS } from './retention.ts';
 import type { StatusClass } from './tables.ts';
 
 export const GRANULARITIES = ['minute', 'hour', 'day', 'week', 'month'] as const;
@@ -72,6 +71,18 @@ export interface UsageReport {
 /** Midnight UTC on the first of a month; unlike `Date.UTC`, years 0-99 stay years 0-99. */
 function monthStart(year: number, month: number): number {
   return new Date(0).setUTCFullYear(year, month, 1);
+}
+
+/** How far back each resolution reaches; day rows are kept for good. */
+export const USAGE_RETENTION_DAYS = { minute: 7, hour: 90 } as const;
+
+/**
+ * The start of the oldest minute or hour bucket kept: the one the retention cutoff falls in, which
+ * still holds requests younger than the cutoff. Ranges start there at the earliest, and pruning
+ * deletes only buckets before it.
+ */
+export function retentionCutoff(granularity: 'minute' | 'hour', now: Date): number {
+  return floor(now.getTime() - USAGE_RETENTION_DAYS[granularity] * DAY_MS, granularity);
 }
 
 /** The start of the UTC bucket that contains `at`; weeks start on Monday (ISO 8601). */
@@ -162,7 +173,7 @@ export function usageRange(filters: UsageFilters, now: Date): { from: number; to
   }
   if (granularity === 'minute' || granularity === 'hour') {
     const days = USAGE_RETENTION_DAYS[granularity];
-    if (from < floor(now.getTime() - days * DAY_MS, granularity)) {
+    if (from < retentionCutoff(granularity, now)) {
       throw invalid(
         'from',
         'out_of_range',
