@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,5 +126,50 @@ describe.skipIf(!onPostgres)('one tenant’s slow lists (TENANT_LIST_CONCURRENCY
     }
     const statuses = (await Promise.all(answers)).map((response) => response.status);
     expect(statuses).toEqual([200, 200, 200, 200]);
+  });
+
+  it('a list whose client left while it waited reads nothing when its turn comes', async () => {
+    // Two lockers: customers hold the turn, partners would hold any list that ran after it.
+    const partnersLocker = new pg.Client({ connectionString: server.databaseUrl });
+    await partnersLocker.connect();
+    try {
+      await partnersLocker.query('begin');
+      await partnersLocker.query('lock table partners in access exclusive mode');
+      await locker.query('begin');
+      await locker.query('lock table customers in access exclusive mode');
+      let holder: Promise<ApiResponse>;
+      try {
+        holder = call(server, 'GET', '/api/v1/customers', { key: busy.key });
+        const deadline = Date.now() + 10_000;
+        while ((await waitingForLock()) < 2 && Date.now() < deadline) await sleep(20);
+        // Two lists of partners wait for the turn; their clients give up.
+        const { hostname, port } = new URL(server.url);
+        const sockets = [1, 2].map(() => {
+          const socket = connect(Number(port), hostname, () =>
+            socket.write(`GET /api/v1/partners HTTP/1.1\r\nHost: x\r\nX-API-Key: ${busy.key}\r\n\r\n`),
+          );
+          socket.on('error', () => {});
+          return socket;
+        });
+        await sleep(300);
+        for (const socket of sockets) socket.destroy();
+        await sleep(100);
+      } finally {
+        await locker.query('commit');
+      }
+      expect((await holder).status).toBe(200);
+      // Had the abandoned lists run, their queries would now wait for the partners lock.
+      await sleep(300);
+      expect(await waitingForLock()).toBe(0);
+      // The turn is free: a list that stays is let in and reaches the lock.
+      const staying = call(server, 'GET', '/api/v1/partners', { key: busy.key });
+      const deadline = Date.now() + 10_000;
+      while ((await waitingForLock()) < 2 && Date.now() < deadline) await sleep(20);
+      expect(await waitingForLock()).toBe(2);
+      await partnersLocker.query('commit');
+      expect((await staying).status).toBe(200);
+    } finally {
+      await partnersLocker.end();
+    }
   });
 });
