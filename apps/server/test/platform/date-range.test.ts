@@ -207,3 +207,42 @@ describe('a stored date of the years 0001 to 0099 reads back as written', () => 
     },
   );
 });
+
+describe('a timestamp means the same as a date filter and in a body', () => {
+  // RFC 3339 forms a body's date-time takes: each is a filter bound too, at the same instant.
+  it.each([
+    '2026-03-01t10:00:00z',
+    '2026-03-01 10:00:00Z',
+    '2026-03-01T10:00:00.1234567Z',
+    '2026-03-01T10:00:00.123456789Z',
+    '2026-03-01T11:00:00+0100',
+  ])('%s', async (at) => {
+    const posted = await call(server, 'POST', '/api/v1/events', {
+      key: tenant.key,
+      body: { type: 'click', partnerId, occurredAt: at },
+    });
+    expect(posted.status).toBe(201);
+    const upTo = await call(
+      server,
+      'GET',
+      `/api/v1/events?from=2026-03-01&to=${encodeURIComponent(at)}&limit=100`,
+      { key: tenant.key },
+    );
+    expect(upTo.status).toBe(200);
+    expect(upTo.body.data.map((event: { id: string }) => event.id)).toContain(posted.body.data.id);
+  });
+
+  it('hour 24 is refused in both', async () => {
+    const posted = await call(server, 'POST', '/api/v1/events', {
+      key: tenant.key,
+      body: { type: 'click', partnerId, occurredAt: '2026-03-01T24:00:00Z' },
+    });
+    expectProblem(posted, 400, 'validation_error');
+    expect(posted.body.errors[0].field).toBe('occurredAt');
+    const filtered = await call(server, 'GET', '/api/v1/events?from=2026-03-01T24:00:00Z', {
+      key: tenant.key,
+    });
+    expectProblem(filtered, 400, 'validation_error');
+    expect(filtered.body.errors[0].field).toBe('from');
+  });
+});

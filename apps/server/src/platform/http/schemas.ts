@@ -35,10 +35,14 @@ export const Timestamp = Type.Unsafe<Date | string>({
 /** A timestamp sent by the client. */
 export const TimestampInput = Type.String({ format: 'date-time', examples: ['2027-01-01T00:00:00.000Z'] });
 
-/** A filter date: `YYYY-MM-DD` (the whole UTC day) or a full ISO 8601 timestamp. */
+/**
+ * A filter date: `YYYY-MM-DD` (the whole UTC day) or a timestamp with a time zone, written as a
+ * body's `date-time` may be (RFC 3339: `t`/`z` in either case, a space for the `T`, any number of
+ * fraction digits, `+0100` or `+01:00`); the seconds may be left out. Hour 24 is not one.
+ */
 export const DateFilter = Type.String({
   ...matching(
-    '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+    '^\\d{4}-\\d{2}-\\d{2}([Tt ]([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d+)?)?([Zz]|[+-]\\d{2}:?\\d{2}))?$',
     DATE_FILTER_RULE,
   ),
   description: '`YYYY-MM-DD` (whole day, UTC, inclusive) or an ISO 8601 timestamp',
