@@ -24,6 +24,7 @@ import {
   registerProblemHandling,
   type UnmatchedAnswer,
 } from './platform/http/problems.ts';
+import { malformedQuery } from './platform/http/query-encoding.ts';
 import { requestLogger } from './platform/http/request-logger.ts';
 import { addErrorResponses, NoQuery } from './platform/http/schemas.ts';
 import { serializerCompiler } from './platform/http/serialization.ts';
@@ -206,9 +207,16 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.decorateRequest('closedInGate', false);
   // Node.js answers an `Expect` it cannot meet (anything but 100-continue) with a bare 417 before
   // the app sees the request; it goes to the app instead, whose hook below refuses it as a problem.
+  // Node also takes a list that names 100-continue among other expectations (`100-continue, x`)
+  // for 100-continue; only 100-continue alone is met.
   const unmetExpectations = new WeakSet<object>();
   app.server.on('checkExpectation', (req, res) => {
     unmetExpectations.add(req);
+    app.server.emit('request', req, res);
+  });
+  app.server.on('checkContinue', (req, res) => {
+    if (req.headers.expect?.trim().toLowerCase() === '100-continue') res.writeContinue();
+    else unmetExpectations.add(req);
     app.server.emit('request', req, res);
   });
   app.addHook('onRequest', (request, reply, done) => {
@@ -236,6 +244,21 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
           errors: [{ field: 'Host', code: 'required', message: 'Host is required' }],
         }),
       );
+      return;
+    }
+    // A fragment is the client's own (RFC 9110 §7.1): a request target holding one is malformed,
+    // and the router would read what follows `#` as the query string.
+    if (request.raw.url?.includes('#')) {
+      done(
+        new ApiError('validation_error', 'The request target must not contain a fragment (#…)', {
+          errors: [{ field: 'url', code: 'invalid_format', message: 'url must not contain #' }],
+        }),
+      );
+      return;
+    }
+    const malformed = malformedQuery(request.raw.url ?? '');
+    if (malformed) {
+      done(malformed);
       return;
     }
     // `/partners/` names no partner: the unknown route it is, not a lookup of an empty id.

@@ -401,7 +401,8 @@ describe('tenant from the Host subdomain (BASE_DOMAIN)', () => {
     expect(response.body.detail).toBe(`${start}/api/t/{slug}/v1/… or {slug}.partnerline.test/api/v1/…`);
   });
 
-  it.each(['www', 'api', 'app'])(
+  // '' is `.partnerline.test`: an empty first label names no tenant either.
+  it.each(['www', 'api', 'app', ''])(
     "takes %s.<BASE_DOMAIN> for the deployment's own host: the key names the tenant",
     async (name) => {
       const me = await get('/api/v1/me', `${name}.partnerline.test`, tenant.key);
@@ -411,6 +412,23 @@ describe('tenant from the Host subdomain (BASE_DOMAIN)', () => {
       expect(admin.body.code).toBe('tenant_slug_missing');
     },
   );
+
+  it('takes the host of a request target in absolute form over the Host header', async () => {
+    const me = await get(
+      `http://${neighbour.slug}.partnerline.test/api/v1/me`,
+      `${tenant.slug}.partnerline.test`,
+      ADMIN_KEY,
+    );
+    expect(me.status).toBe(200);
+    expect(me.body.data.tenant.slug).toBe(neighbour.slug);
+    const unknown = await get(
+      'http://nosuch.partnerline.test/api/v1/me',
+      `${tenant.slug}.partnerline.test`,
+      ADMIN_KEY,
+    );
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.code).toBe('tenant_not_found');
+  });
 
   it('falls back to the key on other hosts', async () => {
     const plain = await get('/api/v1/me', 'api.example.com', tenant.key);

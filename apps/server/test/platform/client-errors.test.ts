@@ -108,6 +108,22 @@ describe('an HTTP/1.1 request without a Host header', () => {
   });
 });
 
+describe('a fragment (#) in the request target', () => {
+  it.each(['/api/v1/me#x', '/api/v1/partners#limit=1', '/api/v1/partners?limit=1#x', '/health#'])(
+    'GET %s: 400 naming the url, not read as a query string',
+    async (target) => {
+      const { status, body } = parse(
+        await sendRaw(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+      );
+      expect(status).toBe(400);
+      expect(body).toMatchObject({
+        code: 'validation_error',
+        errors: [{ field: 'url', code: 'invalid_format', message: 'url must not contain #' }],
+      });
+    },
+  );
+});
+
 describe('Expect', () => {
   it.each(['200-bogus', 'something-else', ''])(
     'an expectation the server cannot meet (%j): a 417 expectation_failed problem with a request id',
@@ -126,6 +142,18 @@ describe('Expect', () => {
         detail: expect.stringContaining('100-continue'),
         requestId: headers['x-request-id'],
       });
+    },
+  );
+
+  it.each(['100-continue, something-else', 'something-else, 100-continue'])(
+    'a list naming 100-continue among others (%j): 417 before any 100 Continue',
+    async (expectation) => {
+      const answer = await sendRaw(
+        `POST /api/t/some-tenant/v1/partners HTTP/1.1\r\nHost: x\r\nExpect: ${expectation}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+      );
+      expect(answer.startsWith('HTTP/1.1 417 ')).toBe(true);
+      expect(parse(answer).body.code).toBe('expectation_failed');
     },
   );
 

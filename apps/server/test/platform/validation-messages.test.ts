@@ -245,3 +245,35 @@ function expectFieldError(response: ApiResponse, field: string, code: string, me
   expect(response.body.errors).toEqual([{ field, code, message }]);
   expect(response.body.detail).toBe(message);
 }
+
+describe('a query string that is not valid percent-encoding of UTF-8', () => {
+  it.each([
+    ['/api/v1/partners?q=%C3%28', 'q'],
+    ['/api/v1/partners?limit=10&q=%FF', 'q'],
+    ['/api/v1/partners?q=%zz', 'q'],
+    ['/api/v1/partners?q=ok&status=%E2%82', 'status'],
+    ['/api/v1/partners?%FF=1', 'query'],
+    ['/api/v1/me?x=%', 'x'],
+  ])('GET %s: 400 naming %s', async (path, field) => {
+    const response = await call(server, 'GET', path, { key: tenant.key });
+    expectProblem(response, 400, 'validation_error');
+    expect(response.body.errors).toEqual([
+      { field, code: 'invalid_format', message: `${field} is not valid percent-encoding of UTF-8` },
+    ]);
+  });
+
+  it('the literal text, encoded, is searched for', async () => {
+    const created = await call(server, 'POST', '/api/v1/partners', {
+      key: tenant.key,
+      body: { email: 'percent@example.com', name: 'Sale 100%C3%28 off' },
+    });
+    expect(created.status).toBe(201);
+    const found = await call(server, 'GET', '/api/v1/partners?q=%25C3%2528', { key: tenant.key });
+    expect(found.status).toBe(200);
+    expect(found.body.data.map((partner: { id: string }) => partner.id)).toEqual([created.body.data.id]);
+    const plusAndSpace = await call(server, 'GET', '/api/v1/partners?q=Sale+100%25', { key: tenant.key });
+    expect(plusAndSpace.body.data.map((partner: { id: string }) => partner.id)).toEqual([
+      created.body.data.id,
+    ]);
+  });
+});

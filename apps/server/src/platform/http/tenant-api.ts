@@ -26,14 +26,28 @@ function namedSlug(request: FastifyRequest, baseDomain: string | undefined): str
   // `/api/t//v1/…` names no tenant (and no route: an empty segment is an unknown one).
   if (fromPath !== undefined) return fromPath === '' ? undefined : fromPath.toLowerCase();
   if (!baseDomain) return undefined;
-  let host = request.hostname.toLowerCase();
+  let host = (absoluteFormHost(request.raw.url) ?? request.hostname).toLowerCase();
   // A fully-qualified name may end in a dot (`acme.example.com.`); it names the same host.
   if (host.endsWith('.')) host = host.slice(0, -1);
   const suffix = `.${baseDomain}`;
   if (!host.endsWith(suffix)) return undefined;
   const sub = host.slice(0, -suffix.length);
   // `www.` and the other reserved names are the deployment's own hosts, as the bare domain is.
-  return sub.includes('.') || RESERVED_SLUGS.has(sub) ? undefined : sub;
+  // `.example.com` (an empty first label) names none either.
+  return sub === '' || sub.includes('.') || RESERVED_SLUGS.has(sub) ? undefined : sub;
+}
+
+/**
+ * The host of a request target in absolute form (`GET http://acme.example.com/api/v1/me`), which
+ * names the host the request is for in place of its Host header (RFC 9112 §3.2.2).
+ */
+function absoluteFormHost(target: string | undefined): string | undefined {
+  if (target === undefined || target.charCodeAt(0) === 47) return undefined;
+  try {
+    return new URL(target).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The other way to name a tenant, where the deployment has one: its subdomain of BASE_DOMAIN. */
