@@ -341,6 +341,7 @@ export async function startBackgroundWork(services: Services, options: { dispatc
   registerWebhookCatalog();
   const jobs = [
     idempotencyCleanupJob(services.db, services.clock),
+    services.idempotencyWrites.job(),
     apiKeyExpiryJob(services),
     webhookRetentionJob(services),
     ...services.requestRecorder.jobs(),

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/index.ts';
 import { migrate } from './db/migrate.ts';
 import { within } from './deadline.ts';
+import { PendingIdempotencyWrites } from './idempotency.ts';
 import { JobRunner } from './jobs.ts';
 import { createRateLimitStore } from './rate-limit/create-store.ts';
 import { FailoverRateLimitStore } from './rate-limit/failover-store.ts';
@@ -78,6 +79,7 @@ export async function createServices(
     requestRecorder,
     redisProbe: config.redisUrl ? redisProbe(config.redisUrl) : undefined,
     webhookDispatcher: new WebhookDispatcher(database.db, config.webhooks, clock, logger, database.url),
+    idempotencyWrites: new PendingIdempotencyWrites(logger),
   };
 }
 
@@ -122,6 +124,7 @@ export function unwrittenAtStop(services: Services): Record<string, number> {
     requestLogRows: requestRecorder.requestLogs.pendingCount,
     usageCounts: requestRecorder.usage.pendingCount,
     keysWithUnwrittenUse: keyUsage.pendingCount,
+    idempotentAnswers: services.idempotencyWrites.pendingCount,
   };
   return Object.fromEntries(Object.entries(counts).filter(([, count]) => count > 0));
 }
@@ -134,5 +137,6 @@ export async function closeServices(services: Services): Promise<void> {
   await services.rateLimits.close();
   await services.keyUsage.stop();
   await services.requestRecorder.stop();
+  await services.idempotencyWrites.retry();
   await services.database.close();
 }

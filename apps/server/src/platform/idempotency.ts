@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { canonicalJson } from './canonical-json.ts';
 import { actorId } from './context.ts';
 import type { Db } from './db/index.ts';
@@ -16,6 +16,8 @@ const REPLAYED_HEADERS = ['content-type', 'etag', 'location', 'cache-control'];
 declare module 'fastify' {
   interface FastifyRequest {
     idempotencyKey?: string;
+    /** When this request claimed its key: which claim of the key is its own. */
+    idempotencyClaimedAt?: Date;
   }
   interface FastifyContextConfig {
     /**
@@ -124,6 +126,7 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
     .executeTakeFirst();
   if (claimed) {
     request.idempotencyKey = key;
+    request.idempotencyClaimedAt = now;
     return;
   }
   const existing = await db
@@ -165,6 +168,11 @@ export async function claimIdempotencyKey(request: FastifyRequest, reply: Fastif
  * Stores the response of a claimed request so retries replay it. An answer about a passing state
  * (a 5xx, or a code marked retryable: a sale not recorded yet, a concurrent change) releases the
  * key instead, so the client's retry with the same key runs the request again.
+ *
+ * The write happened already; when the database does not take the stored answer (or the release),
+ * the client still gets its answer, and PendingIdempotencyWrites writes it once the database takes
+ * it. Until then the key stays claimed, so a retry gets `409 idempotency_key_in_flight` instead of
+ * applying the write a second time.
  */
 export async function storeIdempotentResponse(
   request: FastifyRequest,
@@ -172,36 +180,94 @@ export async function storeIdempotentResponse(
   payload: unknown,
 ): Promise<unknown> {
   const key = request.idempotencyKey;
+  const claimedAt = request.idempotencyClaimedAt;
   const tenantId = idempotencyScope(request);
-  if (key === undefined || tenantId === undefined) return payload;
-  const { db } = request.server.services;
-  const scoped = { tenantId, key };
-  if (reply.statusCode >= 500 || (reply.errorCode !== null && isRetryable(reply.errorCode))) {
-    await db
-      .deleteFrom('idempotencyKeys')
-      .where('tenantId', '=', scoped.tenantId)
+  if (key === undefined || claimedAt === undefined || tenantId === undefined) return payload;
+  // Fastify runs onSend again for the error answer when this hook fails; the key is dealt with once.
+  request.idempotencyKey = undefined;
+  const { db, idempotencyWrites } = request.server.services;
+  // Only this request's own claim: one taken over since (after LOCK_MS) is another request's.
+  const ownClaim = <Q extends ClaimFilter<Q>>(query: Q) =>
+    query
+      .where('tenantId', '=', tenantId)
       .where('key', '=', key)
-      .execute();
-    return payload;
-  }
-  const headers: Record<string, string> = {};
-  for (const name of REPLAYED_HEADERS) {
-    const value = reply.getHeader(name);
-    if (value !== undefined) headers[name] = String(value);
-  }
-  const body = typeof payload === 'string' ? payload : JSON.stringify(payload ?? null);
-  await db
-    .updateTable('idempotencyKeys')
-    .set({
-      status: 'done',
+      .where('status', '=', 'in_flight')
+      .where('createdAt', '=', claimedAt);
+  let write: () => Promise<unknown>;
+  if (reply.statusCode >= 500 || (reply.errorCode !== null && isRetryable(reply.errorCode))) {
+    write = () => ownClaim(db.deleteFrom('idempotencyKeys')).execute();
+  } else {
+    const headers: Record<string, string> = {};
+    for (const name of REPLAYED_HEADERS) {
+      const value = reply.getHeader(name);
+      if (value !== undefined) headers[name] = String(value);
+    }
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload ?? null);
+    const answer = {
+      status: 'done' as const,
       responseStatus: reply.statusCode,
       responseBody: withoutSecrets(body, request.routeOptions.config.idempotencySecretFields),
       responseHeaders: JSON.stringify(headers),
-    })
-    .where('tenantId', '=', scoped.tenantId)
-    .where('key', '=', key)
-    .execute();
+    };
+    write = () => ownClaim(db.updateTable('idempotencyKeys').set(answer)).execute();
+  }
+  try {
+    await write();
+  } catch (error) {
+    idempotencyWrites.add(`${tenantId}\u0000${key}`, write, error);
+  }
   return payload;
+}
+
+/** A query on idempotency_keys that takes `where` on its columns. */
+interface ClaimFilter<Q> {
+  where(column: 'tenantId' | 'key' | 'status' | 'createdAt', op: '=', value: string | Date): Q;
+}
+
+/** At most this many answers wait to be written; a claim left unwritten expires after LOCK_MS. */
+const MAX_PENDING_WRITES = 10_000;
+
+/**
+ * The stored answers and key releases that the database did not take when their request ended
+ * (its connection broke, or it did not answer), written again every half second until it takes
+ * them, and once more as the process stops.
+ */
+export class PendingIdempotencyWrites {
+  readonly #pending = new Map<string, () => Promise<unknown>>();
+
+  constructor(private readonly log: FastifyBaseLogger) {}
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  add(id: string, write: () => Promise<unknown>, error: unknown): void {
+    if (this.#pending.size >= MAX_PENDING_WRITES && !this.#pending.has(id)) {
+      this.log.error({ err: error }, 'idempotency key left claimed: too many answers wait to be stored');
+      return;
+    }
+    this.log.warn(
+      { err: error },
+      'could not store an idempotent answer; it is written once the database takes it',
+    );
+    this.#pending.set(id, write);
+  }
+
+  /** Tries every waiting write once. */
+  async retry(): Promise<void> {
+    for (const [id, write] of [...this.#pending]) {
+      try {
+        await write();
+        this.#pending.delete(id);
+      } catch {
+        // The database still does not take it: the next round tries again.
+      }
+    }
+  }
+
+  job(): Job {
+    return { name: 'idempotency-pending-writes', intervalMs: 500, run: () => this.retry() };
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { KeyUsageRecorder } from './auth/key-usage.ts';
 import type { KeyVerifier, TenantDirectory } from './auth/key-verifier.ts';
 import type { Config } from './config.ts';
 import type { Database, Db } from './db/index.ts';
+import type { PendingIdempotencyWrites } from './idempotency.ts';
 import type { JobRunner } from './jobs.ts';
 import type { RateLimitStore } from './rate-limit/policy.ts';
 import type { RequestRecorder } from './usage/request-recorder.ts';
@@ -37,4 +38,6 @@ export interface Services {
   redisProbe: { ping(): Promise<void>; close(): void } | undefined;
   /** Sends webhooks; started in the server unless WEBHOOK_DISPATCH=off, and by `partnerline worker`. */
   webhookDispatcher: WebhookDispatcher;
+  /** Idempotent answers the database did not take when their request ended, written later. */
+  idempotencyWrites: PendingIdempotencyWrites;
 }
