@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FailoverRateLimitStore } from '../../src/platform/rate-limit/failover-store.ts';
+import { MemoryRateLimitStore } from '../../src/platform/rate-limit/memory-store.ts';
 import type { LimitCheck } from '../../src/platform/rate-limit/policy.ts';
 import { RedisRateLimitStore } from '../../src/platform/rate-limit/redis-store.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
@@ -461,5 +464,68 @@ describe('a quota across a Redis outage that Redis survives', () => {
       select sum(requests)::int as requests, sum(requests - uncharged)::int as charged
       from usage_minute where key_id = ${quoted.id}`.execute(closed.services.db);
     expect(rows[0]).toEqual({ requests: 4, charged: 1 });
+  });
+});
+
+describe('requests while Redis is being brought back', () => {
+  /** Whether a promise has settled by now. */
+  async function settled(promise: Promise<unknown>): Promise<boolean> {
+    const pending = Symbol('pending');
+    return (await Promise.race([promise, sleep(0).then(() => pending)])) !== pending;
+  }
+
+  it('wait for the hand-back instead of being counted in process, where no hand-back would reach them', async () => {
+    const port = await freePort();
+    let redis = await startRedis(port);
+    const client = new Redis({
+      port,
+      lazyConnect: true,
+      enableAutoPipelining: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    const store = new FailoverRateLimitStore(
+      new RedisRateLimitStore(client, 'pl:rl:', 100),
+      new MemoryRateLimitStore(),
+      { failClosed: false, log: pino({ level: 'silent' }) },
+    );
+    let handBack = () => {};
+    const handedBack = new Promise<void>((resolve) => {
+      handBack = resolve;
+    });
+    store.onRecovery = () => handedBack;
+    const quota: LimitCheck = {
+      bucket: '{key_back}:quota',
+      policy: { kind: 'quota', name: 'quota', limit: 10, period: 'day' },
+    };
+    const now = Date.now();
+    try {
+      expect((await store.hit([quota], now)).allowed).toBe(true);
+      await killRedis(redis);
+      // Counted in process while Redis is away.
+      expect((await store.hit([quota], now)).allowed).toBe(true);
+      redis = await startRedis(port);
+      const deadline = Date.now() + 10_000;
+      while (client.status !== 'ready' && Date.now() < deadline) await sleep(50);
+      // The next try of Redis is due a second after the last failed one.
+      await sleep(1_100);
+
+      // The first request tries Redis behind the hand-back; five more come while it runs.
+      const first = store.hit([quota], now);
+      await sleep(0);
+      const meanwhile = Array.from({ length: 5 }, () => store.hit([quota], now));
+      await sleep(50);
+      for (const request of [first, ...meanwhile]) expect(await settled(request)).toBe(false);
+      handBack();
+      const answers = await Promise.all([first, ...meanwhile]);
+      expect(answers.every((answer) => answer.allowed)).toBe(true);
+      // All six were counted in Redis (which restarted empty): a seventh leaves three of its ten.
+      expect((await store.hit([quota], now)).decisions[0]?.remaining).toBe(3);
+    } finally {
+      await store.close();
+      await killRedis(redis);
+    }
   });
 });

@@ -18,6 +18,8 @@ export class FailoverRateLimitStore implements RateLimitStore {
   private down = false;
   private nextAttemptAt = 0;
   private outageBegun: Promise<unknown> | undefined;
+  /** The first call to the shared store after an outage, while it runs. */
+  private recovery: Promise<void> | undefined;
 
   /**
    * Runs when an outage begins, before the in-process buckets answer alone: boot sets it to fill
@@ -43,34 +45,24 @@ export class FailoverRateLimitStore implements RateLimitStore {
   }
 
   async hit(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult> {
-    // Wall time, not the app clock: this paces retries against a real outage.
-    const wallMs = Date.now();
-    if (!this.down || wallMs >= this.nextAttemptAt) {
-      if (this.down) this.nextAttemptAt = wallMs + RETRY_INTERVAL_MS;
+    // While the shared store is being brought back, requests wait for the outcome instead of being
+    // counted in process: the hand-back has read the process's counts already, and counts taken
+    // meanwhile would never reach the shared store.
+    if (this.recovery) await this.recovery;
+    if (!this.down) {
       try {
-        if (this.down) await this.onRecovery?.();
-        const result = await this.shared.hit(checks, nowMs);
-        if (this.down) {
-          this.down = false;
-          this.options.log.info('rate-limit store reachable again: limits are shared across processes again');
-        }
-        return result;
+        return await this.shared.hit(checks, nowMs);
       } catch (error) {
-        this.failureCount += 1;
-        this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
-        if (!this.down) {
-          this.down = true;
-          this.outageBegun = this.onOutage?.().catch((restoreError: unknown) => {
-            this.options.log.warn({ err: restoreError }, 'could not restore quota counts for the outage');
-          });
-          this.options.log.warn(
-            { err: error },
-            this.options.failClosed
-              ? 'rate-limit store unreachable: refusing requests with 503 until it answers (RATE_LIMIT_FAIL_CLOSED)'
-              : 'rate-limit store unreachable: limiting in process only until it answers',
-          );
-        }
+        this.failed(error);
       }
+      // Wall time, not the app clock: this paces retries against a real outage.
+    } else if (Date.now() >= this.nextAttemptAt) {
+      const attempt = this.recover(checks, nowMs);
+      this.recovery = attempt.then(() => {
+        this.recovery = undefined;
+      });
+      const result = await attempt;
+      if (result) return result;
     }
     if (this.options.failClosed) {
       throw new ApiError('service_unavailable', 'Rate limiting is unavailable; try again shortly');
@@ -81,6 +73,42 @@ export class FailoverRateLimitStore implements RateLimitStore {
       this.outageBegun = undefined;
     }
     return this.local.hit(checks, nowMs);
+  }
+
+  /**
+   * The first call to the shared store after an outage, behind onRecovery: its answer once the
+   * store takes it (the outage is over), undefined while it still fails.
+   */
+  private async recover(checks: readonly LimitCheck[], nowMs: number): Promise<LimitResult | undefined> {
+    this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
+    try {
+      await this.onRecovery?.();
+      const result = await this.shared.hit(checks, nowMs);
+      this.down = false;
+      this.options.log.info('rate-limit store reachable again: limits are shared across processes again');
+      return result;
+    } catch {
+      this.failureCount += 1;
+      this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
+      return undefined;
+    }
+  }
+
+  /** A failed call while the shared store was thought up: the outage begins. */
+  private failed(error: unknown): void {
+    this.failureCount += 1;
+    this.nextAttemptAt = Date.now() + RETRY_INTERVAL_MS;
+    if (this.down) return;
+    this.down = true;
+    this.outageBegun = this.onOutage?.().catch((restoreError: unknown) => {
+      this.options.log.warn({ err: restoreError }, 'could not restore quota counts for the outage');
+    });
+    this.options.log.warn(
+      { err: error },
+      this.options.failClosed
+        ? 'rate-limit store unreachable: refusing requests with 503 until it answers (RATE_LIMIT_FAIL_CLOSED)'
+        : 'rate-limit store unreachable: limiting in process only until it answers',
+    );
   }
 
   async close(): Promise<void> {
