@@ -204,6 +204,39 @@ describe('second start on the same DATA_DIR', () => {
   });
 });
 
+describe('two processes opening a DATA_DIR with a stale lock at the same instant', () => {
+  it('exactly one of them takes it, round after round', async () => {
+    const dir = await tempDir('partnerline-lock-race');
+    const lock = join(dir.path, 'partnerline.lock');
+    // Each process waits for the same instant, opens the lock, says which way it went and keeps
+    // the lock (without releasing it) until it exits.
+    const script = (at: number) =>
+      `import { lockDataDir } from './src/platform/db/data-dir-lock.ts';
+       while (Date.now() < ${at}) {}
+       try { lockDataDir(${JSON.stringify(dir.path)}); console.log('locked'); }
+       catch (error) { console.log('refused: ' + error.message); }
+       setTimeout(() => {}, 300);`;
+    try {
+      for (let round = 0; round < 8; round++) {
+        writeFileSync(lock, '4194305');
+        const at = Date.now() + 1_500;
+        const runs = [0, 1].map(() =>
+          startProcess(['--import', 'tsx', '--input-type=module', '-e', script(at)], childEnv()),
+        );
+        const outputs = (await Promise.all(runs.map((run) => run.finished))).map((exit) =>
+          exit.stdout.trim(),
+        );
+        expect(
+          outputs.filter((output) => output === 'locked'),
+          `round ${round}: ${outputs.join(' | ')}`,
+        ).toHaveLength(1);
+      }
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 describe('what an operator can fix', () => {
   it.concurrent.each([
     [

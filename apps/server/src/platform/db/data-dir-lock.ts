@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataDirError, prepareDataDir } from './data-dir.ts';
 
@@ -21,19 +22,23 @@ function alive(pid: number): boolean {
 
 /**
  * Takes DATA_DIR for this process: PGlite does not refuse a second process itself, and two that
- * write the same files lose each other's writes. The lock file holds the owner's pid; one left by
- * a process that died (a crash, kill -9) is taken over. Returns the release, for a clean close.
- * DATA_DIR is created first; one that is no writable directory is refused with a DataDirError.
+ * write the same files lose each other's writes. The lock file holds the owner's pid from the
+ * moment it exists; one left by a process that died (a crash, kill -9) is taken over, by one
+ * process only when several start at once. Returns the release, for a clean close. DATA_DIR is
+ * created first; one that is no writable directory is refused with a DataDirError.
  */
 export function lockDataDir(dataDir: string): () => void {
   prepareDataDir(dataDir);
   const path = join(dataDir, LOCK_FILE);
   // A few attempts: another process may take or release the lock between two of our steps.
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let created: boolean;
     try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      created = createLock(path);
+    } catch (error) {
+      throw new DataDirError(dataDir, 'is not writable', error);
+    }
+    if (created) {
       return () => {
         try {
           unlinkSync(path);
@@ -41,10 +46,6 @@ export function lockDataDir(dataDir: string): () => void {
           // Already gone: nothing to release.
         }
       };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new DataDirError(dataDir, 'is not writable', error);
-      }
     }
     const owner = ownerOf(path);
     if (owner !== undefined && owner !== process.pid && alive(owner)) {
@@ -54,15 +55,58 @@ export function lockDataDir(dataDir: string): () => void {
       );
     }
     // Left by a process that is gone: take it over.
-    try {
-      unlinkSync(path);
-    } catch {
-      // Taken over (or released) by another process meanwhile: try again.
-    }
+    removeStaleLock(path, owner);
   }
   throw new DataDirInUseError(
     `the embedded database in ${dataDir} is being opened by another process; try again`,
   );
+}
+
+/**
+ * Creates the lock file with this process's pid already in it: written aside, then linked into
+ * place, which fails if the lock exists. False when it does.
+ */
+function createLock(path: string): boolean {
+  const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(aside, String(process.pid), { flag: 'wx' });
+  try {
+    linkSync(aside, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    unlinkSync(aside);
+  }
+}
+
+/** A takeover this old was left by a process that died in the middle of one. */
+const TAKEOVER_STALE_MS = 10_000;
+
+/**
+ * Deletes the lock of a process that is gone, unless it changed since it was read: under a
+ * takeover file only one process holds, so of several that found the same stale lock, only the
+ * first deletes it, and the others find the lock of the one that took it.
+ */
+function removeStaleLock(path: string, staleOwner: number | undefined): void {
+  const takeover = `${path}.takeover`;
+  try {
+    closeSync(openSync(takeover, 'wx'));
+  } catch {
+    try {
+      if (Date.now() - statSync(takeover).mtimeMs > TAKEOVER_STALE_MS) unlinkSync(takeover);
+    } catch {
+      // Finished meanwhile: the next attempt finds what it left.
+    }
+    return;
+  }
+  try {
+    if (ownerOf(path) === staleOwner) unlinkSync(path);
+  } catch {
+    // Released meanwhile: the next attempt takes it.
+  } finally {
+    unlinkSync(takeover);
+  }
 }
 
 /** The pid a lock file names; undefined when it is gone or holds no pid. */
