@@ -5,11 +5,23 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+export interface PostgresProxy extends TcpProxy {
+  /**
+   * On the next connection whose client sends `marker` (a table's name, say), passes its next
+   * COMMIT on to PostgreSQL, which commits, but never its answer: the connection is cut instead,
+   * and the client cannot tell whether its transaction was stored.
+   */
+  loseNextCommitAnswer(marker: string): void;
+}
+
 /** Listens on 127.0.0.1:`port` and forwards every connection to `target` (a URL with host and port). */
-export async function startTcpProxy(port: number, target: URL, defaultPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(port: number, target: URL, defaultPort: number): Promise<PostgresProxy> {
   const sockets = new Set<Socket>();
+  let marker: string | undefined;
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || defaultPort), target.hostname);
+    let marked = false;
+    let cut = false;
     for (const [socket, other] of [
       [client, upstream],
       [upstream, client],
@@ -20,11 +32,32 @@ export async function startTcpProxy(port: number, target: URL, defaultPort: numb
         sockets.delete(socket);
         other.destroy();
       });
-      socket.pipe(other);
+      socket.on('data', (chunk: Buffer) => {
+        if (cut) return;
+        if (socket === client && marker !== undefined) {
+          const text = chunk.toString('latin1');
+          if (text.includes(marker)) marked = true;
+          if (marked && /\bcommit\b/i.test(text)) {
+            marker = undefined;
+            cut = true;
+            upstream.write(chunk);
+            // Time for PostgreSQL to commit; its answer is dropped with the connection.
+            setTimeout(() => {
+              client.destroy();
+              upstream.destroy();
+            }, 200);
+            return;
+          }
+        }
+        other.write(chunk);
+      });
     }
   });
   await listen(server, port);
   return {
+    loseNextCommitAnswer: (text) => {
+      marker = text;
+    },
     close: () => {
       for (const socket of sockets) socket.destroy();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
@@ -137,6 +138,8 @@ export class UsageMeter {
   /** Requests not counted because the buffer was full while the database was failing. */
   dropped = 0;
   failures = 0;
+  /** The batch of a write that failed, and the id it was written under, had it been stored after all. */
+  private unconfirmed: { id: string; batch: Aggregates } | undefined;
 
   constructor(
     private readonly db: Db,
@@ -149,9 +152,9 @@ export class UsageMeter {
     this.timer.unref();
   }
 
-  /** Aggregates waiting for the next flush. */
+  /** Aggregates waiting for the next flush, a failed write's included. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.pending.size + (this.unconfirmed?.batch.size ?? 0);
   }
 
   /**
@@ -212,12 +215,27 @@ export class UsageMeter {
   }
 
   private async write(): Promise<void> {
+    if (this.unconfirmed) {
+      // The last write failed, perhaps after its COMMIT was stored: only its id tells.
+      const { id, batch } = this.unconfirmed;
+      let stored: boolean;
+      try {
+        stored = await flushStored(this.db, id);
+      } catch (error) {
+        this.failed(error);
+        return;
+      }
+      this.unconfirmed = undefined;
+      if (!stored) this.restore(batch);
+    }
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Aggregates();
     const minutes = batch.values();
+    const id = randomUUID();
     try {
       await this.db.transaction().execute(async (trx) => {
+        await sql`insert into usage_flushes (id, written_at) values (${id}, now())`.execute(trx);
         for (const [table, unitMs] of TABLES) {
           const rows = unitMs === MINUTE_MS ? minutes : rollUp(minutes, unitMs);
           await upsert(trx, table, rows);
@@ -225,10 +243,14 @@ export class UsageMeter {
       });
       this.failures = 0;
     } catch (error) {
-      this.failures += 1;
-      if (this.failures === 1) this.log.warn({ err: error }, 'could not write usage counts; keeping them');
-      this.restore(batch);
+      this.failed(error);
+      this.unconfirmed = { id, batch };
     }
+  }
+
+  private failed(error: unknown): void {
+    this.failures += 1;
+    if (this.failures === 1) this.log.warn({ err: error }, 'could not write usage counts; keeping them');
   }
 
   /** Puts a batch that could not be written back in front of what arrived meanwhile. */
@@ -251,6 +273,13 @@ export class UsageMeter {
     }
     this.pending = batch;
   }
+}
+
+/** Whether the flush with this id was stored. */
+async function flushStored(db: Db, id: string): Promise<boolean> {
+  const { rows } = await sql<{ stored: boolean }>`
+    select exists (select 1 from usage_flushes where id = ${id}) as stored`.execute(db);
+  return rows[0]?.stored === true;
 }
 
 /** Minute aggregates summed into hour or day buckets. */

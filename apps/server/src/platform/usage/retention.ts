@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { Job } from '../jobs.ts';
 import type { Clock } from '../services.ts';
@@ -16,6 +17,9 @@ export async function pruneUsage(db: Db, now: Date): Promise<{ minutes: number; 
     .where('bucket', '<', cutoff('minute'))
     .executeTakeFirst();
   const hours = await usage.deleteFrom('usageHour').where('bucket', '<', cutoff('hour')).executeTakeFirst();
+  // A flush's id is looked up once, at the next flush (see UsageMeter); a day is plenty.
+  // The database's own time, as the rows were written by.
+  await sql`delete from usage_flushes where written_at < now() - interval '1 day'`.execute(db);
   return { minutes: Number(minutes.numDeletedRows), hours: Number(hours.numDeletedRows) };
 }
 
