@@ -12,6 +12,7 @@ import { RedisRateLimitStore } from '../../src/platform/rate-limit/redis-store.t
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/child-process.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { settled } from '../helpers/promises.ts';
 import { ADMIN_KEY, type LoggedServer, startLoggedServer, type TestServer } from '../helpers/server.ts';
 
 // Always on Redis: the shared one for two processes (under a prefix of our own, never flushed),
@@ -468,12 +469,6 @@ describe('a quota across a Redis outage that Redis survives', () => {
 });
 
 describe('requests while Redis is being brought back', () => {
-  /** Whether a promise has settled by now. */
-  async function settled(promise: Promise<unknown>): Promise<boolean> {
-    const pending = Symbol('pending');
-    return (await Promise.race([promise, sleep(0).then(() => pending)])) !== pending;
-  }
-
   it('wait for the hand-back instead of being counted in process, where no hand-back would reach them', async () => {
     const port = await freePort();
     let redis = await startRedis(port);

@@ -5,13 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantTurns } from '../../src/platform/http/tenant-turns.ts';
 import { onPostgres } from '../helpers/database.ts';
 import { type ApiResponse, call, createTenant, type TestTenant } from '../helpers/http.ts';
+import { settled } from '../helpers/promises.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
-
-/** Whether a promise has settled by now. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  const pending = Symbol('pending');
-  return (await Promise.race([promise, sleep(0).then(() => pending)])) !== pending;
-}
 
 describe('TenantTurns', () => {
   it('runs at most the allowed number per tenant, the waiting ones in the order they came', async () => {
