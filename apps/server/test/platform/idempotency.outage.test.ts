@@ -46,7 +46,9 @@ describe.skipIf(!onPostgres)('the connection breaks after the write, while its a
       if (rows[0]) return rows[0].pid;
       await sleep(20);
     }
-    const { rows } = await admin.query(`select wait_event_type, left(query, 80) as q from pg_stat_activity where datname = current_database()`);
+    const { rows } = await admin.query(
+      `select wait_event_type, left(query, 80) as q from pg_stat_activity where datname = current_database()`,
+    );
     throw new Error(`no statement starting with ${start} waits for a lock: ${JSON.stringify(rows)}`);
   }
 
