@@ -64,7 +64,8 @@ export function lockDataDir(dataDir: string): () => void {
 
 /**
  * Creates the lock file with this process's pid already in it: written aside, then linked into
- * place, which fails if the lock exists. False when it does.
+ * place, which fails if the lock exists. False when it does. On a file system without hard links
+ * the file is created in place and the pid written after.
  */
 function createLock(path: string): boolean {
   const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -73,10 +74,18 @@ function createLock(path: string): boolean {
     linkSync(aside, path);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
   } finally {
     unlinkSync(aside);
+  }
+  try {
+    writeFileSync(path, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }
 
