@@ -5,7 +5,7 @@ import { withinDates } from '../../platform/dates.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
 import type { CustomersTable } from '../../platform/db/index.ts';
 import { insertRow } from '../../platform/db/insert-row.ts';
-import { containsPattern } from '../../platform/db/like.ts';
+import { anyContains } from '../../platform/db/like.ts';
 import { rowById } from '../../platform/db/precompiled.ts';
 import { type ScopeContext, selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
@@ -278,13 +278,11 @@ export function listCustomers(ctx: Pick<DomainContext, 'db' | 'tenantId'>, filte
   if (filters.partnerId) query = query.where('partnerId', '=', filters.partnerId);
   if (filters.lifetime) query = query.where('lifetime', '=', filters.lifetime === 'true');
   if (filters.q) {
-    const pattern = containsPattern(filters.q);
-    query = query.where((eb) =>
-      eb.or([
-        eb(sql`lower(coalesce(email, ''))`, 'like', pattern),
-        eb(sql`lower(coalesce(name, ''))`, 'like', pattern),
-        eb(sql`lower(external_id)`, 'like', pattern),
-      ]),
+    query = query.where(
+      anyContains(
+        [sql`lower(coalesce(email, ''))`, sql`lower(coalesce(name, ''))`, sql`lower(external_id)`],
+        filters.q,
+      ),
     );
   }
   query = withinDates(query, 'created_at', { from: filters.createdFrom, to: filters.createdTo }, [

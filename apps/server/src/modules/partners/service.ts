@@ -4,7 +4,7 @@ import { changedFields, recordAudit } from '../../platform/audit.ts';
 import type { DomainContext } from '../../platform/context.ts';
 import { withinDates } from '../../platform/dates.ts';
 import { isUniqueViolation } from '../../platform/db/errors.ts';
-import { containsPattern } from '../../platform/db/like.ts';
+import { anyContains } from '../../platform/db/like.ts';
 import { rowById } from '../../platform/db/precompiled.ts';
 import { selectScoped, updateScoped } from '../../platform/db/tenant-scope.ts';
 import { ApiError, notFound } from '../../platform/errors.ts';
@@ -155,10 +155,7 @@ export function listPartners(ctx: DomainContext, filters: PartnerFilters) {
   if (filters.status) query = query.where('status', '=', filters.status);
   if (filters.groupKey) query = query.where('groupKey', '=', filters.groupKey);
   if (filters.q) {
-    const pattern = containsPattern(filters.q);
-    query = query.where((eb) =>
-      eb.or([eb(sql`lower(email)`, 'like', pattern), eb(sql`lower(coalesce(name, ''))`, 'like', pattern)]),
-    );
+    query = query.where(anyContains([sql`lower(email)`, sql`lower(coalesce(name, ''))`], filters.q));
   }
   query = withinDates(query, 'created_at', { from: filters.createdFrom, to: filters.createdTo }, [
     'createdFrom',

@@ -5,7 +5,7 @@ import { generateKey, hashKey, keyStart, parseKey, safeEqual } from '../auth/key
 import { missingScopes, type Scope } from '../auth/scopes.ts';
 import { type AuditActor, actorId, type RequestOrigin } from '../context.ts';
 import type { ApiKeysTable, Db, KeyQuota, KeyRateLimit } from '../db/index.ts';
-import { containsPattern } from '../db/like.ts';
+import { anyContains } from '../db/like.ts';
 import { selectScoped, updateScoped } from '../db/tenant-scope.ts';
 import { ApiError, type FieldError, notFound, validationError } from '../errors.ts';
 import { assertVersionMatches, staleEtag } from '../http/etag.ts';
@@ -216,13 +216,8 @@ export async function listApiKeys(db: Db, tenantId: string, filters: KeyFilters,
   let query = selectScoped({ db, tenantId }, 'apiKeys').select(COLUMNS);
   if (filters.environment) query = query.where('environment', '=', filters.environment);
   if (filters.q) {
-    const pattern = containsPattern(filters.q);
-    query = query.where((eb) =>
-      eb.or([
-        eb(sql`lower(name)`, 'like', pattern),
-        eb(sql`lower(coalesce(description, ''))`, 'like', pattern),
-        eb(sql`lower(start)`, 'like', pattern),
-      ]),
+    query = query.where(
+      anyContains([sql`lower(name)`, sql`lower(coalesce(description, ''))`, sql`lower(start)`], filters.q),
     );
   }
   if (filters.status === 'revoked') query = query.where('revokedAt', 'is not', null);

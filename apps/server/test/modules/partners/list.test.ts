@@ -289,6 +289,18 @@ describe('filters', () => {
     expect(await q('İSTANBUL LTD')).toEqual([istanbul.id]);
   });
 
+  it('q finds a letter with a mark whether it is written as one character or as two', async () => {
+    const tenant = await createTenant(server);
+    // Ä as one character (NFC) and as A plus a combining diaeresis (NFD, as some keyboards send it).
+    const composed = await createPartner(tenant, { name: '\u00c4rger GmbH' });
+    const decomposed = await createPartner(tenant, { name: 'Gr\u0075\u0308n AG' });
+    const q = async (text: string) => idsOf(await list(tenant, `q=${encodeURIComponent(text)}`));
+    expect(await q('A\u0308rger')).toEqual([composed.id]);
+    expect(await q('\u00e4rger')).toEqual([composed.id]);
+    expect(await q('gr\u00fcn')).toEqual([decomposed.id]);
+    expect(await q('GRU\u0308N')).toEqual([decomposed.id]);
+  });
+
   it('q takes %, _ and \\ literally', async () => {
     const tenant = await createTenant(server);
     const percent = await createPartner(tenant, { name: '100% Club' });

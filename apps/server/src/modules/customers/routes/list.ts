@@ -21,7 +21,12 @@ const ListCustomersQuery = Type.Object(
       description: 'Only lifetime-attributed customers (true) or others (false)',
     }),
     q: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 100, description: 'Email, name or externalId contains' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description:
+          'Email, name or externalId contains (case-insensitive; Ä matches Ä written as A plus a combining mark)',
+      }),
     ),
     createdFrom: Type.Optional(DateFilter),
     createdTo: Type.Optional(DateFilter),

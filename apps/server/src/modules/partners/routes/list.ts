@@ -12,7 +12,12 @@ const ListPartnersQuery = Type.Object(
     status: Type.Optional(StringEnum(PARTNER_STATUSES)),
     groupKey: Type.Optional(GroupKey),
     q: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 100, description: 'Name or email contains (case-insensitive)' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description:
+          'Name or email contains (case-insensitive; Ä matches Ä written as A plus a combining mark)',
+      }),
     ),
     createdFrom: Type.Optional(DateFilter),
     createdTo: Type.Optional(DateFilter),

@@ -12,7 +12,12 @@ const ListKeysQuery = Type.Object(
     status: Type.Optional(StringEnum(KEY_STATUSES)),
     environment: Type.Optional(StringEnum(['live', 'test'] as const)),
     q: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 100, description: 'Name, description or start contains' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description:
+          'Name, description or start contains (case-insensitive; Ä matches Ä written as A plus a combining mark)',
+      }),
     ),
   },
   { additionalProperties: false },
