@@ -253,15 +253,16 @@ export class PendingIdempotencyWrites {
     this.#pending.set(id, write);
   }
 
-  /** Tries every waiting write once. */
+  /** Tries the waiting writes in turn, until one fails: the database does not take the others either. */
   async retry(): Promise<void> {
     for (const [id, write] of [...this.#pending]) {
       try {
         await write();
-        this.#pending.delete(id);
       } catch {
-        // The database still does not take it: the next round tries again.
+        // The next round tries again.
+        return;
       }
+      this.#pending.delete(id);
     }
   }
 
