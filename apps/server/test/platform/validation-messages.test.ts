@@ -258,7 +258,11 @@ describe('a query string that is not valid percent-encoding of UTF-8', () => {
     const response = await call(server, 'GET', path, { key: tenant.key });
     expectProblem(response, 400, 'validation_error');
     expect(response.body.errors).toEqual([
-      { field, code: 'invalid_format', message: `${field} is not valid percent-encoding of UTF-8` },
+      {
+        field,
+        code: 'invalid_format',
+        message: `${field} is not valid percent-encoding of UTF-8 (write a literal % as %25)`,
+      },
     ]);
   });
 

@@ -13,7 +13,7 @@ export function malformedQuery(url: string): ApiError | undefined {
     if (decodes(parameter)) continue;
     const name = parameter.split('=', 1)[0] as string;
     const field = decodes(name) ? decodeURIComponent(name.replaceAll('+', ' ')) : 'query';
-    const message = `${field} is not valid percent-encoding of UTF-8`;
+    const message = `${field} is not valid percent-encoding of UTF-8 (write a literal % as %25)`;
     return new ApiError('validation_error', message, {
       errors: [{ field, code: 'invalid_format', message }],
     });

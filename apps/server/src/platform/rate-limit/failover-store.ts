@@ -55,8 +55,8 @@ export class FailoverRateLimitStore implements RateLimitStore {
       } catch (error) {
         this.failed(error);
       }
-      // Wall time, not the app clock: this paces retries against a real outage.
     } else if (Date.now() >= this.nextAttemptAt) {
+      // Wall time, not the app clock: this paces retries against a real outage.
       const attempt = this.recover(checks, nowMs);
       this.recovery = attempt.then(() => {
         this.recovery = undefined;
